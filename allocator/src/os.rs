@@ -1,0 +1,219 @@
+//! The OS layer: the only module that asks the operating system for memory.
+//!
+//! # Contract
+//!
+//! - Sizes are multiples of [`OS_PAGE`] and non-zero; alignments are powers
+//!   of two, at least [`OS_PAGE`]. Callers check; this module asserts in
+//!   debug builds only.
+//! - [`map`] returns read-write memory that reads as zero. On Linux the
+//!   kernel backs it lazily (it is reserved with `MAP_NORESERVE`), so mapping
+//!   costs address space, not RSS, until the memory is touched: there is no
+//!   separate commit step.
+//! - [`purge`] hands the physical memory of a sub-range back (RSS drops) and
+//!   keeps the address range; the range reads as zero afterwards.
+//! - [`unmap`] returns a whole mapping made by [`map`], by its exact base and
+//!   size.
+//! - Nothing here allocates, locks or panics: failures are `None`.
+//!
+//! Reservations go through `memmap2` (`MmapOptions::map_anon` with
+//! `no_reserve_swap`); `memmap2` cannot place a mapping at an alignment,
+//! release part of one or purge a sub-range, so those three calls are made
+//! here with `libc`. Under Miri and loom, where `mmap` is not available, the
+//! same contract is met by the system allocator (`cfg(any(miri, loom))`).
+
+use core::ptr::NonNull;
+
+use crate::sync::{AtomicUsize, Ordering};
+
+/// The operating system's page: the unit of mapping and purging (4 KiB on
+/// the x86_64 and aarch64 Linux targets this crate is built for).
+pub const OS_PAGE: usize = 4096;
+
+/// Bytes currently mapped from the OS by this process's homing (address
+/// space, not RSS).
+static MAPPED: AtomicUsize = AtomicUsize::new(0);
+/// Bytes purged so far (cumulative).
+static PURGED: AtomicUsize = AtomicUsize::new(0);
+
+/// Counters of the OS layer, for statistics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OsCounters {
+    /// Bytes mapped now (address space reserved from the OS).
+    pub mapped: usize,
+    /// Bytes given back with [`purge`] since the process started.
+    pub purged: usize,
+}
+
+/// A snapshot of the OS layer's counters.
+pub fn counters() -> OsCounters {
+    // Relaxed: statistics only; no memory is read through these values.
+    OsCounters {
+        mapped: MAPPED.load(Ordering::Relaxed),
+        purged: PURGED.load(Ordering::Relaxed),
+    }
+}
+
+/// Rounds `n` up to a multiple of the power of two `align`, or `None` on
+/// overflow.
+#[inline]
+pub const fn align_up(n: usize, align: usize) -> Option<usize> {
+    match n.checked_add(align - 1) {
+        Some(m) => Some(m & !(align - 1)),
+        None => None,
+    }
+}
+
+/// Maps `size` bytes of zeroed read-write memory whose base is a multiple of
+/// `align`. `None` if the OS refuses (out of memory or address space).
+pub fn map(size: usize, align: usize) -> Option<NonNull<u8>> {
+    debug_assert!(size > 0 && size % OS_PAGE == 0);
+    debug_assert!(align.is_power_of_two() && align >= OS_PAGE);
+    let ptr = imp::map(size, align)?;
+    // Relaxed: a statistic.
+    MAPPED.fetch_add(size, Ordering::Relaxed);
+    Some(ptr)
+}
+
+/// Returns a mapping to the OS.
+///
+/// # Safety
+///
+/// `ptr` and `size` must be exactly a base and size returned together by
+/// [`map`] (with its `align`), not yet unmapped, and nothing may use the
+/// memory afterwards.
+pub unsafe fn unmap(ptr: NonNull<u8>, size: usize, align: usize) {
+    // SAFETY: forwarded from the caller.
+    unsafe { imp::unmap(ptr, size, align) };
+    // Relaxed: a statistic.
+    MAPPED.fetch_sub(size, Ordering::Relaxed);
+}
+
+/// Gives the physical memory behind `[ptr, ptr + size)` back to the OS; the
+/// range stays mapped and reads as zero afterwards.
+///
+/// # Safety
+///
+/// The range must lie inside one live mapping from [`map`], be
+/// [`OS_PAGE`]-aligned in base and size, and hold nothing anyone still needs.
+pub unsafe fn purge(ptr: NonNull<u8>, size: usize) {
+    debug_assert!(ptr.as_ptr() as usize % OS_PAGE == 0 && size % OS_PAGE == 0);
+    if size == 0 {
+        return;
+    }
+    // SAFETY: forwarded from the caller.
+    unsafe { imp::purge(ptr, size) };
+    // Relaxed: a statistic.
+    PURGED.fetch_add(size, Ordering::Relaxed);
+}
+
+#[cfg(not(any(miri, loom)))]
+mod imp {
+    use core::ptr::NonNull;
+
+    use memmap2::MmapOptions;
+
+    pub(super) fn map(size: usize, align: usize) -> Option<NonNull<u8>> {
+        // Over-reserve by `align - OS_PAGE` so an aligned base fits, then give
+        // the slack at both ends back.
+        let slack = align - super::OS_PAGE;
+        let total = size.checked_add(slack)?;
+        let mapping = MmapOptions::new()
+            .len(total)
+            .no_reserve_swap()
+            .map_anon()
+            .ok()?;
+        let base = mapping.as_ptr() as usize;
+        // We manage the mapping by address from now on; memmap2 would unmap
+        // the whole of it on drop.
+        core::mem::forget(mapping);
+        let aligned = (base + align - 1) & !(align - 1);
+        let head = aligned - base;
+        let tail = total - head - size;
+        // SAFETY: both ranges are page-aligned parts of the mapping we just
+        // made and that nobody else knows about.
+        unsafe {
+            if head > 0 {
+                libc::munmap(base as *mut libc::c_void, head);
+            }
+            if tail > 0 {
+                libc::munmap((aligned + size) as *mut libc::c_void, tail);
+            }
+        }
+        NonNull::new(aligned as *mut u8)
+    }
+
+    pub(super) unsafe fn unmap(ptr: NonNull<u8>, size: usize, _align: usize) {
+        // SAFETY: the caller passes a live mapping of exactly this size.
+        let rc = unsafe { libc::munmap(ptr.as_ptr().cast(), size) };
+        debug_assert_eq!(rc, 0, "munmap of a homing mapping failed");
+    }
+
+    pub(super) unsafe fn purge(ptr: NonNull<u8>, size: usize) {
+        // MADV_DONTNEED on a private anonymous mapping drops the pages at once
+        // and makes them read as zero: exactly the contract. (MADV_FREE would
+        // be cheaper but keeps RSS until memory pressure and does not zero.)
+        // SAFETY: the caller passes a page-aligned range of a live mapping.
+        let rc = unsafe { libc::madvise(ptr.as_ptr().cast(), size, libc::MADV_DONTNEED) };
+        debug_assert_eq!(rc, 0, "madvise(MADV_DONTNEED) failed");
+    }
+}
+
+#[cfg(any(miri, loom))]
+mod imp {
+    //! Miri and loom cannot run `mmap`; the system allocator (never the
+    //! global allocator, which may be homing itself) stands in for it.
+    use core::alloc::{GlobalAlloc, Layout};
+    use core::ptr::NonNull;
+
+    extern crate std;
+    use std::alloc::System;
+
+    pub(super) fn map(size: usize, align: usize) -> Option<NonNull<u8>> {
+        let layout = Layout::from_size_align(size, align).ok()?;
+        // SAFETY: the layout has a non-zero size.
+        NonNull::new(unsafe { System.alloc_zeroed(layout) })
+    }
+
+    pub(super) unsafe fn unmap(ptr: NonNull<u8>, size: usize, align: usize) {
+        // SAFETY: `map` made this block with this very layout.
+        unsafe { System.dealloc(ptr.as_ptr(), Layout::from_size_align_unchecked(size, align)) }
+    }
+
+    pub(super) unsafe fn purge(ptr: NonNull<u8>, size: usize) {
+        // SAFETY: the caller passes a range of a live block; zeroing keeps the
+        // "reads as zero afterwards" promise.
+        unsafe { ptr.as_ptr().write_bytes(0, size) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn map_is_aligned_zeroed_and_writable() {
+        for &align in &[OS_PAGE, 64 * 1024, 4 << 20] {
+            let size = 3 * OS_PAGE;
+            let p = map(size, align).expect("map");
+            assert_eq!(p.as_ptr() as usize % align, 0);
+            let base = p.as_ptr();
+            // SAFETY: freshly mapped, `size` bytes; every access below goes
+            // through the raw pointer and stays inside the mapping.
+            unsafe {
+                assert!((0..size).all(|i| *base.add(i) == 0));
+                base.write_bytes(0xAB, size);
+                purge(NonNull::new_unchecked(base.add(OS_PAGE)), OS_PAGE);
+                assert_eq!(*base, 0xAB);
+                assert_eq!(*base.add(OS_PAGE), 0);
+                assert_eq!(*base.add(2 * OS_PAGE), 0xAB);
+                unmap(p, size, align);
+            }
+        }
+    }
+
+    #[test]
+    fn impossible_sizes_fail_cleanly() {
+        assert!(map(usize::MAX & !(OS_PAGE - 1), OS_PAGE).is_none());
+        assert_eq!(align_up(usize::MAX, 16), None);
+    }
+}

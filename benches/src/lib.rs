@@ -1,0 +1,1 @@
+//! Benchmarks of homing against its peers; the workloads live in `benches/` (criterion).

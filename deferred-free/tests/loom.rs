@@ -1,0 +1,155 @@
+//! loom models of the inbox queue. Run with
+//! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 cargo test --release -p homing-deferred --test loom`.
+#![cfg(loom)]
+
+use std::ptr::NonNull;
+
+use homing_deferred::{Batch, Chain, Node, Queue};
+use loom::cell::UnsafeCell;
+use loom::sync::Arc;
+use loom::thread;
+
+/// A queued block: the link first, then a payload written by the producer
+/// before publishing (through a loom cell, so a missing happens-before edge
+/// between that write and the owner's read is reported as a data race).
+#[repr(C)]
+struct Item {
+    node: Node,
+    payload: UnsafeCell<(usize, usize)>,
+}
+
+fn new_item(producer: usize, seq: usize) -> NonNull<Node> {
+    let item = Box::new(Item {
+        node: Node::new(),
+        payload: UnsafeCell::new((0, 0)),
+    });
+    // The payload is written after construction, as a freeing thread writes
+    // into a block it is about to post.
+    item.payload.with_mut(|p| unsafe { *p = (producer, seq) });
+    NonNull::from(Box::leak(item)).cast()
+}
+
+/// Frees every node of `chain` and records `(producer, seq)` in push order.
+fn drain(chain: Chain, out: &mut Vec<(usize, usize)>) {
+    for node in chain.reversed() {
+        // SAFETY: every node came from `new_item` and is taken exactly once.
+        let item = unsafe { Box::from_raw(node.cast::<Item>().as_ptr()) };
+        out.push(item.payload.with(|p| unsafe { *p }));
+    }
+}
+
+/// Checks that each producer's nodes arrived exactly once, in push order.
+fn check(got: &[(usize, usize)], producers: usize, per_producer: usize) {
+    for p in 0..producers {
+        let seqs: Vec<usize> = got
+            .iter()
+            .filter(|(q, _)| *q == p)
+            .map(|&(_, s)| s)
+            .collect();
+        assert_eq!(seqs, (0..per_producer).collect::<Vec<_>>(), "producer {p}");
+    }
+    assert_eq!(got.len(), producers * per_producer);
+}
+
+#[test]
+fn two_producers_and_a_draining_owner() {
+    loom::model(|| {
+        let queue = Arc::new(Queue::new());
+        let producers: Vec<_> = (0..2)
+            .map(|p| {
+                let queue = Arc::clone(&queue);
+                thread::spawn(move || {
+                    for seq in 0..2 {
+                        // SAFETY: fresh node, pushed once.
+                        unsafe { queue.push(new_item(p, seq)) };
+                    }
+                })
+            })
+            .collect();
+        let mut got = Vec::new();
+        drain(queue.take(), &mut got);
+        drain(queue.take(), &mut got);
+        for producer in producers {
+            producer.join().unwrap();
+        }
+        drain(queue.take(), &mut got);
+        check(&got, 2, 2);
+    });
+}
+
+#[test]
+fn batches_race_single_pushes() {
+    loom::model(|| {
+        let queue = Arc::new(Queue::new());
+        let batcher = {
+            let queue = Arc::clone(&queue);
+            thread::spawn(move || {
+                let mut batch = Batch::new();
+                for seq in 0..3 {
+                    // SAFETY: fresh node.
+                    unsafe { batch.push_front(new_item(0, seq)) };
+                }
+                // SAFETY: nodes live until taken.
+                unsafe { batch.publish(&queue) };
+            })
+        };
+        let single = {
+            let queue = Arc::clone(&queue);
+            thread::spawn(move || {
+                for seq in 0..2 {
+                    // SAFETY: fresh node.
+                    unsafe { queue.push(new_item(1, seq)) };
+                }
+            })
+        };
+        let mut got = Vec::new();
+        drain(queue.take(), &mut got);
+        batcher.join().unwrap();
+        single.join().unwrap();
+        drain(queue.take(), &mut got);
+        let zeros: Vec<_> = got
+            .iter()
+            .filter(|(p, _)| *p == 0)
+            .map(|&(_, s)| s)
+            .collect();
+        assert_eq!(zeros, [0, 1, 2]);
+        let ones: Vec<_> = got
+            .iter()
+            .filter(|(p, _)| *p == 1)
+            .map(|&(_, s)| s)
+            .collect();
+        assert_eq!(ones, [0, 1]);
+    });
+}
+
+#[test]
+fn owner_never_sees_part_of_a_batch() {
+    loom::model(|| {
+        const LEN: usize = 4;
+        let queue = Arc::new(Queue::new());
+        let producer = {
+            let queue = Arc::clone(&queue);
+            thread::spawn(move || {
+                let mut batch = Batch::new();
+                for seq in 0..LEN {
+                    // SAFETY: fresh node.
+                    unsafe { batch.push_front(new_item(0, seq)) };
+                }
+                // SAFETY: nodes live until taken.
+                unsafe { batch.publish(&queue) };
+            })
+        };
+        // Whatever the interleaving, one take sees either nothing or the
+        // whole batch, links and payloads (loom flags a racy read).
+        let mut got = Vec::new();
+        drain(queue.take(), &mut got);
+        assert!(
+            got.is_empty() || got.len() == LEN,
+            "saw {} of {LEN}",
+            got.len()
+        );
+        producer.join().unwrap();
+        drain(queue.take(), &mut got);
+        check(&got, 1, LEN);
+    });
+}
