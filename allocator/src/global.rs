@@ -1,0 +1,250 @@
+//! The process allocator: [`Homing`] as `#[global_allocator]`, and the
+//! malloc-style entry points the C ABI builds on.
+//!
+//! Fast paths (inlined): a small allocation pops the thread heap's direct
+//! page; a free of a block owned by this thread's heap pushes it on its
+//! page's local free list. Neither uses an atomic instruction or a lock.
+//! Everything else goes through the `#[cold]` functions below.
+
+use core::alloc::{GlobalAlloc, Layout};
+use core::ptr;
+
+use crate::heap::{self, Heap};
+use crate::remote;
+use crate::segment::{self, Kind, SEGMENT_MASK};
+use crate::size_class::{self, MIN_ALIGN, SMALL_MAX};
+use crate::thread;
+
+/// homing as the process's allocator.
+///
+/// ```
+/// #[global_allocator]
+/// static GLOBAL: homing::Homing = homing::Homing;
+///
+/// let v: Vec<u32> = (0..1000).collect();
+/// assert_eq!(v.iter().sum::<u32>(), 499_500);
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Homing;
+
+/// Allocates `size` bytes aligned to `align`. Null when out of memory, when
+/// `align` is not a power of two, or when the size cannot be met.
+#[inline]
+pub fn alloc(size: usize, align: usize) -> *mut u8 {
+    if !align.is_power_of_two() {
+        return ptr::null_mut();
+    }
+    alloc_pow2(size, align)
+}
+
+/// [`alloc`] for an `align` known to be a power of two (as in a `Layout`).
+#[inline(always)]
+fn alloc_pow2(size: usize, align: usize) -> *mut u8 {
+    let heap = thread::current();
+    if size <= SMALL_MAX && align <= MIN_ALIGN {
+        let class = size_class::class_of_small(size);
+        // SAFETY: the thread's heap (or the empty heap, whose direct pages
+        // are the empty page, never written) is ours; `direct` pages are live.
+        unsafe {
+            let page = (*heap).direct[class];
+            let block = (*page).free;
+            if !block.is_null() {
+                (*page).free = (*block).next;
+                (*page).used += 1;
+                (*heap).count_alloc(class);
+                return block.cast();
+            }
+        }
+        return alloc_class_slow(heap, class);
+    }
+    alloc_general(heap, size, align)
+}
+
+/// The small-allocation slow path: bind a heap if the thread has none.
+#[cold]
+#[inline(never)]
+fn alloc_class_slow(mut heap: *mut Heap, class: usize) -> *mut u8 {
+    if heap == heap::empty_heap() {
+        heap = thread::bind();
+        if heap.is_null() {
+            return ptr::null_mut();
+        }
+    }
+    // SAFETY: a real heap bound to this thread.
+    unsafe { Heap::alloc_class(heap, class) }
+}
+
+/// Larger or more aligned requests.
+#[cold]
+#[inline(never)]
+fn alloc_general(mut heap: *mut Heap, size: usize, align: usize) -> *mut u8 {
+    if size > isize::MAX as usize - (align - 1) {
+        return ptr::null_mut();
+    }
+    if heap == heap::empty_heap() {
+        heap = thread::bind();
+        if heap.is_null() {
+            return ptr::null_mut();
+        }
+    }
+    // SAFETY: a real heap bound to this thread.
+    unsafe { Heap::alloc_sized(heap, size, align) }
+}
+
+/// Frees a block from [`alloc`]. Null does nothing.
+///
+/// # Safety
+///
+/// `p` is null or a live block from this allocator that the caller gives up.
+#[inline(always)]
+pub unsafe fn free(p: *mut u8) {
+    if p as usize & SEGMENT_MASK != 0 {
+        let seg = (p as usize & !SEGMENT_MASK) as *mut segment::Segment;
+        let heap = thread::current();
+        // SAFETY: `p` is a live block not at a segment base, so its segment
+        // header is live; if the header names our heap, the page is ours.
+        unsafe {
+            if (*seg).heap == heap {
+                let page = segment::page_of(seg, p);
+                (*heap).counters.free_blocks.add(1);
+                (*heap).counters.free_bytes.add((*page).block_size as usize);
+                (*page).push_local(p.cast());
+                if (*page).used == 0 || (*page).in_full {
+                    Heap::free_cold(heap, page);
+                }
+                return;
+            }
+        }
+    }
+    // SAFETY: forwarded.
+    unsafe { free_slow(p) }
+}
+
+/// Frees that are not local: null, huge blocks, other heaps' blocks.
+#[cold]
+#[inline(never)]
+unsafe fn free_slow(p: *mut u8) {
+    if p.is_null() {
+        return;
+    }
+    // SAFETY: `p` is a live block of ours (caller contract).
+    unsafe {
+        #[cfg(feature = "checked")]
+        crate::checked::check_free(p);
+        let seg = segment::segment_of(p);
+        let owner = (*seg).heap;
+        let mine = thread::current();
+        if (*seg).kind == Kind::Huge && owner.is_null() {
+            return Heap::free_huge(seg);
+        }
+        if owner == mine {
+            return Heap::free_owned(mine, p);
+        }
+        remote::free_remote(mine, owner, p);
+    }
+}
+
+/// Bytes usable in the block that starts at `p` (at least what was asked).
+///
+/// # Safety
+///
+/// `p` is a live block from this allocator.
+pub unsafe fn usable_size(p: *mut u8) -> usize {
+    // SAFETY: forwarded.
+    unsafe { heap::usable_size(p) }
+}
+
+/// Resizes: in place when the block's class still fits (and is not more
+/// than twice too big), otherwise allocate, copy, free. Null on failure,
+/// leaving `p` untouched.
+///
+/// # Safety
+///
+/// `p` is a live block of at least `old_size` bytes from this allocator,
+/// aligned to `align`.
+pub unsafe fn realloc(p: *mut u8, old_size: usize, align: usize, new_size: usize) -> *mut u8 {
+    // SAFETY: forwarded.
+    let usable = unsafe { usable_size(p) };
+    if new_size <= usable && new_size >= usable / 2 {
+        return p;
+    }
+    if !align.is_power_of_two() {
+        return ptr::null_mut();
+    }
+    let q = alloc_pow2(new_size, align);
+    if !q.is_null() {
+        // SAFETY: both blocks are live and distinct; we copy what both hold.
+        unsafe {
+            ptr::copy_nonoverlapping(p, q, old_size.min(new_size));
+            free(p);
+        }
+    }
+    q
+}
+
+/// Allocates zeroed memory. Huge blocks come fresh from the OS and are not
+/// written again.
+pub fn alloc_zeroed(size: usize, align: usize) -> *mut u8 {
+    if !align.is_power_of_two() {
+        return ptr::null_mut();
+    }
+    let p = alloc_pow2(size, align);
+    if !p.is_null() && size_class::class_for(size, align).is_some() {
+        // SAFETY: `p` holds at least `size` bytes.
+        unsafe { p.write_bytes(0, size) };
+    }
+    p
+}
+
+// SAFETY: every method meets the GlobalAlloc contract: blocks are at least
+// `layout.size()` bytes at `layout.align()`, failures return null without
+// unwinding, and a block is reused only after its `dealloc`.
+unsafe impl GlobalAlloc for Homing {
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        alloc_pow2(layout.size(), layout.align())
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, p: *mut u8, _layout: Layout) {
+        // SAFETY: GlobalAlloc's contract: `p` is a live block of ours.
+        unsafe { free(p) }
+    }
+
+    #[inline]
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        alloc_zeroed(layout.size(), layout.align())
+    }
+
+    #[inline]
+    unsafe fn realloc(&self, p: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: GlobalAlloc's contract.
+        unsafe { realloc(p, layout.size(), layout.align(), new_size) }
+    }
+}
+
+/// Gives back what the calling thread's heap does not need right now: posts
+/// its outbox, drains its inbox, returns empty pages and purges free memory.
+/// A VM calls it at safe points; it is never needed for correctness.
+pub fn collect() {
+    let heap = thread::current();
+    if heap == heap::empty_heap() {
+        return;
+    }
+    // SAFETY: the thread's own, real heap.
+    unsafe {
+        remote::flush_outbox(heap);
+        Heap::collect(heap, true);
+    }
+}
+
+/// A snapshot of the process-wide statistics (all zeros in the counters
+/// kept per heap when the `stats` feature is off).
+pub fn stats() -> crate::Stats {
+    thread::snapshot()
+}
+
+/// Prints [`stats`] to standard error.
+pub fn print_stats() {
+    std::eprintln!("{}", stats());
+}

@@ -1,0 +1,816 @@
+//! Heaps: the allocator state one thread (or one first-class `Heap`) owns.
+//!
+//! # Glossary
+//!
+//! - `direct[class]`: the page the fast path pops from for each class (the
+//!   static empty page when there is none, so the fast path needs no null
+//!   check beyond "free list empty").
+//! - `bins[class]`: every page of the class that is not known to be full.
+//!   `full`: pages that had no free block when last looked at; a local free
+//!   into one moves it back (the `in_full` flag sends that free to the cold
+//!   path).
+//! - `purge_queue`: free pages whose memory has not been purged yet, oldest
+//!   first.
+//! - `avail[kind]`: segments with a free page slot; `all`: every segment.
+//! - `inbox`: blocks of this heap freed by other threads (`homing-deferred`).
+//! - `state`: who owns the heap (see below).
+//!
+//! # Who touches what
+//!
+//! Everything but `inbox` and `state` belongs to the owner: the thread the
+//! heap is bound to (`ACTIVE`), or a thread that holds a short claim on an
+//! abandoned heap (`CLAIMED`). Ownership moves between threads only through
+//! `state` (see `remote` and `thread`): a Release store when letting go, an
+//! Acquire compare-exchange when taking over, so the new owner sees every
+//! plain write of the old one.
+//!
+//! # Invariants
+//!
+//! - A page is in exactly one of: `bins[class]`, `full`, `purge_queue`
+//!   (free and dirty), or nowhere (free and purged, or the header slot).
+//! - `direct[c]` is the empty page or a page of `bins[c]`.
+//! - Per page: see `page` (`used` counts remote frees in flight).
+
+use core::ptr::{self, NonNull};
+
+use homing_deferred::Queue;
+
+use crate::options;
+use crate::os;
+use crate::page::Page;
+use crate::remote::Outbox;
+use crate::segment::{self, Kind, Segment};
+use crate::size_class::{self, CLASSES, CLASS_SIZE};
+use crate::stats::{HeapCounters, GLOBAL};
+use crate::sync::AtomicUsize;
+
+/// Bound to a thread (or, for a first-class heap, to its creator).
+pub(crate) const ACTIVE: usize = 0;
+/// Its thread exited; pages and inbox wait for a claim or an adoption.
+pub(crate) const ABANDONED: usize = 1;
+/// Abandoned and briefly claimed by a thread that frees into it.
+pub(crate) const CLAIMED: usize = 2;
+/// Holds nothing; may be reused for a new heap.
+pub(crate) const FREE: usize = 3;
+
+/// An intrusive queue of pages (links in `Page::next` / `Page::prev`).
+#[derive(Clone, Copy)]
+pub(crate) struct PageQueue {
+    first: *mut Page,
+    last: *mut Page,
+}
+
+impl PageQueue {
+    const EMPTY: PageQueue = PageQueue {
+        first: ptr::null_mut(),
+        last: ptr::null_mut(),
+    };
+
+    /// # Safety
+    /// `page` is live and in no queue.
+    unsafe fn push_front(&mut self, page: *mut Page) {
+        // SAFETY: the caller guarantees `page` is live and unlinked; queue
+        // members are live pages of the same owner.
+        unsafe {
+            (*page).prev = ptr::null_mut();
+            (*page).next = self.first;
+            if self.first.is_null() {
+                self.last = page;
+            } else {
+                (*self.first).prev = page;
+            }
+        }
+        self.first = page;
+    }
+
+    /// # Safety
+    /// `page` is live and in no queue.
+    unsafe fn push_back(&mut self, page: *mut Page) {
+        // SAFETY: as in `push_front`.
+        unsafe {
+            (*page).next = ptr::null_mut();
+            (*page).prev = self.last;
+            if self.last.is_null() {
+                self.first = page;
+            } else {
+                (*self.last).next = page;
+            }
+        }
+        self.last = page;
+    }
+
+    /// # Safety
+    /// `page` is in this queue.
+    unsafe fn remove(&mut self, page: *mut Page) {
+        // SAFETY: `page` and its neighbours are live members of this queue.
+        unsafe {
+            let (prev, next) = ((*page).prev, (*page).next);
+            if prev.is_null() {
+                self.first = next;
+            } else {
+                (*prev).next = next;
+            }
+            if next.is_null() {
+                self.last = prev;
+            } else {
+                (*next).prev = prev;
+            }
+            (*page).next = ptr::null_mut();
+            (*page).prev = ptr::null_mut();
+        }
+    }
+
+    fn is_single(&self) -> bool {
+        !self.first.is_null() && self.first == self.last
+    }
+}
+
+/// `UnsafeCell` that may live in a `static`: the statics below are never
+/// written (the empty page and heap only ever send allocations to the slow
+/// path), so sharing them is sound.
+#[repr(transparent)]
+pub(crate) struct StaticCell<T>(pub(crate) core::cell::UnsafeCell<T>);
+// SAFETY: see the type's doc: the contents are never written.
+unsafe impl<T> Sync for StaticCell<T> {}
+
+/// The page every empty `direct` slot points to: `free` is null forever.
+static EMPTY_PAGE: StaticCell<Page> = StaticCell(core::cell::UnsafeCell::new(Page::EMPTY));
+
+/// Pointer to the shared empty page.
+#[inline(always)]
+pub(crate) fn empty_page() -> *mut Page {
+    EMPTY_PAGE.0.get()
+}
+
+/// The heap a thread has before its first allocation: every class points
+/// to the empty page, so the first allocation takes the slow path, which
+/// gives the thread a real heap. Never written.
+pub(crate) static EMPTY_HEAP: StaticCell<Heap> = StaticCell(core::cell::UnsafeCell::new(Heap::new_empty()));
+
+/// Pointer to the shared empty heap.
+#[inline(always)]
+pub(crate) fn empty_heap() -> *mut Heap {
+    EMPTY_HEAP.0.get()
+}
+
+/// A list of segments through `avail_next` / `avail_prev`.
+#[derive(Clone, Copy)]
+struct SegList {
+    first: *mut Segment,
+}
+
+/// The per-thread (or first-class) heap.
+#[repr(C)]
+pub(crate) struct Heap {
+    /// Fast path: the page to pop from, per class. First field, so the fast
+    /// path indexes straight off the heap pointer.
+    pub(crate) direct: [*mut Page; CLASSES],
+    bins: [PageQueue; CLASSES],
+    full: PageQueue,
+    purge_queue: PageQueue,
+    avail: [SegList; 2],
+    all: *mut Segment,
+    /// Blocks of this heap freed by other threads.
+    pub(crate) inbox: Queue,
+    /// `ACTIVE`, `ABANDONED`, `CLAIMED` or `FREE`.
+    pub(crate) state: AtomicUsize,
+    /// `true` for a thread's heap, `false` for a first-class `Heap` (whose
+    /// remote frees are posted one by one, see `remote`).
+    pub(crate) is_thread_heap: bool,
+    /// Next heap in the global registry; written once before the heap is
+    /// published there.
+    pub(crate) registry_next: *mut Heap,
+    /// This thread's remote frees waiting to be posted (thread heaps only).
+    pub(crate) outbox: Outbox,
+    /// Counters (owner-written).
+    pub(crate) counters: HeapCounters,
+}
+
+impl Heap {
+    /// The empty heap's value: no pages, every class on the empty page.
+    const fn new_empty() -> Heap {
+        Heap {
+            direct: [EMPTY_PAGE.0.get(); CLASSES],
+            bins: [PageQueue::EMPTY; CLASSES],
+            full: PageQueue::EMPTY,
+            purge_queue: PageQueue::EMPTY,
+            avail: [SegList {
+                first: ptr::null_mut(),
+            }; 2],
+            all: ptr::null_mut(),
+            inbox: Queue::new(),
+            state: AtomicUsize::new(ACTIVE),
+            is_thread_heap: true,
+            registry_next: ptr::null_mut(),
+            outbox: Outbox::new(),
+            counters: HeapCounters::new(),
+        }
+    }
+
+    /// Writes a fresh heap at `at` (memory the caller owns).
+    ///
+    /// # Safety
+    ///
+    /// `at` must be valid for writes of a `Heap` and unaliased.
+    pub(crate) unsafe fn init_at(at: *mut Heap, is_thread_heap: bool, state: usize) {
+        let mut heap = Heap::new_empty();
+        heap.is_thread_heap = is_thread_heap;
+        heap.state = AtomicUsize::new(state);
+        // SAFETY: forwarded from the caller.
+        unsafe { at.write(heap) };
+    }
+
+    /// Resets a heap that holds no segment for reuse (keeps its registry
+    /// link and state).
+    ///
+    /// # Safety
+    ///
+    /// The caller owns `heap`, which holds no segment and whose inbox is
+    /// empty or discarded.
+    pub(crate) unsafe fn reset(heap: *mut Heap, is_thread_heap: bool) {
+        // SAFETY: the caller owns the heap.
+        unsafe {
+            let h = &mut *heap;
+            debug_assert!(h.all.is_null());
+            h.direct = [empty_page(); CLASSES];
+            h.bins = [PageQueue::EMPTY; CLASSES];
+            h.full = PageQueue::EMPTY;
+            h.purge_queue = PageQueue::EMPTY;
+            h.avail = [SegList {
+                first: ptr::null_mut(),
+            }; 2];
+            h.is_thread_heap = is_thread_heap;
+        }
+    }
+
+    /// `true` if the heap holds no segment at all.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.all.is_null()
+    }
+
+    // ----------------------------------------------------------------
+    // Allocation
+    // ----------------------------------------------------------------
+
+    /// Allocates a block of `class`: the direct page, then the slow path.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns `heap`, a real heap (not the empty one).
+    #[inline]
+    pub(crate) unsafe fn alloc_class(heap: *mut Heap, class: usize) -> *mut u8 {
+        // SAFETY: the caller owns the heap; `direct` pages are live.
+        unsafe {
+            let page = (*heap).direct[class];
+            let block = (*page).free;
+            if !block.is_null() {
+                (*page).free = (*block).next;
+                (*page).used += 1;
+                (*heap).count_alloc(class);
+                return block.cast();
+            }
+            Self::alloc_slow(heap, class)
+        }
+    }
+
+    /// Counts one block of `class` handed out.
+    #[inline(always)]
+    pub(crate) fn count_alloc(&self, class: usize) {
+        self.counters.alloc_blocks.add(1);
+        self.counters.alloc_bytes.add(CLASS_SIZE[class] as usize);
+    }
+
+    /// The allocation slow path: refill the direct page, drain the inbox,
+    /// post the outbox, find another page of the class, or take a new page.
+    ///
+    /// # Safety
+    ///
+    /// As for `alloc_class`.
+    #[cold]
+    #[inline(never)]
+    pub(crate) unsafe fn alloc_slow(heap: *mut Heap, class: usize) -> *mut u8 {
+        // SAFETY: the caller owns the heap; every page reached from it is live.
+        unsafe {
+            let h = &mut *heap;
+            // Remote frees first: they may refill the direct page.
+            if !h.inbox.is_empty() {
+                Self::drain_inbox(heap);
+            }
+            if h.is_thread_heap && h.outbox.pending() > 0 {
+                crate::remote::flush_outbox(heap);
+            }
+            if !h.purge_queue.first.is_null() {
+                h.purge_expired(false);
+            }
+            // The direct page, then the rest of the class.
+            let mut page = h.bins[class].first;
+            while !page.is_null() {
+                let next = (*page).next;
+                let block = (*page).pop_refill();
+                if !block.is_null() {
+                    h.direct[class] = page;
+                    // Keep the page that serves at the front of its bin.
+                    if h.bins[class].first != page {
+                        h.bins[class].remove(page);
+                        h.bins[class].push_front(page);
+                    }
+                    h.count_alloc(class);
+                    return block.cast();
+                }
+                // Nothing left: park it on the full list until a free.
+                h.bins[class].remove(page);
+                (*page).in_full = true;
+                h.full.push_back(page);
+                page = next;
+            }
+            // A fresh page.
+            let page = h.new_page(heap, class);
+            if page.is_null() {
+                h.direct[class] = empty_page();
+                return ptr::null_mut();
+            }
+            h.bins[class].push_front(page);
+            h.direct[class] = page;
+            let block = (*page).pop_refill();
+            debug_assert!(!block.is_null());
+            h.count_alloc(class);
+            block.cast()
+        }
+    }
+
+    /// Allocates `size` bytes at `align` from pages, or as a huge block.
+    ///
+    /// # Safety
+    ///
+    /// As for `alloc_class`.
+    pub(crate) unsafe fn alloc_sized(heap: *mut Heap, size: usize, align: usize) -> *mut u8 {
+        match size_class::class_for(size, align) {
+            // SAFETY: forwarded.
+            Some(class) => unsafe { Self::alloc_class(heap, class) },
+            // SAFETY: forwarded.
+            None => unsafe { Self::alloc_huge(heap, size, align) },
+        }
+    }
+
+    /// Maps a huge block. Thread heaps leave it unowned (any thread unmaps
+    /// it on free); a first-class heap keeps it on its segment list so
+    /// `destroy` releases it too.
+    ///
+    /// # Safety
+    ///
+    /// As for `alloc_class`.
+    pub(crate) unsafe fn alloc_huge(heap: *mut Heap, size: usize, align: usize) -> *mut u8 {
+        // SAFETY: the caller owns `heap`.
+        let owned = unsafe { !(*heap).is_thread_heap };
+        let owner = if owned { heap } else { ptr::null_mut() };
+        let Some(seg) = Segment::create_huge(owner, size, align) else {
+            return ptr::null_mut();
+        };
+        let seg = seg.as_ptr();
+        // SAFETY: fresh segment; the heap is ours.
+        unsafe {
+            if owned {
+                (*heap).link_all(seg);
+            }
+            GLOBAL.huge((*seg).map_size, true);
+            (*seg).huge_block
+        }
+    }
+
+    /// Releases a huge block's segment.
+    ///
+    /// # Safety
+    ///
+    /// `seg` is a live huge segment whose block nobody uses any more; if it
+    /// is owned, the caller owns its heap.
+    pub(crate) unsafe fn free_huge(seg: *mut Segment) {
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            let owner = (*seg).heap;
+            if !owner.is_null() {
+                (*owner).unlink_all(seg);
+            }
+            GLOBAL.huge((*seg).map_size, false);
+            Segment::destroy(seg);
+        }
+    }
+
+    /// Takes a free page from a segment (mapping a new one if needed) and
+    /// sets it up for `class`. Null when out of memory.
+    unsafe fn new_page(&mut self, heap: *mut Heap, class: usize) -> *mut Page {
+        let kind = Kind::of_class(class);
+        let k = kind as usize;
+        // SAFETY: the segments on our lists are ours and live.
+        unsafe {
+            let mut seg = self.avail[k].first;
+            if seg.is_null() {
+                let Some(fresh) = Segment::create(heap, kind) else {
+                    return ptr::null_mut();
+                };
+                seg = fresh.as_ptr();
+                self.link_all(seg);
+                self.avail_push(k, seg);
+            }
+            let s = &mut *seg;
+            let slot = s.free_slots.trailing_zeros() as usize;
+            s.free_slots &= !(1u64 << slot);
+            s.used_pages += 1;
+            if s.free_slots == 0 {
+                self.avail_remove(k, seg);
+            }
+            let page = ptr::addr_of_mut!(s.pages[slot]);
+            if (*page).dirty && !(*page).in_use {
+                // Still waiting to be purged: reuse its memory instead.
+                self.purge_queue.remove(page);
+            }
+            let start = Segment::page_start(seg, slot);
+            (*page).init(start, 1 << s.page_shift, class, CLASS_SIZE[class] as usize);
+            debug_assert!(s.check());
+            page
+        }
+    }
+
+    // ----------------------------------------------------------------
+    // Free
+    // ----------------------------------------------------------------
+
+    /// Frees a block of this heap on the owner's side (a local free, an
+    /// inbox drain or a claimer's reclaim).
+    ///
+    /// # Safety
+    ///
+    /// The caller owns `heap`, and `p` is a live block whose segment's heap
+    /// is `heap`.
+    #[inline]
+    pub(crate) unsafe fn free_owned(heap: *mut Heap, p: *mut u8) {
+        // SAFETY: forwarded; `p`'s segment and page are live.
+        unsafe {
+            let seg = segment::segment_of(p);
+            debug_assert_eq!((*seg).heap, heap);
+            if (*seg).kind == Kind::Huge {
+                return Self::free_huge(seg);
+            }
+            let page = segment::page_of(seg, p);
+            (*heap).counters.free_blocks.add(1);
+            (*heap).counters.free_bytes.add((*page).block_size as usize);
+            (*page).push_local(p.cast());
+            if (*page).used == 0 || (*page).in_full {
+                Self::free_cold(heap, page);
+            }
+        }
+    }
+
+    /// A local free found its page full or now empty.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns `heap` and `page` is one of its pages in use.
+    #[cold]
+    #[inline(never)]
+    pub(crate) unsafe fn free_cold(heap: *mut Heap, page: *mut Page) {
+        // SAFETY: the caller owns the heap and its pages.
+        unsafe {
+            let h = &mut *heap;
+            let seg = segment::segment_of_page(page);
+            if (*seg).kind == Kind::Huge {
+                return Self::free_huge(seg);
+            }
+            let class = (*page).class as usize;
+            if (*page).in_full {
+                h.full.remove(page);
+                (*page).in_full = false;
+                h.bins[class].push_back(page);
+            }
+            if (*page).used == 0 && !h.bins[class].is_single() {
+                h.retire_page(page);
+            }
+        }
+    }
+
+    /// Gives an unused page back to its segment; its memory waits on the
+    /// purge queue (or is purged at once with a zero delay).
+    unsafe fn retire_page(&mut self, page: *mut Page) {
+        // SAFETY: the page is ours, in use, with `used == 0`.
+        unsafe {
+            debug_assert!((*page).used == 0 && (*page).in_use && !(*page).in_full);
+            let class = (*page).class as usize;
+            self.bins[class].remove(page);
+            if self.direct[class] == page {
+                let first = self.bins[class].first;
+                self.direct[class] = if first.is_null() { empty_page() } else { first };
+            }
+            (*page).in_use = false;
+            (*page).free = ptr::null_mut();
+            (*page).local_free = ptr::null_mut();
+            (*page).block_size = 0;
+            let seg = segment::segment_of_page(page);
+            let slot = Segment::slot_of(seg, page);
+            let k = (*seg).kind as usize;
+            (*seg).free_slots |= 1u64 << slot;
+            (*seg).used_pages -= 1;
+            if !(*seg).in_avail {
+                self.avail_push(k, seg);
+            }
+            if (*page).dirty {
+                (*page).freed_at_ms = options::now_ms();
+                self.purge_queue.push_back(page);
+                if options::purge_delay_ms() == 0 {
+                    self.purge_expired(true);
+                }
+            }
+            if (*seg).used_pages == 0 {
+                self.segment_emptied(seg);
+            }
+        }
+    }
+
+    /// A segment has no page in use: unmap it, unless we keep it as a spare.
+    unsafe fn segment_emptied(&mut self, seg: *mut Segment) {
+        // SAFETY: the segment is ours and holds no live block.
+        unsafe {
+            // Count the other empty segments of this kind (rare: a segment
+            // empties at most once per 63 or 7 page retirements).
+            let mut spares = 0;
+            let mut other = self.all;
+            while !other.is_null() {
+                if other != seg && (*other).kind == (*seg).kind && (*other).used_pages == 0 {
+                    spares += 1;
+                }
+                other = (*other).all_next;
+            }
+            if spares >= options::keep_segments() {
+                self.release_segment(seg);
+            }
+        }
+    }
+
+    /// Unmaps one of our small/medium segments, which holds no live block.
+    unsafe fn release_segment(&mut self, seg: *mut Segment) {
+        // SAFETY: the segment is ours and unused.
+        unsafe {
+            let k = (*seg).kind as usize;
+            for slot in 1..(*seg).slots {
+                let page = ptr::addr_of_mut!((*seg).pages[slot]);
+                if !(*page).in_use && (*page).dirty {
+                    self.purge_queue.remove(page);
+                }
+            }
+            if (*seg).in_avail {
+                self.avail_remove(k, seg);
+            }
+            self.unlink_all(seg);
+            Segment::destroy(seg);
+        }
+    }
+
+    /// Purges free pages whose delay has passed (all of them if `all`).
+    pub(crate) unsafe fn purge_expired(&mut self, all: bool) {
+        let delay = options::purge_delay_ms();
+        if delay == options::NEVER && !all {
+            return;
+        }
+        let now = options::now_ms();
+        // SAFETY: queued pages are free pages of our segments.
+        unsafe {
+            loop {
+                let page = self.purge_queue.first;
+                if page.is_null() {
+                    break;
+                }
+                if !all && now < (*page).freed_at_ms.saturating_add(delay as u64) {
+                    break;
+                }
+                self.purge_queue.remove(page);
+                let seg = segment::segment_of_page(page);
+                let slot = Segment::slot_of(seg, page);
+                let start = Segment::page_start(seg, slot);
+                os::purge(NonNull::new_unchecked(start), 1 << (*seg).page_shift);
+                (*page).dirty = false;
+                self.counters.pages_purged.add(1);
+            }
+        }
+    }
+
+    /// Drains the inbox: every block other threads freed goes back on its
+    /// page's local free list. Returns how many.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns `heap`.
+    pub(crate) unsafe fn drain_inbox(heap: *mut Heap) -> usize {
+        let mut n = 0;
+        // SAFETY: the caller owns the heap; every node in our inbox is a
+        // block of ours that its freer no longer uses (Acquire in `take`
+        // makes their writes visible).
+        unsafe {
+            for node in (*heap).inbox.take() {
+                Self::free_owned(heap, node.as_ptr().cast());
+                n += 1;
+            }
+            (*heap).counters.remote_drained.add(n);
+        }
+        n
+    }
+
+    /// Gives back what the heap does not need: drains the inbox, retires
+    /// every empty page and purges free pages (all of them if `all`).
+    ///
+    /// # Safety
+    ///
+    /// The caller owns `heap`.
+    pub(crate) unsafe fn collect(heap: *mut Heap, all: bool) {
+        // SAFETY: the caller owns the heap and every page on its lists.
+        unsafe {
+            Self::drain_inbox(heap);
+            let h = &mut *heap;
+            for class in 0..CLASSES {
+                let mut page = h.bins[class].first;
+                while !page.is_null() {
+                    let next = (*page).next;
+                    if (*page).used == 0 && (all || !h.bins[class].is_single()) {
+                        h.retire_page(page);
+                    }
+                    page = next;
+                }
+            }
+            h.purge_expired(all);
+            if all {
+                // Spare segments too.
+                let mut seg = h.all;
+                while !seg.is_null() {
+                    let next = (*seg).all_next;
+                    if (*seg).kind != Kind::Huge && (*seg).used_pages == 0 {
+                        h.release_segment(seg);
+                    }
+                    seg = next;
+                }
+            }
+        }
+    }
+
+    /// Unmaps every segment of the heap, live blocks and all (first-class
+    /// heap `destroy`), discarding the inbox.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns `heap` and nobody uses its blocks any more.
+    pub(crate) unsafe fn release_all(heap: *mut Heap) {
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            let h = &mut *heap;
+            // Blocks in the inbox lie in the segments we are about to unmap.
+            let _ = h.inbox.take();
+            let mut seg = h.all;
+            while !seg.is_null() {
+                let next = (*seg).all_next;
+                if (*seg).kind == Kind::Huge {
+                    GLOBAL.huge((*seg).map_size, false);
+                }
+                Segment::destroy(seg);
+                seg = next;
+            }
+            h.all = ptr::null_mut();
+            // Everything handed out is gone: balance the counters.
+            let c = &h.counters;
+            c.free_blocks
+                .add(c.alloc_blocks.get().wrapping_sub(c.free_blocks.get()));
+            c.free_bytes
+                .add(c.alloc_bytes.get().wrapping_sub(c.free_bytes.get()));
+            Self::reset(heap, h.is_thread_heap);
+        }
+    }
+
+    /// Checks the heap's invariants (O(pages · blocks): tests and debug).
+    ///
+    /// # Safety
+    ///
+    /// The caller owns `heap`.
+    pub(crate) unsafe fn check(heap: *mut Heap) -> bool {
+        // SAFETY: the caller owns the heap.
+        unsafe {
+            let h = &*heap;
+            for class in 0..CLASSES {
+                let d = h.direct[class];
+                if d != empty_page() && (*d).class as usize != class {
+                    return false;
+                }
+                let mut page = h.bins[class].first;
+                while !page.is_null() {
+                    if !(*page).check() || (*page).in_full || !(*page).in_use {
+                        return false;
+                    }
+                    page = (*page).next;
+                }
+            }
+            let mut seg = h.all;
+            while !seg.is_null() {
+                if !(*seg).check() {
+                    return false;
+                }
+                seg = (*seg).all_next;
+            }
+            true
+        }
+    }
+
+    // ----------------------------------------------------------------
+    // Segment lists
+    // ----------------------------------------------------------------
+
+    unsafe fn link_all(&mut self, seg: *mut Segment) {
+        // SAFETY: `seg` is ours and not on the list.
+        unsafe {
+            (*seg).all_prev = ptr::null_mut();
+            (*seg).all_next = self.all;
+            if !self.all.is_null() {
+                (*self.all).all_prev = seg;
+            }
+        }
+        self.all = seg;
+    }
+
+    unsafe fn unlink_all(&mut self, seg: *mut Segment) {
+        // SAFETY: `seg` is on our list; its neighbours are ours.
+        unsafe {
+            let (prev, next) = ((*seg).all_prev, (*seg).all_next);
+            if prev.is_null() {
+                self.all = next;
+            } else {
+                (*prev).all_next = next;
+            }
+            if !next.is_null() {
+                (*next).all_prev = prev;
+            }
+        }
+    }
+
+    unsafe fn avail_push(&mut self, k: usize, seg: *mut Segment) {
+        // SAFETY: `seg` is ours and not on the list.
+        unsafe {
+            (*seg).avail_prev = ptr::null_mut();
+            (*seg).avail_next = self.avail[k].first;
+            if !self.avail[k].first.is_null() {
+                (*self.avail[k].first).avail_prev = seg;
+            }
+            (*seg).in_avail = true;
+        }
+        self.avail[k].first = seg;
+    }
+
+    unsafe fn avail_remove(&mut self, k: usize, seg: *mut Segment) {
+        // SAFETY: `seg` is on the list; its neighbours are ours.
+        unsafe {
+            let (prev, next) = ((*seg).avail_prev, (*seg).avail_next);
+            if prev.is_null() {
+                self.avail[k].first = next;
+            } else {
+                (*prev).avail_next = next;
+            }
+            if !next.is_null() {
+                (*next).avail_prev = prev;
+            }
+            (*seg).in_avail = false;
+        }
+    }
+}
+
+/// The block start of an interior pointer (for usable-size queries).
+///
+/// # Safety
+///
+/// `p` points into a live small/medium block.
+pub(crate) unsafe fn usable_size(p: *mut u8) -> usize {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        let seg = segment::segment_of(p);
+        if (*seg).kind == Kind::Huge {
+            return (*seg).huge_size - (p as usize - (*seg).huge_block as usize);
+        }
+        let page = segment::page_of(seg, p);
+        let start = (*page).block_start(p);
+        (*page).block_size as usize - (p as usize - start as usize)
+    }
+}
+
+/// `true` if `p` is on a free list of its page (O(n); checked mode only).
+///
+/// # Safety
+///
+/// The caller owns `p`'s heap, and `p` is in one of its pages.
+#[cfg(feature = "checked")]
+pub(crate) unsafe fn is_free_block(p: *mut u8) -> bool {
+    // SAFETY: forwarded.
+    unsafe {
+        let seg = segment::segment_of(p);
+        let page = segment::page_of(seg, p);
+        for mut cur in [(*page).free, (*page).local_free] {
+            while !cur.is_null() {
+                if cur.cast::<u8>() == p {
+                    return true;
+                }
+                cur = (*cur).next;
+            }
+        }
+        false
+    }
+}

@@ -1,0 +1,157 @@
+//! First-class heaps for embedding: [`Heap`].
+//!
+//! A `Heap` is a heap like a thread's, owned by the thread that created it
+//! (it is neither `Send` nor `Sync`). Its blocks may be freed from any thread
+//! with [`crate::free`] (or by the global allocator's `dealloc`): a free from
+//! another thread is posted to the heap's inbox at once (not batched, so no
+//! block of a heap can wait in some thread's outbox when the heap goes away)
+//! and the owner takes it back in its own context: at its next allocation
+//! slow path or [`Heap::collect`]. [`Heap::destroy`] (or drop) releases
+//! every block the heap still holds at once, with no per-block work.
+
+use core::alloc::Layout;
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+
+use allocator_api2::alloc::{AllocError, Allocator};
+
+use crate::heap::{self, FREE};
+use crate::segment;
+use crate::size_class;
+use crate::sync::Ordering;
+use crate::thread;
+
+/// A first-class heap: allocate from it on its owner thread, free its blocks
+/// from any thread, destroy it whole.
+///
+/// ```
+/// use allocator_api2::vec::Vec;
+///
+/// let heap = homing::Heap::new();
+/// let mut v = Vec::new_in(&heap);
+/// v.extend(0..1000u64);
+/// assert_eq!(v[999], 999);
+/// drop(v);
+/// heap.destroy(); // releases whatever is left at once
+/// ```
+pub struct Heap {
+    raw: NonNull<heap::Heap>,
+    /// Owner-thread only: not `Send`, not `Sync`.
+    _owner: PhantomData<*mut ()>,
+}
+
+impl Heap {
+    /// A new heap. Panics if the OS has no memory even for its header (use
+    /// [`Heap::try_new`] to get `None` instead).
+    pub fn new() -> Heap {
+        Self::try_new().expect("homing: out of memory creating a heap")
+    }
+
+    /// A new heap, or `None` if the OS has no memory for it.
+    pub fn try_new() -> Option<Heap> {
+        let raw = thread::acquire(false)?;
+        Some(Heap {
+            raw: NonNull::new(raw)?,
+            _owner: PhantomData,
+        })
+    }
+
+    /// Allocates a block for `layout`, or `None` when out of memory.
+    /// A zero-size layout gets a real (minimum-size) block.
+    pub fn alloc(&self, layout: Layout) -> Option<NonNull<u8>> {
+        // SAFETY: we own the heap (owner thread: `Heap` is !Send).
+        NonNull::new(unsafe {
+            heap::Heap::alloc_sized(self.raw.as_ptr(), layout.size(), layout.align())
+        })
+    }
+
+    /// Like [`Heap::alloc`], zeroed.
+    pub fn alloc_zeroed(&self, layout: Layout) -> Option<NonNull<u8>> {
+        let p = self.alloc(layout)?;
+        if size_class::class_for(layout.size(), layout.align()).is_some() {
+            // SAFETY: the block holds at least `layout.size()` bytes.
+            unsafe { p.as_ptr().write_bytes(0, layout.size()) };
+        }
+        Some(p)
+    }
+
+    /// Frees a block of this heap on the owner thread (no atomic operation).
+    /// Blocks of other heaps are passed to [`crate::free`].
+    ///
+    /// # Safety
+    ///
+    /// `p` is a live block from homing that the caller gives up.
+    pub unsafe fn dealloc(&self, p: NonNull<u8>) {
+        // SAFETY: `p` is a live homing block, so its header is live.
+        unsafe {
+            let seg = segment::segment_of(p.as_ptr());
+            if (*seg).heap == self.raw.as_ptr() {
+                heap::Heap::free_owned(self.raw.as_ptr(), p.as_ptr());
+            } else {
+                crate::free(p.as_ptr());
+            }
+        }
+    }
+
+    /// Takes back blocks freed by other threads, returns empty pages and
+    /// purges free memory.
+    pub fn collect(&self) {
+        // SAFETY: we own the heap.
+        unsafe { heap::Heap::collect(self.raw.as_ptr(), true) };
+    }
+
+    /// Releases every block the heap still holds, at once, and the heap
+    /// itself. Equivalent to dropping it.
+    pub fn destroy(self) {
+        drop(self);
+    }
+}
+
+impl Default for Heap {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for Heap {
+    fn drop(&mut self) {
+        let raw = self.raw.as_ptr();
+        // SAFETY: we own the heap; no borrow of it is alive (we are in its
+        // drop), so no `Allocator`-made value still uses its blocks, and any
+        // other outstanding block may not be used after the heap goes (the
+        // `destroy` contract).
+        unsafe {
+            heap::Heap::release_all(raw);
+            // Release: the next taker (Acquire in `acquire`) sees the heap reset.
+            (*raw).state.store(FREE, Ordering::Release);
+        }
+    }
+}
+
+impl core::fmt::Debug for Heap {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Heap").field("at", &self.raw).finish()
+    }
+}
+
+// SAFETY: blocks are valid for their layout until deallocated or the heap
+// is dropped, which a borrow `&Heap` prevents while values use them;
+// `deallocate` accepts exactly the blocks `allocate` returned.
+unsafe impl Allocator for &Heap {
+    fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
+        let p = Heap::alloc(self, layout).ok_or(AllocError)?;
+        // SAFETY: a live block of ours.
+        let usable = unsafe { crate::usable_size(p.as_ptr()) };
+        Ok(NonNull::slice_from_raw_parts(p, usable))
+    }
+
+    fn allocate_zeroed(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
+        let p = Heap::alloc_zeroed(self, layout).ok_or(AllocError)?;
+        Ok(NonNull::slice_from_raw_parts(p, layout.size()))
+    }
+
+    unsafe fn deallocate(&self, ptr: NonNull<u8>, _layout: Layout) {
+        // SAFETY: the Allocator contract: `ptr` came from `allocate`.
+        unsafe { Heap::dealloc(self, ptr) }
+    }
+}

@@ -1,0 +1,131 @@
+//! Options, read once from `HOMING_*` environment variables without
+//! allocating (`getenv` on a C string literal, digits parsed by hand).
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `HOMING_PURGE_DELAY_MS` | 10 | how long a free page keeps its memory before it is purged (`MADV_DONTNEED`); 0 purges at once; `-1` never purges |
+//! | `HOMING_OUTBOX_BUDGET` | 64 | remote frees a thread collects before it posts them to their owners |
+//! | `HOMING_KEEP_SEGMENTS` | 1 | empty segments a heap keeps mapped per page size (purged) instead of unmapping |
+
+use crate::sync::{AtomicUsize, Ordering};
+
+/// Default purge delay: long enough that a page freed and reused within a
+/// burst keeps its memory, short enough that RSS follows the live set.
+pub const DEFAULT_PURGE_DELAY_MS: usize = 10;
+/// Default outbox budget: one atomic exchange per 64 remote frees keeps the
+/// owner's inbox traffic low while holding at most 64 blocks in flight.
+pub const DEFAULT_OUTBOX_BUDGET: usize = 64;
+/// Default segments kept: one per kind avoids mapping and unmapping 4 MiB
+/// back and forth at a page boundary.
+pub const DEFAULT_KEEP_SEGMENTS: usize = 1;
+/// `purge_delay_ms` meaning "never purge".
+pub const NEVER: usize = usize::MAX;
+
+/// Not read yet.
+const UNSET: usize = usize::MAX - 1;
+
+static PURGE_DELAY_MS: AtomicUsize = AtomicUsize::new(UNSET);
+static OUTBOX_BUDGET: AtomicUsize = AtomicUsize::new(UNSET);
+static KEEP_SEGMENTS: AtomicUsize = AtomicUsize::new(UNSET);
+
+/// Parses a decimal `usize` (or `-1` as [`NEVER`]) from a C string.
+fn parse(bytes: &[u8]) -> Option<usize> {
+    if bytes == b"-1" {
+        return Some(NEVER);
+    }
+    if bytes.is_empty() {
+        return None;
+    }
+    let mut n: usize = 0;
+    for &b in bytes {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add((b - b'0') as usize)?;
+    }
+    Some(n.min(UNSET - 1))
+}
+
+/// Reads `name` (NUL-terminated) from the environment.
+fn env(name: &[u8]) -> Option<usize> {
+    #[cfg(any(miri, loom))]
+    {
+        let _ = name;
+        None
+    }
+    #[cfg(not(any(miri, loom)))]
+    {
+        debug_assert_eq!(name.last(), Some(&0));
+        // SAFETY: `name` is NUL-terminated; getenv returns null or a
+        // NUL-terminated string that lives as long as the environment entry,
+        // and we copy nothing out of it past this call.
+        unsafe {
+            let value = libc::getenv(name.as_ptr().cast());
+            if value.is_null() {
+                return None;
+            }
+            parse(core::ffi::CStr::from_ptr(value).to_bytes())
+        }
+    }
+}
+
+fn get(cell: &AtomicUsize, name: &[u8], default: usize) -> usize {
+    // Relaxed: the value is a plain number derived from the environment;
+    // two threads racing to read it compute the same result.
+    let v = cell.load(Ordering::Relaxed);
+    if v != UNSET {
+        return v;
+    }
+    let v = env(name).unwrap_or(default);
+    cell.store(v, Ordering::Relaxed);
+    v
+}
+
+/// Milliseconds a free page waits before it is purged ([`NEVER`]: never).
+pub fn purge_delay_ms() -> usize {
+    get(&PURGE_DELAY_MS, b"HOMING_PURGE_DELAY_MS\0", DEFAULT_PURGE_DELAY_MS)
+}
+
+/// Remote frees collected before posting.
+pub fn outbox_budget() -> usize {
+    get(&OUTBOX_BUDGET, b"HOMING_OUTBOX_BUDGET\0", DEFAULT_OUTBOX_BUDGET).max(1)
+}
+
+/// Empty segments kept per kind.
+pub fn keep_segments() -> usize {
+    get(&KEEP_SEGMENTS, b"HOMING_KEEP_SEGMENTS\0", DEFAULT_KEEP_SEGMENTS)
+}
+
+/// Monotonic milliseconds, for the purge delay.
+pub(crate) fn now_ms() -> u64 {
+    #[cfg(any(miri, loom))]
+    {
+        0
+    }
+    #[cfg(not(any(miri, loom)))]
+    {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid out-pointer; CLOCK_MONOTONIC always exists
+        // on Linux (served from the vDSO, no system call).
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+        ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+
+    #[test]
+    fn parses_numbers_and_never() {
+        assert_eq!(parse(b"0"), Some(0));
+        assert_eq!(parse(b"250"), Some(250));
+        assert_eq!(parse(b"-1"), Some(super::NEVER));
+        assert_eq!(parse(b""), None);
+        assert_eq!(parse(b"12ms"), None);
+        assert_eq!(parse(b"99999999999999999999999"), None);
+    }
+}

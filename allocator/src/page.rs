@@ -1,0 +1,212 @@
+//! Pages: runs of memory that serve one size class.
+//!
+//! # Glossary
+//!
+//! - **Page**: our unit (64 KiB small, 512 KiB medium; see `segment`), never
+//!   the OS's 4 KiB page (that is an *OS page*).
+//! - **Block**: one slot of the page's class size. A free block's first word
+//!   links it to the next free block.
+//! - `free`: the list allocation pops from. `local_free`: where the owner's
+//!   own frees go; it is swapped into `free` when `free` runs dry, so the
+//!   allocation fast path never has to look at two lists.
+//! - `reserved`: blocks carved out of the page so far. Blocks past it have
+//!   never been handed out; they are linked lazily, a few OS pages at a time,
+//!   so a page's untouched tail costs no RSS.
+//!
+//! # Who touches what
+//!
+//! Every field is the owner heap's: only the thread that owns the heap (or
+//! holds its claim, see `heap`) reads or writes them. Other threads never
+//! touch a page: their frees travel through the owner's inbox.
+//!
+//! # Invariant
+//!
+//! `used + |free| + |local_free| + (capacity - reserved) == capacity`, where
+//! `used` counts blocks handed out and not yet back on a list, *including*
+//! blocks freed by other threads that are still in flight to the owner
+//! (in some outbox or in the inbox). So a page with `used == 0` holds no live
+//! block and no block in flight: it may be given back.
+
+use core::ptr;
+
+/// A free block: its first word is the link to the next free block.
+#[repr(C)]
+pub(crate) struct Block {
+    pub(crate) next: *mut Block,
+}
+
+/// How many bytes of new blocks to link at once when a page is extended:
+/// one OS page's worth keeps RSS close to what is used.
+const EXTEND_BYTES: usize = crate::os::OS_PAGE;
+/// ... but never fewer than one block nor more than this many (a 16-byte
+/// class would otherwise link 256 blocks at once).
+const EXTEND_MAX_BLOCKS: usize = 128;
+
+/// Metadata of one page; lives in its segment's header.
+#[repr(C)]
+pub(crate) struct Page {
+    /// Allocation pops here (owner only).
+    pub(crate) free: *mut Block,
+    /// The owner's frees push here (owner only).
+    pub(crate) local_free: *mut Block,
+    /// Blocks handed out and not back on a list (includes remote frees in
+    /// flight). Owner only.
+    pub(crate) used: u32,
+    /// Blocks carved out of the page so far.
+    pub(crate) reserved: u32,
+    /// Blocks the page can hold.
+    pub(crate) capacity: u32,
+    /// Block size in bytes (0 while the page is not in use).
+    pub(crate) block_size: u32,
+    /// Size class (meaningful while in use).
+    pub(crate) class: u8,
+    /// `true` while the page sits on its heap's full list (no free block
+    /// when it was last looked at). The local free path checks it.
+    pub(crate) in_full: bool,
+    /// `true` while the page is assigned to a class (not a free slot).
+    pub(crate) in_use: bool,
+    /// `true` if the page's memory may hold data (touched since mapped or
+    /// last purged); `false` means it reads as zero.
+    pub(crate) dirty: bool,
+    /// First byte of the page's block area.
+    pub(crate) start: *mut u8,
+    /// Links in the heap's class queue, full list or purge queue (owner only).
+    pub(crate) next: *mut Page,
+    pub(crate) prev: *mut Page,
+    /// When the page became free (monotonic milliseconds), for the purge
+    /// delay.
+    pub(crate) freed_at_ms: u64,
+}
+
+impl Page {
+    /// A page that serves nothing: its `free` is null, so an allocation that
+    /// finds it falls to the slow path. The empty heap's classes all point to
+    /// one of these.
+    pub(crate) const EMPTY: Page = Page {
+        free: ptr::null_mut(),
+        local_free: ptr::null_mut(),
+        used: 0,
+        reserved: 0,
+        capacity: 0,
+        block_size: 0,
+        class: 0,
+        in_full: false,
+        in_use: false,
+        dirty: false,
+        start: ptr::null_mut(),
+        next: ptr::null_mut(),
+        prev: ptr::null_mut(),
+        freed_at_ms: 0,
+    };
+
+    /// Sets a free page up to serve `class` with `block_size` blocks over
+    /// `bytes` bytes from `start`.
+    pub(crate) fn init(&mut self, start: *mut u8, bytes: usize, class: usize, block_size: usize) {
+        debug_assert!(!self.in_use);
+        self.free = ptr::null_mut();
+        self.local_free = ptr::null_mut();
+        self.used = 0;
+        self.reserved = 0;
+        self.capacity = (bytes / block_size) as u32;
+        self.block_size = block_size as u32;
+        self.class = class as u8;
+        self.in_full = false;
+        self.in_use = true;
+        self.start = start;
+        self.next = ptr::null_mut();
+        self.prev = ptr::null_mut();
+    }
+
+    /// Pops a block, or null if both lists are empty and nothing is left to
+    /// carve. Refills `free` from `local_free`, then from the untouched tail.
+    #[inline]
+    pub(crate) fn pop_refill(&mut self) -> *mut Block {
+        if self.free.is_null() {
+            if !self.local_free.is_null() {
+                self.free = self.local_free;
+                self.local_free = ptr::null_mut();
+            } else if self.reserved < self.capacity {
+                self.extend();
+            } else {
+                return ptr::null_mut();
+            }
+        }
+        let block = self.free;
+        // SAFETY: `block` is a free block of this page; its first word is the
+        // link we wrote when it was freed or carved.
+        self.free = unsafe { (*block).next };
+        self.used += 1;
+        block
+    }
+
+    /// Carves the next few untouched blocks and links them onto `free`.
+    #[cold]
+    fn extend(&mut self) {
+        let bs = self.block_size as usize;
+        let count = (EXTEND_BYTES / bs)
+            .clamp(1, EXTEND_MAX_BLOCKS)
+            .min((self.capacity - self.reserved) as usize);
+        // SAFETY: blocks `reserved .. reserved + count` lie inside the page
+        // (count is capped by capacity) and are owned by nobody yet.
+        unsafe {
+            let first = self.start.add(self.reserved as usize * bs);
+            for i in 0..count {
+                let block = first.add(i * bs).cast::<Block>();
+                let next = if i + 1 < count {
+                    first.add((i + 1) * bs).cast::<Block>()
+                } else {
+                    self.free
+                };
+                (*block).next = next;
+            }
+            self.free = first.cast();
+        }
+        self.reserved += count as u32;
+        self.dirty = true;
+    }
+
+    /// Pushes a block freed by the owner (or drained from the inbox).
+    #[inline(always)]
+    pub(crate) fn push_local(&mut self, block: *mut Block) {
+        // SAFETY: the caller hands us a block of this page that is no longer
+        // in use; its first word becomes the link.
+        unsafe { (*block).next = self.local_free };
+        self.local_free = block;
+        self.used -= 1;
+    }
+
+    /// `true` if an allocation could be served without leaving the page.
+    #[inline]
+    pub(crate) fn has_free(&self) -> bool {
+        !self.free.is_null() || !self.local_free.is_null() || self.reserved < self.capacity
+    }
+
+    /// Index of the block that contains `p` (for interior pointers and
+    /// checks).
+    #[inline]
+    pub(crate) fn block_start(&self, p: *mut u8) -> *mut u8 {
+        let offset = p as usize - self.start as usize;
+        let bs = self.block_size as usize;
+        // SAFETY: `p` lies inside this page, so the rounded-down offset does too.
+        unsafe { self.start.add(offset - offset % bs) }
+    }
+
+    /// Counts the blocks on both free lists (O(n); for checks and tests).
+    pub(crate) fn count_free(&self) -> usize {
+        let mut n = 0;
+        for mut cur in [self.free, self.local_free] {
+            while !cur.is_null() {
+                n += 1;
+                // SAFETY: list nodes are free blocks of this page.
+                cur = unsafe { (*cur).next };
+            }
+        }
+        n
+    }
+
+    /// Checks the page invariant (O(n): debug and expensive-check builds).
+    pub(crate) fn check(&self) -> bool {
+        self.used as usize + self.count_free() + (self.capacity - self.reserved) as usize
+            == self.capacity as usize
+    }
+}

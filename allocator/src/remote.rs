@@ -1,0 +1,234 @@
+//! Deferred cross-thread free: outboxes, posting, and claims on abandoned
+//! heaps.
+//!
+//! # The path of a remote free
+//!
+//! A thread that frees a block owned by another heap never touches that
+//! heap's pages. It prepends the block to its **outbox** batch for the owner
+//! (plain stores; the block's first word becomes the link). When the outbox
+//! holds `HOMING_OUTBOX_BUDGET` blocks, at this thread's allocation slow path,
+//! at `collect()` and at thread exit, each batch is **posted**: published to
+//! the owner's inbox with one compare-exchange (`homing-deferred`). The owner
+//! frees the blocks in its own context when it drains its inbox.
+//!
+//! Exceptions, each for a reason:
+//! - A thread with no heap (it never allocated, or its heap was torn down)
+//!   posts each block at once: it has nowhere to keep an outbox.
+//! - A first-class `Heap`'s blocks are posted at once, one by one: a
+//!   first-class heap can be destroyed, and a block waiting in some other
+//!   thread's outbox would then point into unmapped memory.
+//!
+//! # Abandoned heaps
+//!
+//! A heap whose thread exited is `ABANDONED`: nobody drains its inbox. A
+//! poster that finds it so **claims** it (compare-exchange `ABANDONED →
+//! CLAIMED`), frees its blocks straight into the heap's pages, gives empty
+//! pages and segments back, and lets go. So frees into an abandoned heap are
+//! never stranded, and its memory follows its live blocks down to zero, at
+//! which point the heap becomes `FREE` for reuse.
+//!
+//! The one race: a poster publishes to the inbox just as the claimer (or the
+//! exiting owner) lets go. Both sides write, then issue a `SeqCst` fence,
+//! then read the other's word (poster: inbox then state; releaser: state
+//! then inbox). With a sequentially consistent fence between each write and
+//! read, at least one of them sees the other's write (the store-buffering
+//! case is forbidden), so someone always claims and drains the late batch.
+
+use core::ptr::{self, NonNull};
+
+use homing_deferred::{Batch, Node};
+
+use crate::heap::{self, Heap, ABANDONED, CLAIMED, FREE};
+use crate::options;
+use crate::stats::GLOBAL;
+use crate::sync::{fence, Ordering};
+
+/// Destination slots of an outbox: a thread rarely frees into more than a
+/// few heaps at once; a collision just posts the older batch early.
+const SLOTS: usize = 8;
+
+/// One destination's pending batch.
+struct Slot {
+    heap: *mut Heap,
+    batch: Batch,
+}
+
+/// A thread's remote frees, grouped by destination heap (owner only).
+pub(crate) struct Outbox {
+    slots: [Slot; SLOTS],
+    pending: usize,
+}
+
+impl Outbox {
+    /// An empty outbox.
+    pub(crate) const fn new() -> Outbox {
+        const EMPTY: Slot = Slot {
+            heap: ptr::null_mut(),
+            batch: Batch::new(),
+        };
+        Outbox {
+            slots: [EMPTY; SLOTS],
+            pending: 0,
+        }
+    }
+
+    /// Blocks waiting to be posted.
+    #[inline]
+    pub(crate) fn pending(&self) -> usize {
+        self.pending
+    }
+}
+
+/// The outbox slot for `owner`: a hash of the heap address (heaps are at
+/// least OS-page aligned, so the low 12 bits carry nothing).
+#[inline(always)]
+fn slot_index(owner: *mut Heap) -> usize {
+    ((owner as usize) >> 12) % SLOTS
+}
+
+/// Frees `p`, a block of `owner`'s, from a thread whose heap is `mine`
+/// (possibly the empty heap).
+///
+/// # Safety
+///
+/// `p` is a live small/medium block of `owner` that the caller gives up;
+/// `mine` is the calling thread's heap.
+pub(crate) unsafe fn free_remote(mine: *mut Heap, owner: *mut Heap, p: *mut u8) {
+    // SAFETY: `p` is a dead block of at least 16 bytes: room for a node.
+    let node = unsafe { Node::init(NonNull::new_unchecked(p)) };
+    // SAFETY: `owner` is live (heaps are never unmapped); `mine` is ours.
+    unsafe {
+        if mine == heap::empty_heap() || !(*owner).is_thread_heap {
+            let mut batch = Batch::new();
+            batch.push_front(node);
+            if mine == heap::empty_heap() {
+                // Relaxed: a statistic.
+                GLOBAL.remote_posted_heapless.fetch_add(1, Ordering::Relaxed);
+            } else {
+                (*mine).counters.remote_posted.add(1);
+            }
+            return post(owner, &mut batch);
+        }
+        let outbox = &mut (*mine).outbox;
+        let slot = &mut outbox.slots[slot_index(owner)];
+        if slot.heap != owner {
+            if !slot.batch.is_empty() {
+                post(slot.heap, &mut slot.batch);
+            }
+            slot.heap = owner;
+        }
+        slot.batch.push_front(node);
+        outbox.pending += 1;
+        (*mine).counters.remote_posted.add(1);
+        if outbox.pending >= options::outbox_budget() {
+            flush_outbox(mine);
+        }
+    }
+}
+
+/// Posts every pending batch of `mine`'s outbox.
+///
+/// # Safety
+///
+/// `mine` is the calling thread's real heap.
+#[cold]
+pub(crate) unsafe fn flush_outbox(mine: *mut Heap) {
+    // SAFETY: the outbox is ours; its batches hold dead blocks of live heaps.
+    unsafe {
+        let outbox = &mut (*mine).outbox;
+        for slot in outbox.slots.iter_mut() {
+            if !slot.batch.is_empty() {
+                post(slot.heap, &mut slot.batch);
+            }
+        }
+        outbox.pending = 0;
+    }
+}
+
+/// Hands `batch` to `owner`: into its inbox, or, if it is abandoned, straight
+/// into its pages under a claim.
+///
+/// # Safety
+///
+/// The batch holds dead blocks of `owner`.
+unsafe fn post(owner: *mut Heap, batch: &mut Batch) {
+    // SAFETY: heaps are never unmapped; blocks are `owner`'s.
+    unsafe {
+        let state = &(*owner).state;
+        // Relaxed: a hint; the claim's Acquire is what orders our access.
+        if state.load(Ordering::Relaxed) == ABANDONED && try_claim(owner) {
+            for node in core::mem::take(batch).into_chain() {
+                Heap::free_owned(owner, node.as_ptr().cast());
+            }
+            let_go(owner);
+            return;
+        }
+        batch.publish(&(*owner).inbox);
+        // See the module doc: publish, fence, then look at the state, so a
+        // heap let go at the same moment is claimed by one of us.
+        fence(Ordering::SeqCst);
+        if state.load(Ordering::Relaxed) == ABANDONED && try_claim(owner) {
+            let_go(owner);
+        }
+    }
+}
+
+/// Tries to take an abandoned heap for a moment.
+pub(crate) fn try_claim(heap: *mut Heap) -> bool {
+    // Acquire: we are about to touch the heap's pages, which the thread that
+    // let it go wrote before its Release store of ABANDONED.
+    // SAFETY: heaps are never unmapped.
+    unsafe { &(*heap).state }
+        .compare_exchange(ABANDONED, CLAIMED, Ordering::Acquire, Ordering::Relaxed)
+        .is_ok()
+}
+
+/// Lets go of a heap we own (a claim, or the heap of an exiting thread):
+/// drains its inbox, gives back every empty page and segment, then marks it
+/// `ABANDONED` (or `FREE` if it holds nothing) — and repeats if a batch
+/// arrived meanwhile (see the module doc).
+///
+/// # Safety
+///
+/// The caller owns `heap` (claimed, or its exiting thread) and has flushed
+/// its own outbox if it had one.
+pub(crate) unsafe fn let_go(heap: *mut Heap) {
+    loop {
+        // SAFETY: we own the heap until the store below.
+        let empty = unsafe {
+            Heap::collect(heap, true);
+            (*heap).is_empty()
+        };
+        // SAFETY: heaps are never unmapped.
+        let state = unsafe { &(*heap).state };
+        if empty {
+            // Release: the next owner (a new heap, via Acquire) sees the heap
+            // as we leave it. Nothing can be in flight to a heap without
+            // segments, so no inbox check is needed.
+            state.store(FREE, Ordering::Release);
+            return;
+        }
+        // Release: publishes our writes to the pages to the next claimer or
+        // adopter, whose compare-exchange acquires.
+        state.store(ABANDONED, Ordering::Release);
+        fence(Ordering::SeqCst);
+        // SAFETY: heaps are never unmapped.
+        if unsafe { (*heap).inbox.is_empty() } || !try_claim(heap) {
+            return;
+        }
+    }
+}
+
+/// The calling thread is exiting: post its outbox and abandon its heap.
+///
+/// # Safety
+///
+/// `heap` is the calling thread's real heap, no longer reachable from its
+/// thread-local.
+pub(crate) unsafe fn abandon(heap: *mut Heap) {
+    // SAFETY: forwarded.
+    unsafe {
+        flush_outbox(heap);
+        let_go(heap);
+    }
+}

@@ -1,0 +1,278 @@
+//! Segments: aligned runs of OS memory holding pages and their metadata.
+//!
+//! # Layout
+//!
+//! A segment is [`SEGMENT_SIZE`] (4 MiB) of address space aligned to its
+//! size, so `ptr & !SEGMENT_MASK` finds the segment of any pointer inside it
+//! in one instruction, with no lock and no global map. Its first page slot
+//! holds this header (the `Segment` struct, ~6 KiB, i.e. two OS pages of RSS;
+//! the rest of the slot is never touched). The remaining slots are pages:
+//!
+//! | kind | page size | pages | classes |
+//! |---|---|---|---|
+//! | small  | 64 KiB  | 63 | up to `SMALL_MAX` (8 KiB) |
+//! | medium | 512 KiB | 7  | up to `MEDIUM_MAX` (128 KiB) |
+//! | huge   | the block | 1 | one block of any size and alignment |
+//!
+//! The page of a pointer is `pages[(ptr - segment) >> page_shift]`.
+//!
+//! A huge segment is one mapping per block. Its block starts right after the
+//! header, unless the block's alignment is at least `SEGMENT_SIZE`: then the
+//! block is segment-aligned (masking would find the block itself) and the
+//! header sits exactly `SEGMENT_SIZE` below it. So a segment-aligned pointer
+//! always means "huge, header one segment below": no small or medium block
+//! starts at a segment's base, since the header is there.
+//!
+//! # Who touches what
+//!
+//! `heap`, `kind`, `page_shift` and the mapping fields are written once,
+//! before any block of the segment exists, and only read afterwards: any
+//! thread holding a block pointer received it through some synchronisation
+//! that happened after those writes, so plain reads are enough. Everything
+//! else (`free_slots`, `used_pages`, links, the pages) belongs to the owner
+//! heap.
+//!
+//! # Invariant
+//!
+//! `used_pages + popcount(free_slots) == slots - 1` (slot 0 is the header).
+
+use core::mem::size_of;
+use core::ptr::{self, NonNull};
+
+use crate::heap::Heap;
+use crate::os;
+use crate::page::Page;
+
+/// log2 of the segment size.
+pub const SEGMENT_SHIFT: usize = 22;
+/// Size and alignment of a segment: large enough that header overhead is
+/// small (2 OS pages per 4 MiB), small enough that one heap's first segment
+/// does not reserve much address space.
+pub const SEGMENT_SIZE: usize = 1 << SEGMENT_SHIFT;
+/// Low bits of an address inside its segment.
+pub const SEGMENT_MASK: usize = SEGMENT_SIZE - 1;
+/// log2 of a small page.
+pub const SMALL_PAGE_SHIFT: usize = 16;
+/// Small page: 64 KiB holds 8 blocks of the largest small class (8 KiB).
+pub const SMALL_PAGE_SIZE: usize = 1 << SMALL_PAGE_SHIFT;
+/// log2 of a medium page.
+pub const MEDIUM_PAGE_SHIFT: usize = 19;
+/// Medium page: 512 KiB holds 4 blocks of the largest medium class (128 KiB).
+pub const MEDIUM_PAGE_SIZE: usize = 1 << MEDIUM_PAGE_SHIFT;
+/// Page slots of a small segment (the first is the header).
+pub const SLOTS: usize = SEGMENT_SIZE / SMALL_PAGE_SIZE;
+/// A huge segment's `page_shift`: every offset maps to page 0.
+const HUGE_PAGE_SHIFT: usize = usize::BITS as usize - 1;
+
+/// What a segment holds.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+pub(crate) enum Kind {
+    /// 64 KiB pages.
+    Small = 0,
+    /// 512 KiB pages.
+    Medium = 1,
+    /// One huge block.
+    Huge = 2,
+}
+
+/// The header at the start of every segment.
+#[repr(C)]
+pub(crate) struct Segment {
+    /// Owner heap; null for a huge block that any thread may release.
+    pub(crate) heap: *mut Heap,
+    /// log2 of the page size (a huge segment: everything is page 0).
+    pub(crate) page_shift: usize,
+    /// Small, medium or huge.
+    pub(crate) kind: Kind,
+    /// Page slots including the header slot.
+    pub(crate) slots: usize,
+    /// Pages in use (owner only).
+    pub(crate) used_pages: usize,
+    /// Bit `i` set: slot `i` is a free page (owner only).
+    pub(crate) free_slots: u64,
+    /// Links in the heap's list of segments with free slots (owner only).
+    pub(crate) avail_next: *mut Segment,
+    pub(crate) avail_prev: *mut Segment,
+    /// `true` while on that list.
+    pub(crate) in_avail: bool,
+    /// Links in the heap's list of all its segments (owner only).
+    pub(crate) all_next: *mut Segment,
+    pub(crate) all_prev: *mut Segment,
+    /// The mapping to give back: base, size, alignment.
+    pub(crate) map_base: *mut u8,
+    pub(crate) map_size: usize,
+    pub(crate) map_align: usize,
+    /// A huge segment's block and its usable size.
+    pub(crate) huge_block: *mut u8,
+    pub(crate) huge_size: usize,
+    /// Page metadata, indexed by slot.
+    pub(crate) pages: [Page; SLOTS],
+}
+
+/// Bytes of a segment header, rounded to whole OS pages.
+pub(crate) const HEADER_SIZE: usize = (size_of::<Segment>() + os::OS_PAGE - 1) & !(os::OS_PAGE - 1);
+const _: () = assert!(HEADER_SIZE <= SMALL_PAGE_SIZE, "the header must fit slot 0");
+
+impl Kind {
+    /// The kind of segment whose pages serve `class`.
+    #[inline]
+    pub(crate) fn of_class(class: usize) -> Kind {
+        if crate::size_class::is_small(class) {
+            Kind::Small
+        } else {
+            Kind::Medium
+        }
+    }
+
+    /// log2 of this kind's page size.
+    pub(crate) fn page_shift(self) -> usize {
+        match self {
+            Kind::Small => SMALL_PAGE_SHIFT,
+            Kind::Medium => MEDIUM_PAGE_SHIFT,
+            Kind::Huge => HUGE_PAGE_SHIFT,
+        }
+    }
+}
+
+/// The segment header of a block pointer (small, medium or huge).
+///
+/// # Safety
+///
+/// `p` must point into a live block handed out by homing.
+#[inline(always)]
+pub(crate) unsafe fn segment_of(p: *mut u8) -> *mut Segment {
+    let addr = p as usize;
+    if addr & SEGMENT_MASK == 0 {
+        // Only huge blocks with segment alignment start at a segment base.
+        (addr - SEGMENT_SIZE) as *mut Segment
+    } else {
+        (addr & !SEGMENT_MASK) as *mut Segment
+    }
+}
+
+/// The page that holds `p`, in segment `seg`.
+///
+/// # Safety
+///
+/// `p` must lie inside `seg`'s page area.
+#[inline(always)]
+pub(crate) unsafe fn page_of(seg: *mut Segment, p: *mut u8) -> *mut Page {
+    // SAFETY: `seg` is a live header; the index is below `slots` because `p`
+    // lies inside the segment (a huge segment's shift maps everything to 0).
+    unsafe {
+        let idx = (p as usize - seg as usize) >> (*seg).page_shift;
+        ptr::addr_of_mut!((*seg).pages).cast::<Page>().add(idx)
+    }
+}
+
+impl Segment {
+    /// Maps a fresh segment of `kind` (small or medium) for `heap`; every
+    /// page slot but the header's is free. `None` when the OS says no.
+    pub(crate) fn create(heap: *mut Heap, kind: Kind) -> Option<NonNull<Segment>> {
+        debug_assert!(kind != Kind::Huge);
+        let base = os::map(SEGMENT_SIZE, SEGMENT_SIZE)?;
+        let shift = kind.page_shift();
+        let slots = SEGMENT_SIZE >> shift;
+        let seg = base.cast::<Segment>();
+        // SAFETY: fresh, zeroed, exclusively ours; a zeroed `Page` is a valid
+        // free page (all pointers null, flags false), so only the header
+        // fields need writing.
+        unsafe {
+            let s = seg.as_ptr();
+            (*s).heap = heap;
+            (*s).page_shift = shift;
+            (*s).kind = kind;
+            (*s).slots = slots;
+            (*s).used_pages = 0;
+            // Slots 1..slots are free; slot 0 is the header.
+            (*s).free_slots = (u64::MAX >> (64 - slots)) & !1;
+            (*s).map_base = base.as_ptr();
+            (*s).map_size = SEGMENT_SIZE;
+            (*s).map_align = SEGMENT_SIZE;
+        }
+        Some(seg)
+    }
+
+    /// Maps a huge block of `size` bytes aligned to `align` (a power of two),
+    /// owned by `heap` (null: released by whoever frees it). Returns the
+    /// segment; its block is `huge_block`. Fresh memory: the block reads as
+    /// zero.
+    pub(crate) fn create_huge(heap: *mut Heap, size: usize, align: usize) -> Option<NonNull<Segment>> {
+        let align = align.max(crate::size_class::MIN_ALIGN);
+        let (map_align, header_off, block_off) = if align >= SEGMENT_SIZE {
+            // Block at `base + align`, header one segment below it.
+            (align, align - SEGMENT_SIZE, align)
+        } else {
+            (SEGMENT_SIZE, 0, os::align_up(size_of::<Segment>(), align)?)
+        };
+        let map_size = os::align_up(block_off.checked_add(size)?, os::OS_PAGE)?;
+        if map_size > isize::MAX as usize {
+            return None;
+        }
+        let base = os::map(map_size, map_align)?;
+        // SAFETY: the offsets lie inside the fresh mapping we own.
+        unsafe {
+            let s = base.as_ptr().add(header_off).cast::<Segment>();
+            (*s).heap = heap;
+            (*s).page_shift = HUGE_PAGE_SHIFT;
+            (*s).kind = Kind::Huge;
+            (*s).slots = 1;
+            (*s).used_pages = 1;
+            (*s).map_base = base.as_ptr();
+            (*s).map_size = map_size;
+            (*s).map_align = map_align;
+            (*s).huge_block = base.as_ptr().add(block_off);
+            (*s).huge_size = map_size - block_off;
+            // Page 0 makes the owner's local free path fall to its slow path:
+            // one block in use, flagged like a full page.
+            let page = &mut (*s).pages[0];
+            page.used = 1;
+            page.in_full = true;
+            page.in_use = true;
+            page.capacity = 1;
+            page.reserved = 1;
+            page.start = (*s).huge_block;
+            Some(NonNull::new_unchecked(s))
+        }
+    }
+
+    /// Gives the whole segment back to the OS.
+    ///
+    /// # Safety
+    ///
+    /// `seg` must be live and nothing may use its memory afterwards.
+    pub(crate) unsafe fn destroy(seg: *mut Segment) {
+        // SAFETY: the header is live until the unmap below; the mapping
+        // fields are exactly what `os::map` returned.
+        unsafe {
+            let (base, size, align) = ((*seg).map_base, (*seg).map_size, (*seg).map_align);
+            os::unmap(NonNull::new_unchecked(base), size, align);
+        }
+    }
+
+    /// Start of page slot `slot`.
+    pub(crate) fn page_start(seg: *mut Segment, slot: usize) -> *mut u8 {
+        // SAFETY: the header is live; the slot lies inside the segment.
+        unsafe { seg.cast::<u8>().add(slot << (*seg).page_shift) }
+    }
+
+    /// Slot index of `page` in `seg`.
+    pub(crate) fn slot_of(seg: *mut Segment, page: *mut Page) -> usize {
+        // SAFETY: `page` points into `seg`'s page array.
+        unsafe { page.offset_from(ptr::addr_of_mut!((*seg).pages).cast::<Page>()) as usize }
+    }
+
+    /// Checks the slot invariant.
+    pub(crate) fn check(&self) -> bool {
+        self.kind == Kind::Huge
+            || self.used_pages + self.free_slots.count_ones() as usize == self.slots - 1
+    }
+}
+
+/// The segment a page's metadata lives in.
+#[inline]
+pub(crate) fn segment_of_page(page: *mut Page) -> *mut Segment {
+    // Page metadata lives in the header, inside the segment's first slot.
+    ((page as usize) & !SEGMENT_MASK) as *mut Segment
+}

@@ -1,0 +1,198 @@
+//! Size classes: which block size serves a request.
+//!
+//! # The table
+//!
+//! - Classes `0..8` step by 16 bytes: 16, 32, …, 128. Every block of every
+//!   class is a multiple of 16 bytes, so every block is 16-byte aligned (the
+//!   C ABI's `malloc` promise); that is why there is nothing finer than 16.
+//! - Above 128 bytes, eight classes per power of two: `2^k + j·2^(k-3)`
+//!   for `j = 1..=8`, up to [`MEDIUM_MAX`] (128 KiB).
+//!
+//! Worst-case internal waste, `(class - size) / size`, measured by the tests
+//! below: under 12.5% above 128 bytes; under 25% above 64 bytes
+//! (65 B → 80 B is 23%: the 16-byte step is the C alignment floor); below 64
+//! bytes the 16-byte step dominates (17 B → 32 B).
+//!
+//! The issue asked for "about four classes per power of two" and "at most
+//! 12.5% waste above 64 bytes"; four per power of two cannot give 12.5%, so
+//! we use eight above 128 B (as jemalloc's finer spacing does), which costs a
+//! few more partially filled pages per heap.
+//!
+//! # Pages
+//!
+//! Classes up to [`SMALL_MAX`] (8 KiB) live in small pages (64 KiB), the rest
+//! up to [`MEDIUM_MAX`] in medium pages (512 KiB); larger requests go straight
+//! to the OS layer as *huge* blocks.
+//!
+//! # Lookup
+//!
+//! Size → class is one byte-table load for sizes up to [`SMALL_MAX`] (the
+//! fast path) and a few bit operations above.
+
+/// Number of size classes.
+pub const CLASSES: usize = 88;
+/// Largest request served from small pages.
+pub const SMALL_MAX: usize = 8 * 1024;
+/// Largest request served from pages at all; above it, huge blocks.
+pub const MEDIUM_MAX: usize = 128 * 1024;
+/// Every block is at least this aligned (and every class a multiple of it).
+pub const MIN_ALIGN: usize = 16;
+/// Classes below this index are small (served from small pages).
+pub const SMALL_CLASSES: usize = class_of_large(SMALL_MAX);
+
+/// Classes in the 16-byte-step band (16 ..= 128).
+const LINEAR_CLASSES: usize = 8;
+/// log2 of the end of the linear band (128).
+const LINEAR_END_SHIFT: u32 = 7;
+/// log2 of the classes per power of two above the linear band.
+const STEPS_SHIFT: u32 = 3;
+
+/// Block size of each class.
+pub static CLASS_SIZE: [u32; CLASSES] = class_sizes();
+
+/// Class of each size up to [`SMALL_MAX`], indexed by `(size + 15) / 16`.
+static SMALL_TABLE: [u8; SMALL_MAX / MIN_ALIGN + 1] = small_table();
+
+const fn class_sizes() -> [u32; CLASSES] {
+    let mut sizes = [0u32; CLASSES];
+    let mut i = 0;
+    while i < CLASSES {
+        sizes[i] = if i < LINEAR_CLASSES {
+            ((i + 1) * MIN_ALIGN) as u32
+        } else {
+            let group = (i - LINEAR_CLASSES) >> STEPS_SHIFT;
+            let j = ((i - LINEAR_CLASSES) & ((1 << STEPS_SHIFT) - 1)) + 1;
+            let k = LINEAR_END_SHIFT + group as u32;
+            ((1usize << k) + j * (1usize << (k - STEPS_SHIFT))) as u32
+        };
+        i += 1;
+    }
+    sizes
+}
+
+/// The class for `size` in `1..=MEDIUM_MAX`, computed (no table).
+const fn class_of_large(size: usize) -> usize {
+    if size <= (1 << LINEAR_END_SHIFT) {
+        let s = if size == 0 { 1 } else { size };
+        return (s + MIN_ALIGN - 1) / MIN_ALIGN - 1;
+    }
+    // `size` lies in (2^k, 2^(k+1)].
+    let k = usize::BITS - 1 - (size - 1).leading_zeros();
+    let step_shift = k - STEPS_SHIFT;
+    let j = (size - (1 << k) + (1 << step_shift) - 1) >> step_shift;
+    LINEAR_CLASSES + (((k - LINEAR_END_SHIFT) as usize) << STEPS_SHIFT) + j - 1
+}
+
+const fn small_table() -> [u8; SMALL_MAX / MIN_ALIGN + 1] {
+    let mut table = [0u8; SMALL_MAX / MIN_ALIGN + 1];
+    let mut i = 0;
+    while i < table.len() {
+        table[i] = class_of_large(if i == 0 { 1 } else { i * MIN_ALIGN }) as u8;
+        i += 1;
+    }
+    table
+}
+
+/// The class for `size <= SMALL_MAX`: one table load.
+#[inline(always)]
+pub fn class_of_small(size: usize) -> usize {
+    debug_assert!(size <= SMALL_MAX);
+    // The index is at most SMALL_MAX / 16, the table's last entry.
+    SMALL_TABLE[(size + MIN_ALIGN - 1) / MIN_ALIGN] as usize
+}
+
+/// The class for `size <= MEDIUM_MAX`.
+#[inline]
+pub fn class_of(size: usize) -> usize {
+    if size <= SMALL_MAX {
+        class_of_small(size)
+    } else {
+        class_of_large(size)
+    }
+}
+
+/// The class serving `size` bytes at `align`, or `None` when no class can
+/// (too big, or an alignment the class grid cannot give): the caller then
+/// takes the huge path.
+///
+/// A block of class `c` sits at a multiple of `CLASS_SIZE[c]` from a page
+/// start that is aligned to at least 64 KiB, so it is aligned to the largest
+/// power of two dividing the class size. For `align <= 16` every class works;
+/// above, we walk up to the first class that `align` divides (a power-of-two
+/// class at the latest).
+#[inline]
+pub fn class_for(size: usize, align: usize) -> Option<usize> {
+    if size > MEDIUM_MAX {
+        return None;
+    }
+    if align <= MIN_ALIGN {
+        return Some(class_of(size));
+    }
+    if align > crate::segment::SMALL_PAGE_SIZE {
+        return None;
+    }
+    let mut class = class_of(size.max(align));
+    while class < CLASSES {
+        if CLASS_SIZE[class] as usize % align == 0 {
+            return Some(class);
+        }
+        class += 1;
+    }
+    None
+}
+
+/// `true` if `class` is served from small pages.
+#[inline(always)]
+pub fn is_small(class: usize) -> bool {
+    class < SMALL_CLASSES
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_monotonic_and_ends_at_medium_max() {
+        assert_eq!(CLASS_SIZE[0], 16);
+        assert_eq!(CLASS_SIZE[CLASSES - 1] as usize, MEDIUM_MAX);
+        assert_eq!(CLASS_SIZE[SMALL_CLASSES] as usize, SMALL_MAX);
+        for w in CLASS_SIZE.windows(2) {
+            assert!(w[0] < w[1]);
+        }
+        assert!(CLASS_SIZE.iter().all(|&s| s as usize % MIN_ALIGN == 0));
+    }
+
+    #[test]
+    fn every_size_gets_the_smallest_class_that_fits() {
+        for size in 1..=MEDIUM_MAX {
+            let c = class_of(size);
+            assert!(CLASS_SIZE[c] as usize >= size, "size {size}");
+            if c > 0 {
+                assert!((CLASS_SIZE[c - 1] as usize) < size, "size {size}");
+            }
+        }
+    }
+
+    #[test]
+    fn worst_case_waste_is_bounded() {
+        let waste = |size: usize| (CLASS_SIZE[class_of(size)] as usize - size) as f64 / size as f64;
+        let worst = |from: usize| (from..=MEDIUM_MAX).map(waste).fold(0.0, f64::max);
+        assert!(worst(129) < 0.125, "{}", worst(129));
+        assert!(worst(65) < 0.25, "{}", worst(65));
+    }
+
+    #[test]
+    fn aligned_classes_are_aligned() {
+        let mut align = 1;
+        while align <= crate::segment::SMALL_PAGE_SIZE {
+            for size in [1, 7, 16, 100, 1000, 5000, 70_000] {
+                if let Some(c) = class_for(size, align) {
+                    assert!(CLASS_SIZE[c] as usize >= size);
+                    assert_eq!(CLASS_SIZE[c] as usize % align.max(MIN_ALIGN), 0);
+                }
+            }
+            align *= 2;
+        }
+        assert_eq!(class_for(MEDIUM_MAX + 1, 8), None);
+    }
+}

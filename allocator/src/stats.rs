@@ -1,0 +1,166 @@
+//! Statistics: per-heap counters and a process-wide snapshot.
+//!
+//! Each heap's counters are written only by the thread that owns (or has
+//! claimed) the heap, with a relaxed load and store — no read-modify-write,
+//! so no atomic instruction on the fast path — and read by anyone taking a
+//! snapshot. With the `stats` feature off every counter is a no-op.
+//!
+//! Live blocks and bytes are counted in class sizes (what the heap hands
+//! out), not requested sizes. A block freed by another thread stays live in
+//! its owner's counters until the owner drains it from its inbox.
+
+use core::fmt;
+
+use crate::sync::{AtomicUsize, Ordering};
+
+/// One owner-written counter.
+#[derive(Debug)]
+pub(crate) struct Counter(AtomicUsize);
+
+impl Counter {
+    pub(crate) const fn new() -> Self {
+        Counter(AtomicUsize::new(0))
+    }
+
+    /// Adds `n` (owner only).
+    #[inline(always)]
+    pub(crate) fn add(&self, n: usize) {
+        #[cfg(feature = "stats")]
+        {
+            // Relaxed load and store: only the owner writes, so no update is
+            // lost; readers only need an eventually consistent number.
+            self.0
+                .store(self.0.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+        }
+        #[cfg(not(feature = "stats"))]
+        let _ = n;
+    }
+
+    pub(crate) fn get(&self) -> usize {
+        // Relaxed: a statistic.
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// A heap's counters.
+#[derive(Debug)]
+pub(crate) struct HeapCounters {
+    pub(crate) alloc_blocks: Counter,
+    pub(crate) alloc_bytes: Counter,
+    pub(crate) free_blocks: Counter,
+    pub(crate) free_bytes: Counter,
+    pub(crate) remote_posted: Counter,
+    pub(crate) remote_drained: Counter,
+    pub(crate) pages_purged: Counter,
+}
+
+impl HeapCounters {
+    pub(crate) const fn new() -> Self {
+        HeapCounters {
+            alloc_blocks: Counter::new(),
+            alloc_bytes: Counter::new(),
+            free_blocks: Counter::new(),
+            free_bytes: Counter::new(),
+            remote_posted: Counter::new(),
+            remote_drained: Counter::new(),
+            pages_purged: Counter::new(),
+        }
+    }
+}
+
+/// Process-wide counters updated with atomic read-modify-writes (slow paths
+/// only: huge blocks, frees from threads without a heap).
+pub(crate) struct GlobalCounters {
+    pub(crate) huge_blocks: AtomicUsize,
+    pub(crate) huge_bytes: AtomicUsize,
+    pub(crate) remote_posted_heapless: AtomicUsize,
+}
+
+pub(crate) static GLOBAL: GlobalCounters = GlobalCounters {
+    huge_blocks: AtomicUsize::new(0),
+    huge_bytes: AtomicUsize::new(0),
+    remote_posted_heapless: AtomicUsize::new(0),
+};
+
+impl GlobalCounters {
+    /// Counts a huge block in (`+`) or out.
+    pub(crate) fn huge(&self, bytes: usize, allocated: bool) {
+        // Relaxed: statistics; nothing is published through them.
+        if allocated {
+            self.huge_blocks.fetch_add(1, Ordering::Relaxed);
+            self.huge_bytes.fetch_add(bytes, Ordering::Relaxed);
+        } else {
+            self.huge_blocks.fetch_sub(1, Ordering::Relaxed);
+            self.huge_bytes.fetch_sub(bytes, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A snapshot of homing's counters (see [`crate::stats`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Blocks handed out and not yet freed back to their heap (including
+    /// huge blocks, and remote frees not yet drained by their owner).
+    pub live_blocks: usize,
+    /// Bytes of those blocks (class sizes; huge blocks by mapping).
+    pub live_bytes: usize,
+    /// Huge blocks (straight from the OS) live now.
+    pub huge_blocks: usize,
+    /// Bytes mapped from the OS now (address space).
+    pub os_mapped: usize,
+    /// Bytes given back to the OS with `MADV_DONTNEED` so far.
+    pub os_purged: usize,
+    /// Remote frees posted to an owner's inbox so far.
+    pub remote_posted: usize,
+    /// Remote frees drained by their owners so far.
+    pub remote_drained: usize,
+    /// Pages purged so far.
+    pub pages_purged: usize,
+    /// Heaps ever created (thread heaps and first-class heaps).
+    pub heaps: usize,
+    /// Heaps abandoned by exited threads and not yet adopted.
+    pub heaps_abandoned: usize,
+}
+
+impl Stats {
+    /// Adds one heap's counters.
+    pub(crate) fn add_heap(&mut self, c: &HeapCounters) {
+        self.live_blocks = self
+            .live_blocks
+            .wrapping_add(c.alloc_blocks.get().wrapping_sub(c.free_blocks.get()));
+        self.live_bytes = self
+            .live_bytes
+            .wrapping_add(c.alloc_bytes.get().wrapping_sub(c.free_bytes.get()));
+        self.remote_posted += c.remote_posted.get();
+        self.remote_drained += c.remote_drained.get();
+        self.pages_purged += c.pages_purged.get();
+    }
+
+    /// Adds the process-wide counters.
+    pub(crate) fn add_global(&mut self) {
+        // Relaxed: statistics.
+        let huge_blocks = GLOBAL.huge_blocks.load(Ordering::Relaxed);
+        self.huge_blocks = huge_blocks;
+        self.live_blocks = self.live_blocks.wrapping_add(huge_blocks);
+        self.live_bytes = self
+            .live_bytes
+            .wrapping_add(GLOBAL.huge_bytes.load(Ordering::Relaxed));
+        self.remote_posted += GLOBAL.remote_posted_heapless.load(Ordering::Relaxed);
+        let os = crate::os::counters();
+        self.os_mapped = os.mapped;
+        self.os_purged = os.purged;
+    }
+}
+
+impl fmt::Display for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const KIB: usize = 1024;
+        writeln!(f, "homing statistics")?;
+        writeln!(f, "  live:          {:>12} blocks {:>12} KiB", self.live_blocks, self.live_bytes / KIB)?;
+        writeln!(f, "  huge:          {:>12} blocks", self.huge_blocks)?;
+        writeln!(f, "  OS mapped:     {:>12} KiB", self.os_mapped / KIB)?;
+        writeln!(f, "  OS purged:     {:>12} KiB ({} pages)", self.os_purged / KIB, self.pages_purged)?;
+        writeln!(f, "  remote frees:  {:>12} posted {:>12} drained", self.remote_posted, self.remote_drained)?;
+        write!(f, "  heaps:         {:>12} ({} abandoned)", self.heaps, self.heaps_abandoned)
+    }
+}

@@ -1,0 +1,228 @@
+//! Thread heaps: the thread-local, the registry of heaps, and thread exit.
+//!
+//! # The thread-local
+//!
+//! `HEAP` is a `const`-initialised `Cell<*mut Heap>` with no destructor, so
+//! reading it is one thread-pointer-relative load and using it never
+//! registers anything. It starts as the shared empty heap; the first
+//! allocation's slow path binds a real heap (adopting an abandoned one when
+//! there is one, reusing a free one, or mapping a new one).
+//!
+//! # Thread exit
+//!
+//! Thread exit is detected with a `pthread` key whose destructor is
+//! registered lazily, on the slow path that binds the heap — never through
+//! Rust's TLS destructors, which may allocate. The destructor resets `HEAP`
+//! to the empty heap, then posts the outbox and abandons the heap (see
+//! `remote`). Rust TLS destructors run before `pthread` key destructors, so
+//! they still allocate from the thread's heap; an allocation after ours ran
+//! binds a heap again and sets the key again, which glibc honours for up to
+//! `PTHREAD_DESTRUCTOR_ITERATIONS` rounds. (Past the last round that heap
+//! stays bound to the dead thread: bounded, one heap.)
+//!
+//! # The registry
+//!
+//! Every heap ever made is on a global push-only list (heaps are never
+//! unmapped, so a pointer to one stays valid forever and a heap's address is
+//! a stable identity for remote frees). A heap's `state` says whether it is
+//! free to take.
+
+use core::cell::Cell;
+use core::mem::size_of;
+use core::ptr;
+
+use crate::heap::{self, Heap, ABANDONED, ACTIVE, FREE};
+use crate::os;
+use crate::stats::Stats;
+use crate::sync::{AtomicPtr, AtomicUsize, Ordering};
+
+std::thread_local! {
+    static HEAP: Cell<*mut Heap> = const { Cell::new(heap::EMPTY_HEAP.0.get()) };
+}
+
+/// The calling thread's heap (the empty heap if it has none yet).
+#[inline(always)]
+pub(crate) fn current() -> *mut Heap {
+    // `with` cannot fail for a const thread-local without a destructor.
+    HEAP.with(Cell::get)
+}
+
+/// Newest heap of the registry.
+static REGISTRY: AtomicPtr<Heap> = AtomicPtr::new(ptr::null_mut());
+/// Heaps ever created.
+static HEAPS: AtomicUsize = AtomicUsize::new(0);
+
+/// Iterates over every heap ever made.
+fn registry() -> impl Iterator<Item = *mut Heap> {
+    // Acquire: pairs with the Release push below, so each heap's
+    // `registry_next` (written before the push) is visible.
+    let mut cur = REGISTRY.load(Ordering::Acquire);
+    core::iter::from_fn(move || {
+        if cur.is_null() {
+            return None;
+        }
+        let heap = cur;
+        // SAFETY: heaps are never unmapped; `registry_next` is immutable
+        // after the push that published it.
+        cur = unsafe { (*heap).registry_next };
+        Some(heap)
+    })
+}
+
+/// Takes a heap for a new owner: for a thread heap, an abandoned heap with
+/// its pages first (adoption); then a free heap; then a new one. `None`
+/// when the OS has no memory for a new heap.
+pub(crate) fn acquire(is_thread_heap: bool) -> Option<*mut Heap> {
+    for wanted in [ABANDONED, FREE] {
+        if wanted == ABANDONED && !is_thread_heap {
+            continue;
+        }
+        for heap in registry() {
+            // SAFETY: heaps are never unmapped.
+            let state = unsafe { &(*heap).state };
+            // Relaxed read: a hint; Acquire on the successful exchange makes
+            // the previous owner's writes to the heap visible to us.
+            if state.load(Ordering::Relaxed) == wanted
+                && state
+                    .compare_exchange(wanted, ACTIVE, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+            {
+                if wanted == FREE {
+                    // SAFETY: a free heap holds nothing and is ours now.
+                    unsafe { Heap::reset(heap, is_thread_heap) };
+                }
+                return Some(heap);
+            }
+        }
+    }
+    let bytes = os::align_up(size_of::<Heap>(), os::OS_PAGE)?;
+    let heap = os::map(bytes, os::OS_PAGE)?.cast::<Heap>().as_ptr();
+    // SAFETY: fresh memory, exclusively ours until published.
+    unsafe { Heap::init_at(heap, is_thread_heap, ACTIVE) };
+    // Relaxed: a statistic.
+    HEAPS.fetch_add(1, Ordering::Relaxed);
+    let mut head = REGISTRY.load(Ordering::Relaxed);
+    loop {
+        // SAFETY: not yet published; only we see it.
+        unsafe { (*heap).registry_next = head };
+        // Release: publishes the heap's initialisation and `registry_next`
+        // to registry readers (Acquire above). Relaxed on failure: we only
+        // retry with the new head.
+        match REGISTRY.compare_exchange_weak(head, heap, Ordering::Release, Ordering::Relaxed) {
+            Ok(_) => return Some(heap),
+            Err(now) => head = now,
+        }
+    }
+}
+
+/// Gives the calling thread a real heap; null if there is no memory.
+#[cold]
+#[inline(never)]
+pub(crate) fn bind() -> *mut Heap {
+    let Some(heap) = acquire(true) else {
+        return ptr::null_mut();
+    };
+    HEAP.with(|h| h.set(heap));
+    exit::watch(heap);
+    heap
+}
+
+/// A snapshot of every heap's counters plus the global ones.
+pub(crate) fn snapshot() -> Stats {
+    let mut stats = Stats::default();
+    for heap in registry() {
+        // SAFETY: heaps are never unmapped; counters are atomics.
+        let h = unsafe { &*heap };
+        stats.add_heap(&h.counters);
+        // Relaxed: a statistic.
+        if h.state.load(Ordering::Relaxed) == ABANDONED {
+            stats.heaps_abandoned += 1;
+        }
+    }
+    // Relaxed: a statistic.
+    stats.heaps = HEAPS.load(Ordering::Relaxed);
+    stats.add_global();
+    stats
+}
+
+#[cfg(not(miri))]
+mod exit {
+    //! The `pthread` key whose destructor abandons an exiting thread's heap.
+    use super::*;
+
+    /// The key plus one (0: not created yet).
+    static KEY: AtomicUsize = AtomicUsize::new(0);
+
+    unsafe extern "C" fn on_thread_exit(value: *mut libc::c_void) {
+        let heap = value.cast::<Heap>();
+        HEAP.with(|h| {
+            if h.get() == heap {
+                h.set(heap::empty_heap());
+            }
+        });
+        // SAFETY: `heap` was this thread's heap and no longer is.
+        unsafe { crate::remote::abandon(heap) };
+    }
+
+    /// The key, created on first use. Racing creators each make one; the
+    /// loser deletes its own (no waiting).
+    fn key() -> Option<libc::pthread_key_t> {
+        // Acquire: pairs with the Release publish below (the key value is
+        // all that travels, but it must be a created key).
+        let k = KEY.load(Ordering::Acquire);
+        if k != 0 {
+            return Some((k - 1) as libc::pthread_key_t);
+        }
+        let mut new: libc::pthread_key_t = 0;
+        // SAFETY: valid out-pointer and an `extern "C"` destructor.
+        if unsafe { libc::pthread_key_create(&mut new, Some(on_thread_exit)) } != 0 {
+            return None;
+        }
+        // Release/Acquire: publish the created key; on failure read the
+        // winner's.
+        match KEY.compare_exchange(0, new as usize + 1, Ordering::Release, Ordering::Acquire) {
+            Ok(_) => Some(new),
+            Err(theirs) => {
+                // SAFETY: our key was never used.
+                unsafe { libc::pthread_key_delete(new) };
+                Some((theirs - 1) as libc::pthread_key_t)
+            }
+        }
+    }
+
+    /// Arranges for `heap` to be abandoned when the calling thread exits.
+    pub(super) fn watch(heap: *mut Heap) {
+        if let Some(key) = key() {
+            // SAFETY: a valid key; the value is only handed back to us.
+            unsafe { libc::pthread_setspecific(key, heap.cast()) };
+        }
+    }
+}
+
+#[cfg(miri)]
+mod exit {
+    //! Under Miri the same, through std's TLS destructor (Miri runs it at
+    //! thread exit); Miri's own allocator is not homing, so the destructor's
+    //! registration may allocate.
+    use super::*;
+
+    struct Watch(Cell<*mut Heap>);
+    impl Drop for Watch {
+        fn drop(&mut self) {
+            let heap = self.0.get();
+            if heap.is_null() {
+                return;
+            }
+            HEAP.with(|h| h.set(heap::empty_heap()));
+            // SAFETY: `heap` was this thread's heap and no longer is.
+            unsafe { crate::remote::abandon(heap) };
+        }
+    }
+    std::thread_local! {
+        static WATCH: Watch = const { Watch(Cell::new(ptr::null_mut())) };
+    }
+
+    pub(super) fn watch(heap: *mut Heap) {
+        let _ = WATCH.try_with(|w| w.0.set(heap));
+    }
+}
