@@ -109,7 +109,7 @@ pub unsafe fn free(p: *mut u8) {
                 (*heap).counters.free_blocks.add(1);
                 (*heap).counters.free_bytes.add((*page).block_size as usize);
                 (*page).push_local(p.cast());
-                if (*page).used == 0 || (*page).in_full {
+                if (*page).in_full {
                     Heap::free_cold(heap, page);
                 }
                 return;

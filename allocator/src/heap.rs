@@ -323,7 +323,8 @@ impl Heap {
                 h.full.push_back(page);
                 page = next;
             }
-            // A fresh page.
+            // A fresh page, after giving back the pages nobody uses.
+            h.retire_empty_pages();
             let page = h.new_page(heap, class);
             if page.is_null() {
                 h.direct[class] = empty_page();
@@ -454,13 +455,16 @@ impl Heap {
             (*heap).counters.free_blocks.add(1);
             (*heap).counters.free_bytes.add((*page).block_size as usize);
             (*page).push_local(p.cast());
-            if (*page).used == 0 || (*page).in_full {
+            if (*page).in_full {
                 Self::free_cold(heap, page);
             }
         }
     }
 
-    /// A local free found its page full or now empty.
+    /// A local free found its page on the full list: move it back to its
+    /// class. (A page that becomes empty is not retired here, which would put
+    /// a test on every free; `retire_empty_pages` sweeps empty pages before
+    /// a new page is taken, and `collect` retires them all.)
     ///
     /// # Safety
     ///
@@ -481,8 +485,24 @@ impl Heap {
                 (*page).in_full = false;
                 h.bins[class].push_back(page);
             }
-            if (*page).used == 0 && !h.bins[class].is_single() {
-                h.retire_page(page);
+        }
+    }
+
+    /// Retires every page that holds no block, except the page each class
+    /// allocates from: run before a new page is taken, so memory freed in
+    /// one class serves another, and RSS follows the live set.
+    unsafe fn retire_empty_pages(&mut self) {
+        // SAFETY: every page on our bins is ours and live.
+        unsafe {
+            for class in 0..CLASSES {
+                let mut page = self.bins[class].first;
+                while !page.is_null() {
+                    let next = (*page).next;
+                    if (*page).used == 0 && page != self.direct[class] {
+                        self.retire_page(page);
+                    }
+                    page = next;
+                }
             }
         }
     }
