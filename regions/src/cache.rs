@@ -63,7 +63,10 @@ mod imp {
 
     impl ThreadCache {
         const fn new() -> Self {
-            Self { head: [EMPTY_HEAD; CLASSES], count: [ZERO; CLASSES] }
+            Self {
+                head: [EMPTY_HEAD; CLASSES],
+                count: [ZERO; CLASSES],
+            }
         }
 
         fn pop(&self, class: usize) -> Option<Chunk> {

@@ -147,7 +147,9 @@ impl Chunk {
             })
         };
         // SAFETY: `hdr` is inside a mapping, so not null.
-        Some(Chunk { hdr: unsafe { NonNull::new_unchecked(hdr) } })
+        Some(Chunk {
+            hdr: unsafe { NonNull::new_unchecked(hdr) },
+        })
     }
 
     /// Gives the chunk's mapping back to the OS.

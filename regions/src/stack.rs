@@ -65,13 +65,19 @@ impl TaggedStack {
     /// An empty stack of chunks of `chunk_size` bytes.
     #[cfg(not(loom))]
     pub(crate) const fn new(chunk_size: usize) -> Self {
-        Self { head: AtomicPtr::new(ptr::null_mut()), chunk_size }
+        Self {
+            head: AtomicPtr::new(ptr::null_mut()),
+            chunk_size,
+        }
     }
 
     /// An empty stack of chunks of `chunk_size` bytes.
     #[cfg(loom)]
     pub(crate) fn new(chunk_size: usize) -> Self {
-        Self { head: AtomicPtr::new(ptr::null_mut()), chunk_size }
+        Self {
+            head: AtomicPtr::new(ptr::null_mut()),
+            chunk_size,
+        }
     }
 
     /// Pushes `chunk` (of this stack's size).
