@@ -235,6 +235,7 @@ pub fn collect() {
     unsafe {
         remote::flush_outbox(heap);
         Heap::collect(heap, true);
+        debug_assert!(Heap::check(heap), "homing: heap invariant broken");
     }
 }
 

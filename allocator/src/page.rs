@@ -175,14 +175,7 @@ impl Page {
         self.used -= 1;
     }
 
-    /// `true` if an allocation could be served without leaving the page.
-    #[inline]
-    pub(crate) fn has_free(&self) -> bool {
-        !self.free.is_null() || !self.local_free.is_null() || self.reserved < self.capacity
-    }
-
-    /// Index of the block that contains `p` (for interior pointers and
-    /// checks).
+    /// Start of the block that contains `p` (for interior pointers).
     #[inline]
     pub(crate) fn block_start(&self, p: *mut u8) -> *mut u8 {
         let offset = p as usize - self.start as usize;

@@ -113,6 +113,10 @@ pub(crate) struct Segment {
 /// Bytes of a segment header, rounded to whole OS pages.
 pub(crate) const HEADER_SIZE: usize = (size_of::<Segment>() + os::OS_PAGE - 1) & !(os::OS_PAGE - 1);
 const _: () = assert!(HEADER_SIZE <= SMALL_PAGE_SIZE, "the header must fit slot 0");
+const _: () = assert!(
+    crate::size_class::MEDIUM_MAX * 4 <= MEDIUM_PAGE_SIZE,
+    "a medium page holds at least 4 blocks of the largest class"
+);
 
 impl Kind {
     /// The kind of segment whose pages serve `class`.

@@ -74,7 +74,7 @@ const fn class_sizes() -> [u32; CLASSES] {
 const fn class_of_large(size: usize) -> usize {
     if size <= (1 << LINEAR_END_SHIFT) {
         let s = if size == 0 { 1 } else { size };
-        return (s + MIN_ALIGN - 1) / MIN_ALIGN - 1;
+        return s.div_ceil(MIN_ALIGN) - 1;
     }
     // `size` lies in (2^k, 2^(k+1)].
     let k = usize::BITS - 1 - (size - 1).leading_zeros();
@@ -98,7 +98,7 @@ const fn small_table() -> [u8; SMALL_MAX / MIN_ALIGN + 1] {
 pub fn class_of_small(size: usize) -> usize {
     debug_assert!(size <= SMALL_MAX);
     // The index is at most SMALL_MAX / 16, the table's last entry.
-    SMALL_TABLE[(size + MIN_ALIGN - 1) / MIN_ALIGN] as usize
+    SMALL_TABLE[size.div_ceil(MIN_ALIGN)] as usize
 }
 
 /// The class for `size <= MEDIUM_MAX`.
