@@ -86,7 +86,9 @@ mod imp {
 
         /// Keeps `chunk` if there is room, else hands it back.
         fn push(&self, chunk: Chunk) -> Option<Chunk> {
-            let class = chunk.class()?;
+            let Some(class) = chunk.class() else {
+                return Some(chunk); // huge: the pool unmaps it
+            };
             if self.count[class].get() >= CACHE_PER_CLASS {
                 return Some(chunk);
             }

@@ -171,6 +171,20 @@ pub(crate) unsafe fn destroy<F: Family>(block: *mut Block<F>) {
 /// drop(iso);
 /// println!("{escaped}");
 /// ```
+///
+/// nor move from one `Iso` into another (brands do not mix; use
+/// [`Iso::merge`]):
+///
+/// ```compile_fail
+/// use homing_regions::{Family, Iso};
+/// struct RootF;
+/// impl Family for RootF { type Of<'r> = Option<&'r u64>; }
+///
+/// let mut a = Iso::<RootF>::new(|region| Some(&*region.alloc_no_drop(5u64)));
+/// let mut b = Iso::<RootF>::new(|_| None);
+/// a.with(|_, ra| b.with(|_, rb| *rb = *ra));
+/// drop(a);
+/// ```
 pub struct Iso<F: Family> {
     block: NonNull<Block<F>>,
     _owns: PhantomData<F::Of<'static>>,
