@@ -145,12 +145,21 @@ pub(crate) fn empty_page() -> *mut Page {
 /// The heap a thread has before its first allocation: every class points
 /// to the empty page, so the first allocation takes the slow path, which
 /// gives the thread a real heap. Never written.
-pub(crate) static EMPTY_HEAP: StaticCell<Heap> = StaticCell(core::cell::UnsafeCell::new(Heap::new_empty()));
+#[cfg(not(loom))]
+pub(crate) static EMPTY_HEAP: StaticCell<Heap> =
+    StaticCell(core::cell::UnsafeCell::new(Heap::new_empty()));
 
 /// Pointer to the shared empty heap.
+#[cfg(not(loom))]
 #[inline(always)]
 pub(crate) fn empty_heap() -> *mut Heap {
     EMPTY_HEAP.0.get()
+}
+
+/// Under loom there are no thread heaps: no pointer is the empty heap.
+#[cfg(loom)]
+pub(crate) fn empty_heap() -> *mut Heap {
+    ptr::null_mut()
 }
 
 /// A list of segments through `avail_next` / `avail_prev`.
@@ -184,11 +193,31 @@ pub(crate) struct Heap {
     pub(crate) outbox: Outbox,
     /// Counters (owner-written).
     pub(crate) counters: HeapCounters,
+    /// Under loom: a cell standing for every owner-only field. Each owner
+    /// operation writes it, so a hand-over of the heap between threads
+    /// without a happens-before edge is reported as a data race.
+    #[cfg(loom)]
+    pub(crate) owner_token: loom::cell::UnsafeCell<usize>,
 }
 
 impl Heap {
     /// The empty heap's value: no pages, every class on the empty page.
+    #[cfg(not(loom))]
     const fn new_empty() -> Heap {
+        empty_heap_value!()
+    }
+
+    /// The empty heap's value (loom's atomics are not `const`).
+    #[cfg(loom)]
+    fn new_empty() -> Heap {
+        empty_heap_value!()
+    }
+}
+
+/// The field values of an empty heap, shared by the `const` and the loom
+/// constructor.
+macro_rules! empty_heap_value {
+    () => {
         Heap {
             direct: [EMPTY_PAGE.0.get(); CLASSES],
             bins: [PageQueue::EMPTY; CLASSES],
@@ -204,9 +233,14 @@ impl Heap {
             registry_next: ptr::null_mut(),
             outbox: Outbox::new(),
             counters: HeapCounters::new(),
+            #[cfg(loom)]
+            owner_token: loom::cell::UnsafeCell::new(0),
         }
-    }
+    };
+}
+use empty_heap_value;
 
+impl Heap {
     /// Writes a fresh heap at `at` (memory the caller owns).
     ///
     /// # Safety
@@ -241,6 +275,16 @@ impl Heap {
             }; 2];
             h.is_thread_heap = is_thread_heap;
         }
+    }
+
+    /// Marks an access to owner-only state (a loom-checked write under
+    /// `cfg(loom)`, nothing otherwise).
+    #[inline(always)]
+    pub(crate) fn touch_owned(&self) {
+        #[cfg(loom)]
+        // SAFETY: only the owner calls this; loom reports it if two threads
+        // do so without a happens-before edge between them.
+        self.owner_token.with_mut(|t| unsafe { *t += 1 });
     }
 
     /// `true` if the heap holds no segment at all.
@@ -291,6 +335,7 @@ impl Heap {
     pub(crate) unsafe fn alloc_slow(heap: *mut Heap, class: usize) -> *mut u8 {
         // SAFETY: the caller owns the heap; every page reached from it is live.
         unsafe {
+            (*heap).touch_owned();
             let h = &mut *heap;
             // Remote frees first: they may refill the direct page.
             if !h.inbox.is_empty() {
@@ -446,6 +491,7 @@ impl Heap {
     pub(crate) unsafe fn free_owned(heap: *mut Heap, p: *mut u8) {
         // SAFETY: forwarded; `p`'s segment and page are live.
         unsafe {
+            (*heap).touch_owned();
             let seg = segment::segment_of(p);
             debug_assert_eq!((*seg).heap, heap);
             if (*seg).kind == Kind::Huge {
@@ -641,6 +687,7 @@ impl Heap {
     pub(crate) unsafe fn collect(heap: *mut Heap, all: bool) {
         // SAFETY: the caller owns the heap and every page on its lists.
         unsafe {
+            (*heap).touch_owned();
             Self::drain_inbox(heap);
             let h = &mut *heap;
             for class in 0..CLASSES {

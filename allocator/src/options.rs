@@ -7,7 +7,7 @@
 //! | `HOMING_OUTBOX_BUDGET` | 64 | remote frees a thread collects before it posts them to their owners |
 //! | `HOMING_KEEP_SEGMENTS` | 1 | empty segments a heap keeps mapped per page size (purged) instead of unmapping |
 
-use crate::sync::{AtomicUsize, Ordering};
+use crate::sync::plain::{AtomicUsize, Ordering};
 
 /// Default purge delay: long enough that a page freed and reused within a
 /// burst keeps its memory, short enough that RSS follows the live set.
@@ -83,17 +83,30 @@ fn get(cell: &AtomicUsize, name: &[u8], default: usize) -> usize {
 
 /// Milliseconds a free page waits before it is purged ([`NEVER`]: never).
 pub fn purge_delay_ms() -> usize {
-    get(&PURGE_DELAY_MS, b"HOMING_PURGE_DELAY_MS\0", DEFAULT_PURGE_DELAY_MS)
+    get(
+        &PURGE_DELAY_MS,
+        b"HOMING_PURGE_DELAY_MS\0",
+        DEFAULT_PURGE_DELAY_MS,
+    )
 }
 
 /// Remote frees collected before posting.
 pub fn outbox_budget() -> usize {
-    get(&OUTBOX_BUDGET, b"HOMING_OUTBOX_BUDGET\0", DEFAULT_OUTBOX_BUDGET).max(1)
+    get(
+        &OUTBOX_BUDGET,
+        b"HOMING_OUTBOX_BUDGET\0",
+        DEFAULT_OUTBOX_BUDGET,
+    )
+    .max(1)
 }
 
 /// Empty segments kept per kind.
 pub fn keep_segments() -> usize {
-    get(&KEEP_SEGMENTS, b"HOMING_KEEP_SEGMENTS\0", DEFAULT_KEEP_SEGMENTS)
+    get(
+        &KEEP_SEGMENTS,
+        b"HOMING_KEEP_SEGMENTS\0",
+        DEFAULT_KEEP_SEGMENTS,
+    )
 }
 
 /// Monotonic milliseconds, for the purge delay.

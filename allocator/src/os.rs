@@ -23,7 +23,7 @@
 
 use core::ptr::NonNull;
 
-use crate::sync::{AtomicUsize, Ordering};
+use crate::sync::plain::{AtomicUsize, Ordering};
 
 /// The operating system's page: the unit of mapping and purging (4 KiB on
 /// the x86_64 and aarch64 Linux targets this crate is built for).

@@ -103,7 +103,9 @@ pub(crate) unsafe fn free_remote(mine: *mut Heap, owner: *mut Heap, p: *mut u8) 
             batch.push_front(node);
             if mine == heap::empty_heap() {
                 // Relaxed: a statistic.
-                GLOBAL.remote_posted_heapless.fetch_add(1, Ordering::Relaxed);
+                GLOBAL
+                    .remote_posted_heapless
+                    .fetch_add(1, Ordering::Relaxed);
             } else {
                 (*mine).counters.remote_posted.add(1);
             }

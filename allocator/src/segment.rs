@@ -202,7 +202,11 @@ impl Segment {
     /// owned by `heap` (null: released by whoever frees it). Returns the
     /// segment; its block is `huge_block`. Fresh memory: the block reads as
     /// zero.
-    pub(crate) fn create_huge(heap: *mut Heap, size: usize, align: usize) -> Option<NonNull<Segment>> {
+    pub(crate) fn create_huge(
+        heap: *mut Heap,
+        size: usize,
+        align: usize,
+    ) -> Option<NonNull<Segment>> {
         let align = align.max(crate::size_class::MIN_ALIGN);
         let (map_align, header_off, block_off) = if align >= SEGMENT_SIZE {
             // Block at `base + align`, header one segment below it.

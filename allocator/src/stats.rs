@@ -11,7 +11,7 @@
 
 use core::fmt;
 
-use crate::sync::{AtomicUsize, Ordering};
+use crate::sync::plain::{AtomicUsize, Ordering};
 
 /// One owner-written counter.
 #[derive(Debug)]
@@ -29,8 +29,10 @@ impl Counter {
         {
             // Relaxed load and store: only the owner writes, so no update is
             // lost; readers only need an eventually consistent number.
-            self.0
-                .store(self.0.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+            self.0.store(
+                self.0.load(Ordering::Relaxed).wrapping_add(n),
+                Ordering::Relaxed,
+            );
         }
         #[cfg(not(feature = "stats"))]
         let _ = n;
@@ -156,11 +158,29 @@ impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const KIB: usize = 1024;
         writeln!(f, "homing statistics")?;
-        writeln!(f, "  live:          {:>12} blocks {:>12} KiB", self.live_blocks, self.live_bytes / KIB)?;
+        writeln!(
+            f,
+            "  live:          {:>12} blocks {:>12} KiB",
+            self.live_blocks,
+            self.live_bytes / KIB
+        )?;
         writeln!(f, "  huge:          {:>12} blocks", self.huge_blocks)?;
         writeln!(f, "  OS mapped:     {:>12} KiB", self.os_mapped / KIB)?;
-        writeln!(f, "  OS purged:     {:>12} KiB ({} pages)", self.os_purged / KIB, self.pages_purged)?;
-        writeln!(f, "  remote frees:  {:>12} posted {:>12} drained", self.remote_posted, self.remote_drained)?;
-        write!(f, "  heaps:         {:>12} ({} abandoned)", self.heaps, self.heaps_abandoned)
+        writeln!(
+            f,
+            "  OS purged:     {:>12} KiB ({} pages)",
+            self.os_purged / KIB,
+            self.pages_purged
+        )?;
+        writeln!(
+            f,
+            "  remote frees:  {:>12} posted {:>12} drained",
+            self.remote_posted, self.remote_drained
+        )?;
+        write!(
+            f,
+            "  heaps:         {:>12} ({} abandoned)",
+            self.heaps, self.heaps_abandoned
+        )
     }
 }

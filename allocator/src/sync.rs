@@ -1,10 +1,26 @@
 //! The one place this crate takes its atomics from. No other module imports
 //! `core::sync::atomic` directly.
 //!
-//! These are `core`'s atomics even under `cfg(loom)`: the allocator keeps
-//! its global state in `static`s, which loom's atomics (not `const`
-//! constructible) cannot initialise. The cross-thread protocols built on
-//! them are model-checked where they live: the inbox queue in
-//! `homing-deferred`'s loom models.
+//! Two kinds:
+//! - The atomics of the cross-thread protocols (a heap's `state`, the heap
+//!   registry, the inbox inside `homing-deferred`): loom's under
+//!   `cfg(loom)`, so `tests/loom.rs` explores their interleavings; `core`'s
+//!   otherwise.
+//! - [`plain`]: statistics and once-computed options, which publish nothing
+//!   and live in `static`s (loom's atomics cannot be built in a `const`):
+//!   always `core`'s.
 
-pub(crate) use core::sync::atomic::{fence, AtomicPtr, AtomicUsize, Ordering};
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{fence, AtomicUsize, Ordering};
+
+#[cfg(not(loom))]
+pub(crate) use core::sync::atomic::{fence, AtomicUsize, Ordering};
+
+/// The heap registry is only built outside loom.
+#[cfg(not(loom))]
+pub(crate) use core::sync::atomic::AtomicPtr;
+
+/// Atomics for counters and options: never part of a protocol.
+pub(crate) mod plain {
+    pub(crate) use core::sync::atomic::{AtomicUsize, Ordering};
+}

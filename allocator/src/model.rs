@@ -1,0 +1,134 @@
+//! Under `cfg(loom)` only: handles on the real heap, page and remote-free
+//! code for `tests/loom.rs`, without the thread-local or the registry
+//! (which need `static` atomics loom cannot build). The OS layer is the
+//! system allocator under loom (see `os`).
+#![allow(missing_docs, clippy::missing_safety_doc)]
+
+use core::mem::size_of;
+
+use crate::heap::{Heap, ABANDONED, ACTIVE, CLAIMED, FREE};
+use crate::os;
+use crate::remote;
+use crate::segment;
+use crate::sync::Ordering;
+
+/// A heap made for a model: owned by whichever thread the test says.
+#[derive(Clone, Copy, Debug)]
+pub struct ModelHeap(*mut Heap);
+
+// SAFETY: a test handle; the models pass heaps between loom threads exactly
+// as the allocator does (ownership moves through `state`).
+unsafe impl Send for ModelHeap {}
+// SAFETY: as above.
+unsafe impl Sync for ModelHeap {}
+
+/// The heap's state, by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    Active,
+    Abandoned,
+    Claimed,
+    Free,
+}
+
+const BYTES: usize = (size_of::<Heap>() + os::OS_PAGE - 1) & !(os::OS_PAGE - 1);
+
+impl ModelHeap {
+    /// A new active thread heap.
+    pub fn new() -> ModelHeap {
+        let heap = os::map(BYTES, os::OS_PAGE)
+            .expect("model heap")
+            .cast::<Heap>()
+            .as_ptr();
+        // SAFETY: fresh memory, ours.
+        unsafe { Heap::init_at(heap, true, ACTIVE) };
+        ModelHeap(heap)
+    }
+
+    pub unsafe fn alloc(self, size: usize) -> *mut u8 {
+        // SAFETY: the caller owns the heap.
+        unsafe { Heap::alloc_sized(self.0, size, 16) }
+    }
+
+    pub unsafe fn free_local(self, p: *mut u8) {
+        // SAFETY: the caller owns the heap and `p` is one of its blocks.
+        unsafe { Heap::free_owned(self.0, p) }
+    }
+
+    /// Frees `owner`'s block `p` from the thread that owns `self`.
+    pub unsafe fn free_remote(self, owner: ModelHeap, p: *mut u8) {
+        // SAFETY: forwarded.
+        unsafe { remote::free_remote(self.0, owner.0, p) }
+    }
+
+    pub unsafe fn flush(self) {
+        // SAFETY: the caller owns the heap.
+        unsafe { remote::flush_outbox(self.0) }
+    }
+
+    pub unsafe fn drain(self) -> usize {
+        // SAFETY: the caller owns the heap.
+        unsafe { Heap::drain_inbox(self.0) }
+    }
+
+    /// Returns everything unused (including spare segments).
+    pub unsafe fn collect(self) {
+        // SAFETY: the caller owns the heap.
+        unsafe { Heap::collect(self.0, true) }
+    }
+
+    /// The owner thread exits.
+    pub unsafe fn abandon(self) {
+        // SAFETY: the caller owns the heap.
+        unsafe { remote::abandon(self.0) }
+    }
+
+    /// A new thread takes over an abandoned heap, as `thread::acquire` does.
+    pub fn adopt(self) -> bool {
+        // SAFETY: model heaps live until `destroy`.
+        unsafe { &(*self.0).state }
+            .compare_exchange(ABANDONED, ACTIVE, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    pub fn state(self) -> State {
+        // SAFETY: model heaps live until `destroy`.
+        match unsafe { &(*self.0).state }.load(Ordering::Acquire) {
+            ACTIVE => State::Active,
+            ABANDONED => State::Abandoned,
+            CLAIMED => State::Claimed,
+            FREE => State::Free,
+            other => panic!("bad heap state {other}"),
+        }
+    }
+
+    pub fn inbox_is_empty(self) -> bool {
+        // SAFETY: model heaps live until `destroy`.
+        unsafe { (*self.0).inbox.is_empty() }
+    }
+
+    /// `true` if the heap holds no segment.
+    pub unsafe fn holds_nothing(self) -> bool {
+        // SAFETY: the caller owns the heap.
+        unsafe { (*self.0).is_empty() }
+    }
+
+    /// Blocks in use on the page of `p` (including remote frees in flight).
+    pub unsafe fn used_on_page_of(p: *mut u8) -> usize {
+        // SAFETY: `p` is a live block; the caller owns its heap.
+        unsafe { (*segment::page_of(segment::segment_of(p), p)).used as usize }
+    }
+
+    /// Unmaps everything the heap holds and the heap itself.
+    pub unsafe fn destroy(self) {
+        // SAFETY: the caller owns the heap and nothing uses it any more.
+        unsafe {
+            Heap::release_all(self.0);
+            os::unmap(
+                core::ptr::NonNull::new_unchecked(self.0.cast()),
+                BYTES,
+                os::OS_PAGE,
+            );
+        }
+    }
+}
