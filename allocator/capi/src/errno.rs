@@ -1,0 +1,44 @@
+//! The calling thread's C `errno`.
+//!
+//! `errno` lives in the C library's thread-local storage; `libc`'s
+//! `__errno_location` gives its address (always valid for the calling
+//! thread, never allocating). The C contract this crate keeps:
+//!
+//! - an allocation that fails sets `errno` to `ENOMEM` (or `EINVAL` for an
+//!   alignment that is not a power of two);
+//! - `free` and its relatives never change `errno` (POSIX.1-2024: "The
+//!   free() function shall not modify errno"), so they save and restore it
+//!   around anything that could make a system call.
+
+use core::ffi::c_int;
+
+/// `ENOMEM`: out of memory, or a size no allocation can have.
+pub(crate) const ENOMEM: c_int = libc::ENOMEM;
+/// `EINVAL`: an alignment that is not a power of two (or, for
+/// `posix_memalign`, not a multiple of `sizeof(void *)`).
+pub(crate) const EINVAL: c_int = libc::EINVAL;
+
+/// The calling thread's `errno`.
+#[inline]
+pub(crate) fn get() -> c_int {
+    // SAFETY: `__errno_location` returns the calling thread's errno slot,
+    // valid for as long as the thread runs.
+    unsafe { *libc::__errno_location() }
+}
+
+/// Sets the calling thread's `errno` to `value`.
+#[inline]
+pub(crate) fn set(value: c_int) {
+    // SAFETY: as in `get`; the slot belongs to this thread only.
+    unsafe { *libc::__errno_location() = value }
+}
+
+/// Runs `f` and puts `errno` back as it was before: for frees, which must
+/// not change it.
+#[inline(always)]
+pub(crate) fn preserve<R>(f: impl FnOnce() -> R) -> R {
+    let saved = get();
+    let r = f();
+    set(saved);
+    r
+}
