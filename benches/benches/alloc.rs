@@ -9,6 +9,9 @@
 //! 4 KiB, and a mixed pattern (a window of live blocks of varying sizes,
 //! freed FIFO, so free lists are actually exercised).
 
+// criterion_group! generates an undocumented public function.
+#![allow(missing_docs)]
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 
@@ -48,33 +51,88 @@ fn mixed<A: GlobalAlloc>(a: &A, window: &mut [(*mut u8, Layout)]) {
     }
 }
 
-fn run<A: GlobalAlloc>(c: &mut Criterion, name: &str, a: &A) {
-    let mut group = c.benchmark_group(name);
-    group.throughput(Throughput::Elements(PAIRS as u64));
-    for size in [16usize, 64, 256, 1024, 4096] {
-        let layout = Layout::from_size_align(size, 8).unwrap();
-        group.bench_with_input(BenchmarkId::new("pair", size), &layout, |b, &l| {
-            b.iter(|| pairs(a, l))
-        });
-    }
-    let mut window = vec![(std::ptr::null_mut(), Layout::new::<u8>()); WINDOW];
-    group.bench_function("mixed", |b| b.iter(|| mixed(a, &mut window)));
-    for (p, l) in window {
-        if !p.is_null() {
-            // SAFETY: live blocks of these layouts.
-            unsafe { a.dealloc(p, l) };
+/// The allocators, each through its `GlobalAlloc` impl.
+struct Peers {
+    homing: homing::Homing,
+    mimalloc: mimalloc::MiMalloc,
+    jemalloc: tikv_jemallocator::Jemalloc,
+    snmalloc: snmalloc_rs::SnMalloc,
+    rpmalloc: rpmalloc::RpMalloc,
+    system: System,
+}
+
+/// Runs `f` for every allocator, under `group`, in a rotating order: the
+/// group index shifts who goes first, so no allocator always runs first
+/// (or last) on a noisy machine.
+macro_rules! each_peer {
+    ($peers:expr, $rotate:expr, |$name:ident, $a:ident| $body:expr) => {{
+        let p = &$peers;
+        for k in 0..6 {
+            match (k + $rotate) % 6 {
+                0 => {
+                    let ($name, $a) = ("homing", &p.homing);
+                    $body
+                }
+                1 => {
+                    let ($name, $a) = ("mimalloc", &p.mimalloc);
+                    $body
+                }
+                2 => {
+                    let ($name, $a) = ("jemalloc", &p.jemalloc);
+                    $body
+                }
+                3 => {
+                    let ($name, $a) = ("snmalloc", &p.snmalloc);
+                    $body
+                }
+                4 => {
+                    let ($name, $a) = ("rpmalloc", &p.rpmalloc);
+                    $body
+                }
+                _ => {
+                    let ($name, $a) = ("system", &p.system);
+                    $body
+                }
+            }
         }
-    }
-    group.finish();
+    }};
 }
 
 fn alloc(c: &mut Criterion) {
-    run(c, "homing", &homing::Homing);
-    run(c, "mimalloc", &mimalloc::MiMalloc);
-    run(c, "jemalloc", &tikv_jemallocator::Jemalloc);
-    run(c, "snmalloc", &snmalloc_rs::SnMalloc);
-    run(c, "rpmalloc", &rpmalloc::RpMalloc);
-    run(c, "system", &System);
+    let peers = Peers {
+        homing: homing::Homing,
+        mimalloc: mimalloc::MiMalloc,
+        jemalloc: tikv_jemallocator::Jemalloc,
+        snmalloc: snmalloc_rs::SnMalloc,
+        rpmalloc: rpmalloc::RpMalloc,
+        system: System,
+    };
+    for (rotate, size) in [16usize, 64, 256, 1024, 4096].into_iter().enumerate() {
+        let mut group = c.benchmark_group(format!("pair/{size}"));
+        group.throughput(Throughput::Elements(PAIRS as u64));
+        let layout = Layout::from_size_align(size, 8).unwrap();
+        each_peer!(peers, rotate, |name, a| {
+            group.bench_function(BenchmarkId::from_parameter(name), |b| {
+                b.iter(|| pairs(a, layout))
+            });
+        });
+        group.finish();
+    }
+    let mut group = c.benchmark_group("mixed");
+    group.throughput(Throughput::Elements(PAIRS as u64));
+    each_peer!(peers, 5, |name, a| {
+        let mut window = vec![(std::ptr::null_mut(), Layout::new::<u8>()); WINDOW];
+        group.bench_function(BenchmarkId::from_parameter(name), |b| {
+            b.iter(|| mixed(a, &mut window))
+        });
+        for (p, l) in window {
+            if !p.is_null() {
+                // SAFETY: live blocks of these layouts.
+                unsafe { a.dealloc(p, l) };
+            }
+        }
+    });
+    group.finish();
 }
 
 criterion_group! {
