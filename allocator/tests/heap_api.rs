@@ -1,0 +1,342 @@
+//! First-class heaps: `homing::Heap` as an `allocator_api2` allocator for
+//! collections, its blocks freed from other threads, `destroy` with live
+//! blocks, and heaps recycled rather than piling up.
+//!
+//! One `#[test]` runs the scenarios in turn, each against its own baseline
+//! (see `common` for why not one test each).
+
+mod common;
+
+use std::alloc::Layout;
+use std::sync::mpsc;
+use std::thread;
+
+use allocator_api2::alloc::Allocator;
+use allocator_api2::boxed::Box as HBox;
+use allocator_api2::vec::Vec as HVec;
+use homing::Heap;
+
+use common::Rng;
+
+#[global_allocator]
+static GLOBAL: homing::Homing = homing::Homing;
+
+/// Allocates a `size`-byte block (8 ..= 1 MiB) from `heap` with a cookie.
+fn cookie_alloc(heap: &Heap, size: usize, serial: u64) -> *mut u8 {
+    let p = heap
+        .alloc(Layout::from_size_align(size, 16).unwrap())
+        .expect("heap out of memory")
+        .as_ptr();
+    // SAFETY: a fresh, 16-aligned block of `size` bytes.
+    unsafe { common::write_cookie(p, size, serial) };
+    p
+}
+
+/// Sizes: small, medium and (1 in 50) huge.
+fn mixed_size(rng: &mut Rng) -> usize {
+    match rng.below(50) {
+        0 => rng.log_size(17, if cfg!(miri) { 18 } else { 20 }),
+        1..=9 => rng.log_size(13, 17),
+        _ => rng.log_size(3, 13),
+    }
+}
+
+/// `Vec`, `HashMap` and `Box` in a heap; zeroed allocations; the live set
+/// returns to the baseline when they are dropped.
+fn collections_live_in_the_heap() {
+    let n: u64 = if cfg!(miri) { 20_000 } else { 300_000 };
+    let heap = Heap::new();
+    let base = common::settled();
+
+    // A vector that grows through small, medium and huge blocks.
+    let mut v = HVec::new_in(&heap);
+    for i in 0..n {
+        v.push(i);
+    }
+    assert_eq!(v.iter().sum::<u64>(), n * (n - 1) / 2);
+    assert!(homing::stats().huge_blocks > base.huge_blocks, "a {} KiB vector is a huge block", n / 128);
+
+    let mut map = hashbrown::HashMap::new_in(&heap);
+    let entries = n / 10;
+    for i in 0..entries {
+        map.insert(i, [i, !i, i.wrapping_mul(3)]);
+    }
+    for i in (0..entries).step_by(2) {
+        assert_eq!(map.remove(&i), Some([i, !i, i.wrapping_mul(3)]));
+    }
+    for i in 0..entries {
+        assert_eq!(map.get(&i).copied(), (i % 2 == 1).then(|| [i, !i, i.wrapping_mul(3)]), "key {i}");
+    }
+
+    let b = HBox::new_in([7u8; 1000], &heap);
+    assert!(b.iter().all(|&x| x == 7));
+
+    // Zeroed memory, even where a dirty block of the same class was freed.
+    for size in [8usize, 100, 5000, 70_000, 200_000] {
+        let layout = Layout::from_size_align(size, 8).unwrap();
+        let dirty = (&heap).allocate(layout).unwrap();
+        assert!(dirty.len() >= size);
+        // SAFETY: `dirty` is a live block of at least `size` bytes; freed once.
+        unsafe {
+            dirty.cast::<u8>().as_ptr().write_bytes(0xEE, size);
+            (&heap).deallocate(dirty.cast(), layout);
+        }
+        let zeroed = (&heap).allocate_zeroed(layout).unwrap();
+        // SAFETY: a live block of at least `size` bytes; freed once.
+        unsafe {
+            let bytes = std::slice::from_raw_parts(zeroed.cast::<u8>().as_ptr(), size);
+            assert!(bytes.iter().all(|&x| x == 0), "allocate_zeroed({size}) is not zero");
+            (&heap).deallocate(zeroed.cast(), layout);
+        }
+    }
+
+    // A block of the thread heap handed to `Heap::dealloc` goes home.
+    let global = Box::into_raw(Box::new([1u64; 8]));
+    // SAFETY: a live global-allocator block, given up.
+    unsafe { heap.dealloc(std::ptr::NonNull::new(global.cast()).unwrap()) };
+
+    assert!(homing::stats().live_blocks > base.live_blocks);
+    drop((v, map, b));
+    heap.collect();
+    common::assert_balanced(&base, &common::settled(), "collections dropped");
+    heap.destroy();
+    common::assert_balanced(&base, &common::settled(), "heap destroyed");
+}
+
+/// A heap's blocks freed by another thread with `homing::free` wait in the
+/// heap's inbox (still counted live) until `heap.collect()` takes them back.
+fn remote_frees_come_back() {
+    let n = if cfg!(miri) { 40 } else { 5_000 };
+    let heap = Heap::new();
+    let base = common::settled();
+    let mut rng = Rng::new(1);
+    let blocks: Vec<usize> = (0..n).map(|i| cookie_alloc(&heap, mixed_size(&mut rng), i) as usize).collect();
+    let loaded = homing::stats();
+    assert_eq!(loaded.live_blocks - base.live_blocks, n as usize + 1, "the blocks and their list");
+
+    thread::spawn(move || {
+        for (i, &addr) in blocks.iter().enumerate() {
+            let p = addr as *mut u8;
+            // SAFETY: live cookie blocks handed to us; each freed once.
+            unsafe {
+                let (size, serial) = common::check_cookie(p);
+                assert_eq!(serial, i as u64);
+                common::poison_cookie(p, size);
+                homing::free(p);
+            }
+        }
+    })
+    .join()
+    .unwrap();
+
+    // Our own blocks the thread freed (the list) come home with our collect;
+    // the heap's blocks wait in its inbox, still counted live.
+    let posted = common::settled();
+    assert_eq!(
+        posted.live_blocks - base.live_blocks,
+        n as usize,
+        "a first-class heap's remote frees are live until it collects them\n{posted}"
+    );
+    assert!(posted.remote_posted - base.remote_posted >= n as usize);
+    heap.collect();
+    let back = common::settled();
+    common::assert_balanced(&base, &back, "heap collected its remote frees");
+    assert!(back.remote_drained - base.remote_drained >= n as usize);
+    heap.destroy();
+}
+
+/// While the owner keeps allocating, its allocation slow path takes back
+/// what another thread freed: the heap's memory stays bounded without any
+/// `collect`.
+fn owner_reuses_remote_frees_without_collect() {
+    let rounds = if cfg!(miri) { 4 } else { 200 };
+    let per_round = if cfg!(miri) { 50 } else { 2_000 };
+    let heap = Heap::new();
+    let base = common::settled();
+    let (tx, rx) = mpsc::channel::<Vec<usize>>();
+    let (ack_tx, ack_rx) = mpsc::channel::<()>();
+    let freer = thread::spawn(move || {
+        for batch in rx {
+            for addr in batch {
+                // SAFETY: live blocks handed to us; each freed once.
+                unsafe { homing::free(addr as *mut u8) };
+            }
+            ack_tx.send(()).unwrap();
+        }
+    });
+    let mut rng = Rng::new(2);
+    let mut mapped = Vec::with_capacity(rounds);
+    for r in 0..rounds {
+        let batch: Vec<usize> = (0..per_round)
+            .map(|i| cookie_alloc(&heap, rng.log_size(4, 13), (r * per_round + i) as u64) as usize)
+            .collect();
+        tx.send(batch).unwrap();
+        ack_rx.recv().unwrap();
+        mapped.push(homing::stats().os_mapped);
+    }
+    drop(tx);
+    freer.join().unwrap();
+    // The first round maps what one batch needs; later rounds reuse it (a
+    // batch freed elsewhere is back before the next batch runs out of
+    // pages). Allow two batches' worth of segments for timing of the drain.
+    let warm = mapped[..rounds / 10 + 1].iter().max().copied().unwrap();
+    let late = mapped[rounds / 2..].iter().max().copied().unwrap();
+    assert!(
+        late <= warm + (8 << 20),
+        "heap memory grows with remote frees: {:.1} MiB mapped early, {:.1} MiB late",
+        common::mib(warm),
+        common::mib(late)
+    );
+    // The ack channel's blocks were allocated by the freer thread.
+    drop((mapped, ack_rx));
+    heap.collect();
+    common::assert_balanced(&base, &common::settled(), "owner reused remote frees");
+    heap.destroy();
+}
+
+/// `destroy` with live blocks (small, medium, huge, and some sitting in the
+/// inbox) releases them all at once: live set and mapped memory go back.
+fn destroy_releases_live_blocks() {
+    let n = if cfg!(miri) { 60 } else { 20_000 };
+    let base = common::settled();
+    let heap = Heap::new();
+    let with_heap = homing::stats();
+    let mut rng = Rng::new(3);
+    let mut blocks = Vec::with_capacity(n);
+    for i in 0..n {
+        blocks.push(cookie_alloc(&heap, mixed_size(&mut rng), i as u64) as usize);
+    }
+    // A tenth freed remotely: they sit in the heap's inbox at destroy time.
+    let remote: Vec<usize> = blocks.iter().step_by(10).copied().collect();
+    thread::spawn(move || {
+        for addr in remote {
+            // SAFETY: live blocks handed to us; each freed once.
+            unsafe { homing::free(addr as *mut u8) };
+        }
+    })
+    .join()
+    .unwrap();
+    let loaded = common::settled();
+    assert_eq!(loaded.live_blocks - base.live_blocks, n + 1, "blocks, the list, inbox included");
+    assert!(loaded.huge_blocks > base.huge_blocks);
+    assert!(loaded.os_mapped >= with_heap.os_mapped + (4 << 20));
+    drop(blocks);
+
+    heap.destroy();
+    let after = common::settled();
+    common::assert_balanced(&base, &after, "destroy with live blocks");
+    assert!(
+        after.os_mapped <= with_heap.os_mapped,
+        "destroy left memory mapped: {:.1} MiB before the heap's blocks, {:.1} MiB after destroy",
+        common::mib(with_heap.os_mapped),
+        common::mib(after.os_mapped)
+    );
+}
+
+/// Heaps created and destroyed in a loop (one at a time, several at once,
+/// on several threads) are reused: `stats().heaps` stays bounded.
+fn heaps_are_recycled() {
+    let loops = if cfg!(miri) { 10 } else { 2_000 };
+    let base = common::settled();
+    for i in 0..loops {
+        let heap = Heap::new();
+        let a = cookie_alloc(&heap, 64, i);
+        let b = cookie_alloc(&heap, 300_000, i);
+        // Left live for `destroy`.
+        cookie_alloc(&heap, 5_000, i);
+        // SAFETY: live blocks of `heap`, freed once (one locally, one
+        // through the inbox).
+        unsafe {
+            heap.dealloc(std::ptr::NonNull::new(a).unwrap());
+            homing::free(b);
+        }
+        heap.destroy();
+    }
+    let one_at_a_time = homing::stats().heaps;
+    assert!(
+        one_at_a_time <= base.heaps + 1,
+        "{loops} heaps made and destroyed one at a time: heaps went from {} to {one_at_a_time}",
+        base.heaps
+    );
+
+    const AT_ONCE: usize = 10;
+    for _ in 0..loops / 20 {
+        let heaps: Vec<Heap> = (0..AT_ONCE).map(|_| Heap::new()).collect();
+        for (k, h) in heaps.iter().enumerate() {
+            cookie_alloc(h, 100 + k, k as u64);
+        }
+        drop(heaps);
+    }
+    let several = homing::stats().heaps;
+    assert!(several <= base.heaps + AT_ONCE, "{AT_ONCE} heaps at a time made {} heaps", several - base.heaps);
+
+    const THREADS: usize = 4;
+    let workers: Vec<_> = (0..THREADS)
+        .map(|t| {
+            thread::spawn(move || {
+                for i in 0..loops / 10 {
+                    let heap = Heap::new();
+                    cookie_alloc(&heap, 16 + (i % 4000) as usize, t as u64);
+                    heap.destroy();
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    let end = common::settled();
+    // Each worker holds at most a thread heap and one first-class heap.
+    assert!(
+        end.heaps <= base.heaps + AT_ONCE.max(2 * THREADS),
+        "heaps grew from {} to {} recycling first-class heaps",
+        base.heaps,
+        end.heaps
+    );
+    common::assert_balanced(&base, &end, "heaps recycled");
+}
+
+/// A heap owned by another thread: we free its blocks, the owner collects
+/// them and destroys the heap.
+fn heap_on_another_thread() {
+    let n = if cfg!(miri) { 30 } else { 3_000 };
+    let base = common::settled();
+    let (to_main, from_owner) = mpsc::channel::<Vec<usize>>();
+    let (to_owner, from_main) = mpsc::channel::<()>();
+    let owner = thread::spawn(move || {
+        let heap = Heap::new();
+        let mut rng = Rng::new(4);
+        let blocks = (0..n).map(|i| cookie_alloc(&heap, mixed_size(&mut rng), i as u64) as usize).collect();
+        to_main.send(blocks).unwrap();
+        from_main.recv().unwrap();
+        heap.collect();
+        heap.destroy();
+    });
+    let blocks = from_owner.recv().unwrap();
+    for (i, &addr) in blocks.iter().enumerate() {
+        let p = addr as *mut u8;
+        // SAFETY: live cookie blocks handed to us; each freed once.
+        unsafe {
+            let (size, serial) = common::check_cookie(p);
+            assert_eq!(serial, i as u64);
+            common::poison_cookie(p, size);
+            homing::free(p);
+        }
+    }
+    drop(blocks);
+    to_owner.send(()).unwrap();
+    owner.join().unwrap();
+    drop((from_owner, to_owner));
+    common::assert_balanced(&base, &common::settled(), "heap on another thread");
+}
+
+#[test]
+fn first_class_heaps() {
+    common::warm_up();
+    collections_live_in_the_heap();
+    remote_frees_come_back();
+    owner_reuses_remote_frees_without_collect();
+    destroy_releases_live_blocks();
+    heaps_are_recycled();
+    heap_on_another_thread();
+}
