@@ -190,7 +190,7 @@ impl Progress {
     fn show(&mut self, case: &Case, allocator: &str, run: usize, runs: usize) {
         self.done += 1;
         let line = format!(
-            "[{:>4}/{}] {:>5.0}s  {} {} threads  {:<9} run {}/{}",
+            "[{:>4}/{}] {:>5.0}s  {} x{}  {:<9} run {}/{}",
             self.done,
             self.total,
             self.started.elapsed().as_secs_f64(),

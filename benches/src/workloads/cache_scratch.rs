@@ -24,7 +24,8 @@ use crate::rng::Rng;
 /// allocator calls, dominate, which is what exposes false sharing.
 pub const WRITES_PER_BLOCK: u64 = 50;
 
-/// Registry entry.
+/// The registry entry: name, summary and the defaults of a full run on a
+/// 2-core machine.
 pub const WORKLOAD: Workload = Workload {
     name: "cache-scratch",
     summary: "workers free a main-thread block, then allocate and write their own (false sharing)",
@@ -33,7 +34,7 @@ pub const WORKLOAD: Workload = Workload {
         threads: 2,
         min_size: 8,
         max_size: 8,
-        work: 8_000_000,
+        work: 16_000_000,
         seed: DEFAULT_SEED,
     },
     oversubscribed: false,

@@ -30,7 +30,8 @@ pub const SLOTS_PER_THREAD: usize = 1_000;
 /// short enough that threads come and go many times per run.
 pub const REPLACEMENTS_PER_LIFE: u64 = 10_000;
 
-/// Registry entry.
+/// The registry entry: name, summary and the defaults of a full run on a
+/// 2-core machine.
 pub const WORKLOAD: Workload = Workload {
     name: "larson",
     summary: "server threads replace random objects, then hand them to a successor thread",
@@ -39,7 +40,7 @@ pub const WORKLOAD: Workload = Workload {
         threads: 2,
         min_size: 8,
         max_size: 1_000,
-        work: 12_000_000,
+        work: 24_000_000,
         seed: DEFAULT_SEED,
     },
     oversubscribed: true,

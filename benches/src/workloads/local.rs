@@ -30,7 +30,8 @@ pub const GROW_MAX_BYTES: usize = 32 * 1024;
 /// `realloc`s per exact growth on average.
 pub const GROW_MAX_STEP: usize = 512;
 
-/// Registry entry.
+/// The registry entry: name, summary and the defaults of a full run on a
+/// 2-core machine.
 pub const WORKLOAD: Workload = Workload {
     name: "local",
     summary: "one thread: mixed-size alloc/free and Vec growth through realloc",
@@ -39,7 +40,7 @@ pub const WORKLOAD: Workload = Workload {
         threads: 1,
         min_size: 16,
         max_size: 4_096,
-        work: 20_000_000,
+        work: 40_000_000,
         seed: DEFAULT_SEED,
     },
     oversubscribed: false,

@@ -14,11 +14,11 @@
 //! `compare` picks it up by name.
 
 mod block;
-mod cache_scratch;
-mod larson;
-mod local;
-mod mstress;
-mod xmalloc;
+pub mod cache_scratch;
+pub mod larson;
+pub mod local;
+pub mod mstress;
+pub mod xmalloc;
 
 use std::process::ExitCode;
 use std::time::Instant;

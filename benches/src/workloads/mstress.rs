@@ -51,7 +51,8 @@ pub const LARGE_ONE_IN: u64 = 100;
 /// How much larger a large allocation is than the drawn size.
 pub const LARGE_FACTOR: usize = 16;
 
-/// Registry entry.
+/// The registry entry: name, summary and the defaults of a full run on a
+/// 2-core machine.
 pub const WORKLOAD: Workload = Workload {
     name: "mstress",
     summary: "rounds of short-lived threads pass blocks to later threads and exit",
@@ -60,7 +61,7 @@ pub const WORKLOAD: Workload = Workload {
         threads: 2,
         min_size: 16,
         max_size: 1_024,
-        work: 16_000_000,
+        work: 32_000_000,
         seed: DEFAULT_SEED,
     },
     oversubscribed: true,

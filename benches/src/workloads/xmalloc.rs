@@ -30,7 +30,8 @@ pub const IN_FLIGHT_BATCHES: usize = 16;
 /// One message: blocks on their way to be freed by a consumer.
 type Batch = Vec<Block>;
 
-/// Registry entry.
+/// The registry entry: name, summary and the defaults of a full run on a
+/// 2-core machine.
 pub const WORKLOAD: Workload = Workload {
     name: "xmalloc",
     summary: "producers allocate, consumers free: every free crosses threads",
@@ -39,7 +40,7 @@ pub const WORKLOAD: Workload = Workload {
         threads: 2,
         min_size: 16,
         max_size: 512,
-        work: 12_000_000,
+        work: 24_000_000,
         seed: DEFAULT_SEED,
     },
     oversubscribed: true,
