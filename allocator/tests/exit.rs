@@ -189,10 +189,8 @@ fn pthread_key_destructor_allocates_after_homing_let_go() {
     EXPORTED.lock().unwrap().reserve(threads);
     let mut key: libc::pthread_key_t = 0;
     // SAFETY: a valid out-pointer and an `extern "C"` destructor.
-    assert_eq!(
-        unsafe { libc::pthread_key_create(&mut key, Some(late_key_destructor)) },
-        0
-    );
+    let rc = unsafe { libc::pthread_key_create(&mut key, Some(late_key_destructor)) };
+    assert_eq!(rc, 0);
     let base = common::settled();
     KEY_DTORS.store(0, Ordering::SeqCst);
     for i in 0..threads {

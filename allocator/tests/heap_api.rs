@@ -54,7 +54,11 @@ fn collections_live_in_the_heap() {
         v.push(i);
     }
     assert_eq!(v.iter().sum::<u64>(), n * (n - 1) / 2);
-    assert!(homing::stats().huge_blocks > base.huge_blocks, "a {} KiB vector is a huge block", n / 128);
+    assert!(
+        homing::stats().huge_blocks > base.huge_blocks,
+        "a {} KiB vector is a huge block",
+        n / 128
+    );
 
     let mut map = hashbrown::HashMap::new_in(&heap);
     let entries = n / 10;
@@ -65,7 +69,11 @@ fn collections_live_in_the_heap() {
         assert_eq!(map.remove(&i), Some([i, !i, i.wrapping_mul(3)]));
     }
     for i in 0..entries {
-        assert_eq!(map.get(&i).copied(), (i % 2 == 1).then(|| [i, !i, i.wrapping_mul(3)]), "key {i}");
+        assert_eq!(
+            map.get(&i).copied(),
+            (i % 2 == 1).then(|| [i, !i, i.wrapping_mul(3)]),
+            "key {i}"
+        );
     }
 
     let b = HBox::new_in([7u8; 1000], &heap);
@@ -85,7 +93,10 @@ fn collections_live_in_the_heap() {
         // SAFETY: a live block of at least `size` bytes; freed once.
         unsafe {
             let bytes = std::slice::from_raw_parts(zeroed.cast::<u8>().as_ptr(), size);
-            assert!(bytes.iter().all(|&x| x == 0), "allocate_zeroed({size}) is not zero");
+            assert!(
+                bytes.iter().all(|&x| x == 0),
+                "allocate_zeroed({size}) is not zero"
+            );
             (&heap).deallocate(zeroed.cast(), layout);
         }
     }
@@ -110,9 +121,15 @@ fn remote_frees_come_back() {
     let heap = Heap::new();
     let base = common::settled();
     let mut rng = Rng::new(1);
-    let blocks: Vec<usize> = (0..n).map(|i| cookie_alloc(&heap, mixed_size(&mut rng), i) as usize).collect();
+    let blocks: Vec<usize> = (0..n)
+        .map(|i| cookie_alloc(&heap, mixed_size(&mut rng), i) as usize)
+        .collect();
     let loaded = homing::stats();
-    assert_eq!(loaded.live_blocks - base.live_blocks, n as usize + 1, "the blocks and their list");
+    assert_eq!(
+        loaded.live_blocks - base.live_blocks,
+        n as usize + 1,
+        "the blocks and their list"
+    );
 
     thread::spawn(move || {
         for (i, &addr) in blocks.iter().enumerate() {
@@ -217,7 +234,11 @@ fn destroy_releases_live_blocks() {
     .join()
     .unwrap();
     let loaded = common::settled();
-    assert_eq!(loaded.live_blocks - base.live_blocks, n + 1, "blocks, the list, inbox included");
+    assert_eq!(
+        loaded.live_blocks - base.live_blocks,
+        n + 1,
+        "blocks, the list, inbox included"
+    );
     assert!(loaded.huge_blocks > base.huge_blocks);
     assert!(loaded.os_mapped >= with_heap.os_mapped + (4 << 20));
     drop(blocks);
@@ -268,7 +289,11 @@ fn heaps_are_recycled() {
         drop(heaps);
     }
     let several = homing::stats().heaps;
-    assert!(several <= base.heaps + AT_ONCE, "{AT_ONCE} heaps at a time made {} heaps", several - base.heaps);
+    assert!(
+        several <= base.heaps + AT_ONCE,
+        "{AT_ONCE} heaps at a time made {} heaps",
+        several - base.heaps
+    );
 
     const THREADS: usize = 4;
     let workers: Vec<_> = (0..THREADS)
@@ -306,7 +331,9 @@ fn heap_on_another_thread() {
     let owner = thread::spawn(move || {
         let heap = Heap::new();
         let mut rng = Rng::new(4);
-        let blocks = (0..n).map(|i| cookie_alloc(&heap, mixed_size(&mut rng), i as u64) as usize).collect();
+        let blocks = (0..n)
+            .map(|i| cookie_alloc(&heap, mixed_size(&mut rng), i as u64) as usize)
+            .collect();
         to_main.send(blocks).unwrap();
         from_main.recv().unwrap();
         heap.collect();

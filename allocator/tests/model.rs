@@ -38,7 +38,11 @@ enum Request {
     /// Free this block there.
     Free(usize),
     /// Allocate a block there, fill it with `id`'s pattern, return it.
-    Alloc { size: usize, align: usize, id: u64 },
+    Alloc {
+        size: usize,
+        align: usize,
+        id: u64,
+    },
     /// `homing::collect()` there: post the helper's outbox, drain its inbox.
     Collect,
     Exit,
@@ -131,7 +135,11 @@ fn offsets(size: usize) -> impl Iterator<Item = usize> {
     let (head, strided, tail) = if size <= FULL {
         (0..size, (0..0).step_by(1), 0..0)
     } else {
-        (0..EDGE, (EDGE..size - EDGE).step_by(STRIDE), size - EDGE..size)
+        (
+            0..EDGE,
+            (EDGE..size - EDGE).step_by(STRIDE),
+            size - EDGE..size,
+        )
     };
     head.chain(strided).chain(tail)
 }
@@ -161,7 +169,9 @@ unsafe fn fill(p: *mut u8, size: usize, id: u64) {
 /// `p` is valid for reads of `size` bytes.
 unsafe fn first_bad(p: *const u8, size: usize, id: u64, limit: usize) -> Option<usize> {
     // SAFETY: `i < size`.
-    offsets(size).take_while(|&i| i < limit).find(|&i| unsafe { p.add(i).read() } != pattern(id, i))
+    offsets(size)
+        .take_while(|&i| i < limit)
+        .find(|&i| unsafe { p.add(i).read() } != pattern(id, i))
 }
 
 // ---------------------------------------------------------------------
@@ -171,13 +181,27 @@ unsafe fn first_bad(p: *const u8, size: usize, id: u64, limit: usize) -> Option<
 #[derive(Clone, Debug)]
 enum Op {
     /// Allocate here (`align` = `1 << align_log`).
-    Alloc { size: usize, align_log: u32, zeroed: bool },
+    Alloc {
+        size: usize,
+        align_log: u32,
+        zeroed: bool,
+    },
     /// Have the helper allocate; the block is ours from then on.
-    AllocThere { size: usize, align_log: u32 },
-    Realloc { pick: Index, size: usize },
-    Free { pick: Index },
+    AllocThere {
+        size: usize,
+        align_log: u32,
+    },
+    Realloc {
+        pick: Index,
+        size: usize,
+    },
+    Free {
+        pick: Index,
+    },
     /// Send the block to the helper, which frees it.
-    FreeThere { pick: Index },
+    FreeThere {
+        pick: Index,
+    },
     Collect,
     CollectThere,
 }
@@ -246,8 +270,19 @@ impl Model {
 
     /// Adds a block, checking alignment and that it overlaps no live block.
     fn insert(&mut self, id: u64, b: Block) -> Result<(), TestCaseError> {
-        prop_assert!(b.addr != 0, "allocation of {} B at {} failed", b.size, b.align);
-        prop_assert_eq!(b.addr % b.align, 0, "{} B block not aligned to {}", b.size, b.align);
+        prop_assert!(
+            b.addr != 0,
+            "allocation of {} B at {} failed",
+            b.size,
+            b.align
+        );
+        prop_assert_eq!(
+            b.addr % b.align,
+            0,
+            "{} B block not aligned to {}",
+            b.size,
+            b.align
+        );
         // SAFETY: a live block.
         let usable = unsafe { homing::usable_size(b.addr as *mut u8) };
         prop_assert!(usable >= b.size, "usable {} < size {}", usable, b.size);
@@ -334,7 +369,11 @@ fn run_case(ops: &[Op], helper: &Mailbox) -> Result<(), TestCaseError> {
 fn run_ops(ops: &[Op], helper: &Mailbox, model: &mut Model) -> Result<(), TestCaseError> {
     for op in ops {
         match *op {
-            Op::Alloc { size, align_log, zeroed } => {
+            Op::Alloc {
+                size,
+                align_log,
+                zeroed,
+            } => {
                 let align = 1usize << align_log;
                 let p = if zeroed {
                     homing::alloc_zeroed(size, align)
@@ -343,12 +382,26 @@ fn run_ops(ops: &[Op], helper: &Mailbox, model: &mut Model) -> Result<(), TestCa
                 };
                 let id = model.next_id;
                 model.next_id += 1;
-                model.insert(id, Block { addr: p as usize, size, align })?;
+                model.insert(
+                    id,
+                    Block {
+                        addr: p as usize,
+                        size,
+                        align,
+                    },
+                )?;
                 if zeroed {
                     for i in offsets(size) {
                         // SAFETY: `i < size` in a live block.
                         let byte = unsafe { p.add(i).read() };
-                        prop_assert_eq!(byte, 0, "alloc_zeroed({}, {}) byte {} not zero", size, align, i);
+                        prop_assert_eq!(
+                            byte,
+                            0,
+                            "alloc_zeroed({}, {}) byte {} not zero",
+                            size,
+                            align,
+                            i
+                        );
                     }
                 }
                 // SAFETY: a fresh block of `size` bytes.
@@ -362,7 +415,9 @@ fn run_ops(ops: &[Op], helper: &Mailbox, model: &mut Model) -> Result<(), TestCa
                 model.insert(id, Block { addr, size, align })?;
             }
             Op::Realloc { pick, size } => {
-                let Some((id, b)) = model.pick(&pick) else { continue };
+                let Some((id, b)) = model.pick(&pick) else {
+                    continue;
+                };
                 model.remove(id);
                 // SAFETY: a live block of `b.size` bytes at `b.align`;
                 // realloc gives a block of `size` bytes with the prefix, or
@@ -370,25 +425,48 @@ fn run_ops(ops: &[Op], helper: &Mailbox, model: &mut Model) -> Result<(), TestCa
                 let q = unsafe { homing::realloc(b.addr as *mut u8, b.size, b.align, size) };
                 if q.is_null() {
                     model.insert(id, b)?;
-                    prop_assert!(false, "realloc {} -> {} at align {} failed", b.size, size, b.align);
+                    prop_assert!(
+                        false,
+                        "realloc {} -> {} at align {} failed",
+                        b.size,
+                        size,
+                        b.align
+                    );
                 }
                 // The prefix was copied: the old samples below the new size
                 // must be there.
                 // SAFETY: `q` holds at least `size` bytes.
                 let bad = unsafe { first_bad(q, b.size, id, b.size.min(size)) };
-                prop_assert!(bad.is_none(), "realloc {} -> {} lost byte {:?} of the prefix", b.size, size, bad);
-                model.insert(id, Block { addr: q as usize, size, align: b.align })?;
+                prop_assert!(
+                    bad.is_none(),
+                    "realloc {} -> {} lost byte {:?} of the prefix",
+                    b.size,
+                    size,
+                    bad
+                );
+                model.insert(
+                    id,
+                    Block {
+                        addr: q as usize,
+                        size,
+                        align: b.align,
+                    },
+                )?;
                 // SAFETY: `size` bytes at `q`.
                 unsafe { fill(q, size, id) };
             }
             Op::Free { pick } => {
-                let Some((id, _)) = model.pick(&pick) else { continue };
+                let Some((id, _)) = model.pick(&pick) else {
+                    continue;
+                };
                 let b = model.remove(id);
                 // SAFETY: a live block, given up.
                 unsafe { homing::free(b.addr as *mut u8) };
             }
             Op::FreeThere { pick } => {
-                let Some((id, _)) = model.pick(&pick) else { continue };
+                let Some((id, _)) = model.pick(&pick) else {
+                    continue;
+                };
                 let b = model.remove(id);
                 helper.call(Request::Free(b.addr));
             }
@@ -416,9 +494,10 @@ fn random_operations_match_the_model() {
     };
     let max_ops = if cfg!(miri) { 12 } else { 64 };
     let mut runner = TestRunner::new(config);
-    let result = runner.run(&proptest::collection::vec(op_strategy(), 1..=max_ops), |ops| {
-        run_case(&ops, &helper)
-    });
+    let result = runner.run(
+        &proptest::collection::vec(op_strategy(), 1..=max_ops),
+        |ops| run_case(&ops, &helper),
+    );
 
     helper.call(Request::Exit);
     helper_thread.join().unwrap();

@@ -92,10 +92,18 @@ fn consume(m: Msg, live: &Liveness) {
     unsafe {
         assert!(homing::usable_size(p) >= m.size);
         let (size, id) = common::check_cookie(p);
-        assert_eq!((size, id), (m.size, m.id), "block {p:p} holds another block's cookie");
+        assert_eq!(
+            (size, id),
+            (m.size, m.id),
+            "block {p:p} holds another block's cookie"
+        );
         for j in 2..(size - 8) / 8 {
             let got = p.cast::<u64>().add(j).read();
-            assert_eq!(got, body_word(id, j), "block {id} ({size} B) word {j} overwritten");
+            assert_eq!(
+                got,
+                body_word(id, j),
+                "block {id} ({size} B) word {j} overwritten"
+            );
         }
         live.dies(id);
         common::poison_cookie(p, size);
@@ -165,7 +173,9 @@ fn round(r: usize, books: &Arc<Books>) {
                 for i in 0..PER_PRODUCER {
                     let id = ((r * PRODUCERS + p) * PER_PRODUCER + i) as u64;
                     let m = produce(id, &mut rng, &books.live);
-                    senders[common::mix(id) as usize % CONSUMERS].send(m).unwrap();
+                    senders[common::mix(id) as usize % CONSUMERS]
+                        .send(m)
+                        .unwrap();
                 }
             })
         })
@@ -176,14 +186,20 @@ fn round(r: usize, books: &Arc<Books>) {
     }
     producers_gone.wait();
     let received: usize = consumers.into_iter().map(|c| c.join().unwrap()).sum();
-    assert_eq!(received, PRODUCERS * PER_PRODUCER, "round {r}: blocks lost in transit");
+    assert_eq!(
+        received,
+        PRODUCERS * PER_PRODUCER,
+        "round {r}: blocks lost in transit"
+    );
 }
 
 #[test]
 fn producers_exit_while_consumers_free() {
     let books = Arc::new(Books {
         live: Liveness::new(MAX_IDS),
-        carried: (0..CONSUMERS).map(|_| Mutex::new(Vec::with_capacity(CARRY))).collect(),
+        carried: (0..CONSUMERS)
+            .map(|_| Mutex::new(Vec::with_capacity(CARRY)))
+            .collect(),
     });
     common::warm_up();
     let base = common::settled();
@@ -198,10 +214,20 @@ fn producers_exit_while_consumers_free() {
         let now = common::settled();
         max_abandoned = max_abandoned.max(now.heaps_abandoned);
         // Carried blocks are the only ones of ours alive between rounds.
-        let carried: Vec<Msg> = books.carried.iter().flat_map(|c| c.lock().unwrap().clone()).collect();
+        let carried: Vec<Msg> = books
+            .carried
+            .iter()
+            .flat_map(|c| c.lock().unwrap().clone())
+            .collect();
         // SAFETY: carried blocks are live (their consumer thread is joined).
-        let carried_bytes: usize = carried.iter().map(|m| unsafe { homing::usable_size(m.addr as *mut u8) }).sum();
-        let expected = (base.live_blocks + carried.len(), base.live_bytes + carried_bytes);
+        let carried_bytes: usize = carried
+            .iter()
+            .map(|m| unsafe { homing::usable_size(m.addr as *mut u8) })
+            .sum();
+        let expected = (
+            base.live_blocks + carried.len(),
+            base.live_bytes + carried_bytes,
+        );
         assert_eq!(
             books.live.count_live() as usize,
             carried.len(),
@@ -222,7 +248,10 @@ fn producers_exit_while_consumers_free() {
     assert!(books.carried.iter().all(|c| c.lock().unwrap().is_empty()));
     // The scenario did what it is for: carried blocks kept heaps of exited
     // producers abandoned across a round boundary, for new threads to adopt.
-    assert!(max_abandoned > 0, "no heap was ever left abandoned between rounds");
+    assert!(
+        max_abandoned > 0,
+        "no heap was ever left abandoned between rounds"
+    );
     // `books` was allocated before the baseline: it stays until the end.
     let end = common::settled();
     common::assert_balanced(&base, &end, "after the last round");

@@ -85,7 +85,11 @@ impl Shared {
         let align = Self::align(rng);
         let p = homing::alloc(size, align);
         assert!(!p.is_null(), "out of memory for {size} B");
-        assert_eq!(p as usize % align, 0, "{size} B block not aligned to {align}");
+        assert_eq!(
+            p as usize % align,
+            0,
+            "{size} B block not aligned to {align}"
+        );
         // SAFETY: a live block of at least `size` bytes.
         assert!(unsafe { homing::usable_size(p) } >= size);
         // Relaxed: a counter; uniqueness is all we need.
@@ -131,12 +135,18 @@ impl Shared {
             let header = held.p.cast::<u64>().read();
             let q = homing::realloc(held.p, size, 16, new_size);
             assert!(!q.is_null(), "realloc {size} -> {new_size} failed");
-            assert_eq!(q.cast::<u64>().read(), header, "realloc {size} -> {new_size} lost the prefix");
+            assert_eq!(
+                q.cast::<u64>().read(),
+                header,
+                "realloc {size} -> {new_size} lost the prefix"
+            );
             common::write_cookie(q, new_size, serial);
             if new_size >= size {
-                self.live_bytes.fetch_add(new_size - size, Ordering::Relaxed);
+                self.live_bytes
+                    .fetch_add(new_size - size, Ordering::Relaxed);
             } else {
-                self.live_bytes.fetch_sub(size - new_size, Ordering::Relaxed);
+                self.live_bytes
+                    .fetch_sub(size - new_size, Ordering::Relaxed);
             }
             Held { p: q, align: 16 }
         }
@@ -228,7 +238,9 @@ fn server_under_load_balances_and_bounds_rss() {
     let base = common::settled();
 
     let shared = Arc::new(Shared {
-        slots: (0..SLOTS).map(|_| AtomicPtr::new(ptr::null_mut())).collect(),
+        slots: (0..SLOTS)
+            .map(|_| AtomicPtr::new(ptr::null_mut()))
+            .collect(),
         live: Liveness::new(MAX_SERIALS),
         next_serial: AtomicU64::new(0),
         live_bytes: AtomicUsize::new(0),
@@ -275,7 +287,11 @@ fn server_under_load_balances_and_bounds_rss() {
     drop(shared);
 
     let end = common::settled();
-    common::assert_balanced(&base, &end, "after all workers exited and the main thread freed the rest");
+    common::assert_balanced(
+        &base,
+        &end,
+        "after all workers exited and the main thread freed the rest",
+    );
     assert_eq!(
         end.heaps_abandoned, base.heaps_abandoned,
         "abandoned heaps still hold memory though every block is free\n{end}"

@@ -123,11 +123,17 @@ pub unsafe fn check_cookie(p: *mut u8) -> (usize, u64) {
         let h = cookie_hash(p as usize, word0);
         if size >= 16 {
             let got = p.cast::<u64>().add(1).read();
-            assert_eq!(got, h, "block {p:p} (size {size}, serial {serial}): head cookie overwritten");
+            assert_eq!(
+                got, h,
+                "block {p:p} (size {size}, serial {serial}): head cookie overwritten"
+            );
         }
         if size >= 24 {
             let got = p.add(size - 8).cast::<u64>().read_unaligned();
-            assert_eq!(got, !h, "block {p:p} (size {size}, serial {serial}): tail cookie overwritten");
+            assert_eq!(
+                got, !h,
+                "block {p:p} (size {size}, serial {serial}): tail cookie overwritten"
+            );
         }
         (size, serial)
     }
@@ -157,7 +163,9 @@ pub struct Liveness {
 impl Liveness {
     pub fn new(serials: u64) -> Liveness {
         Liveness {
-            bits: (0..serials.div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
+            bits: (0..serials.div_ceil(64))
+                .map(|_| AtomicU64::new(0))
+                .collect(),
         }
     }
 
@@ -177,13 +185,20 @@ impl Liveness {
         let (w, b) = ((serial / 64) as usize, 1u64 << (serial % 64));
         // Relaxed: as in `born`.
         let old = self.bits[w].fetch_and(!b, Ordering::Relaxed);
-        assert_ne!(old & b, 0, "serial {serial} freed twice (or its block was handed out twice)");
+        assert_ne!(
+            old & b,
+            0,
+            "serial {serial} freed twice (or its block was handed out twice)"
+        );
     }
 
     /// Serials still live.
     pub fn count_live(&self) -> u32 {
         // Relaxed: read after all writers were joined.
-        self.bits.iter().map(|w| w.load(Ordering::Relaxed).count_ones()).sum()
+        self.bits
+            .iter()
+            .map(|w| w.load(Ordering::Relaxed).count_ones())
+            .sum()
     }
 }
 
@@ -220,7 +235,10 @@ pub fn assert_balanced(base: &homing::Stats, now: &homing::Stats, what: &str) {
         base.live_blocks,
         base.live_bytes,
     );
-    assert_eq!(now.huge_blocks, base.huge_blocks, "{what}: huge blocks left");
+    assert_eq!(
+        now.huge_blocks, base.huge_blocks,
+        "{what}: huge blocks left"
+    );
 }
 
 // ---------------------------------------------------------------------
@@ -231,7 +249,12 @@ pub fn assert_balanced(base: &homing::Stats, now: &homing::Stats, what: &str) {
 fn status_field(name: &str) -> Option<usize> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with(name))?;
-    let kib: usize = line[name.len()..].trim().trim_end_matches("kB").trim().parse().ok()?;
+    let kib: usize = line[name.len()..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
     Some(kib * 1024)
 }
 
