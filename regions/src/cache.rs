@@ -25,7 +25,8 @@ use crate::pool::ChunkPool;
 /// How many chunks of each class a thread keeps: two, so that a region that
 /// grows to a class and is dropped and rebuilt finds its chunks here, while a
 /// thread never parks more than about 4 MiB.
-pub const CACHE_PER_CLASS: usize = 2;
+#[cfg_attr(loom, allow(dead_code))] // no cache under loom
+pub(crate) const CACHE_PER_CLASS: usize = 2;
 
 /// A chunk for a region on this thread.
 #[inline]

@@ -249,6 +249,7 @@ impl Chunk {
 
     /// Relaxed read of the pool link; see [`Header::pool_next`].
     #[inline]
+    #[cfg_attr(loom, allow(dead_code))] // only the thread caches use it
     pub(crate) fn pool_next_relaxed(&self) -> *mut u8 {
         // Relaxed: only the thread that holds the chunk reads it this way (a
         // thread cache walking its own list).

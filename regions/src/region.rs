@@ -493,7 +493,7 @@ impl Region {
     ///
     /// ```
     /// let mut region = homing_regions::Region::new();
-    /// for i in 0..100_000u64 { region.alloc(i); }
+    /// for i in 0..1000u64 { region.alloc(i); }
     /// let before = region.capacity();
     /// region.reset();
     /// assert!(region.capacity() <= before && region.capacity() > 0);
