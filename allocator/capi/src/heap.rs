@@ -285,8 +285,8 @@ mod tests {
             let far = blocks[1] as usize;
             // A live block that the other thread gives up.
             std::thread::spawn(move || crate::family::homing_free(far as *mut c_void))
-            .join()
-            .unwrap();
+                .join()
+                .unwrap();
             homing_heap_collect(heap);
             for b in &blocks[2..32] {
                 homing_heap_free(heap, *b);

@@ -1,0 +1,234 @@
+//! The C contract, checked from C: each program in `tests/c/` is compiled
+//! with the system `cc` and each of its cases runs as its own process,
+//! either under `LD_PRELOAD=libhoming.so` (a plain C program that knows
+//! nothing of homing) or linked against `libhoming.so` / `libhoming.a`.
+//!
+//! A program prints its case names with `--list`; a case fails with a
+//! message on standard error and exit status 1 (see `tests/c/check.h`).
+//! Every program first checks that `malloc` and `free` really are homing's.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{crate_dir, libhoming_a, libhoming_so, lib_dir, out_dir, run, run_ok};
+
+/// Flags for every C test program: warnings are errors; `-fno-builtin` so
+/// that the compiler keeps every allocation call as written (it may
+/// otherwise drop a `malloc` whose result is only compared with NULL);
+/// sizes beyond `PTRDIFF_MAX` are what the errno cases pass on purpose.
+const CFLAGS: &[&str] = &[
+    "-std=gnu11",
+    "-O1",
+    "-g",
+    "-fno-builtin",
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+    "-Wno-alloc-size-larger-than",
+    "-pthread",
+];
+
+/// What a program linked with `libhoming.a` needs besides libc (Rust's
+/// standard library's dependencies, as `rustc --print native-static-libs`
+/// lists them; `-rdynamic` lets `check.h` find `homing_malloc` by name).
+const STATIC_LIBS: &[&str] = &["-rdynamic", "-lpthread", "-ldl", "-lm", "-lrt", "-lutil", "-lgcc_s"];
+
+/// `tests/c/<name>`.
+fn source(name: &str) -> PathBuf {
+    crate_dir().join("tests").join("c").join(name)
+}
+
+/// Compiles `tests/c/<src>` into `<out_dir>/<out>` with `compiler`, the
+/// common flags and `extra` arguments after the source.
+fn compile_with(compiler: &str, src: &str, out: &str, flags: &[&str], extra: &[&str]) -> PathBuf {
+    let exe = out_dir().join(out);
+    let include = crate_dir().join("include");
+    run_ok(
+        Command::new(compiler)
+            .args(flags)
+            .arg("-I")
+            .arg(&include)
+            .arg(source(src))
+            .arg("-o")
+            .arg(&exe)
+            .args(extra),
+    );
+    exe
+}
+
+/// A C program that does not link homing (it runs under `LD_PRELOAD`).
+fn compile_plain(src: &str, out: &str) -> PathBuf {
+    compile_with("cc", src, out, CFLAGS, &["-ldl"])
+}
+
+/// The case names of a program.
+fn cases(exe: &Path, env: &[(&str, &std::ffi::OsStr)]) -> Vec<String> {
+    let out = run_ok(Command::new(exe).arg("--list").envs(env.iter().copied()));
+    String::from_utf8(out.stdout)
+        .expect("case names are UTF-8")
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Runs every case of `exe` as its own process with `env`; panics listing
+/// every failed case. Returns each case's standard error.
+fn run_cases(exe: &Path, env: &[(&str, &std::ffi::OsStr)]) -> Vec<(String, String)> {
+    let names = cases(exe, env);
+    assert!(!names.is_empty(), "{} has no cases", exe.display());
+    let mut failures = Vec::new();
+    let mut stderrs = Vec::new();
+    for name in names {
+        let out = run(Command::new(exe).arg(&name).envs(env.iter().copied()));
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        if !out.status.success() {
+            failures.push(format!("{name}: {}\n{stderr}", out.status));
+        }
+        stderrs.push((name, stderr));
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failed {} case(s):\n{}",
+        exe.display(),
+        failures.len(),
+        failures.join("\n")
+    );
+    stderrs
+}
+
+/// Compiles `tests/c/<name>.c` and runs each case under `LD_PRELOAD`.
+fn preloaded(name: &str) {
+    let exe = compile_plain(&format!("{name}.c"), name);
+    let so = libhoming_so();
+    run_cases(&exe, &[("LD_PRELOAD", so.as_os_str())]);
+}
+
+#[test]
+fn alignment_sweep() {
+    preloaded("align");
+}
+
+#[test]
+fn errno_cases() {
+    preloaded("errno");
+}
+
+#[test]
+fn calloc_overflow_and_zeroing() {
+    preloaded("calloc");
+}
+
+#[test]
+fn realloc_grow_shrink_and_policies() {
+    preloaded("realloc");
+}
+
+#[test]
+fn usable_size() {
+    preloaded("usable");
+}
+
+#[test]
+fn threads_that_only_free_exit_and_churn() {
+    preloaded("threads");
+}
+
+#[test]
+fn fork_while_threads_allocate() {
+    preloaded("fork");
+}
+
+/// Allocation in a preloaded library's constructor, before or after
+/// homing's own initialisers (both preload orders), and at the other edges
+/// of a process.
+#[test]
+fn early_and_late_allocation() {
+    let lib = out_dir().join("early_lib.so");
+    let include = crate_dir().join("include");
+    run_ok(
+        Command::new("cc")
+            .args(CFLAGS)
+            .args(["-fPIC", "-shared"])
+            .arg("-I")
+            .arg(&include)
+            .arg(source("early_lib.c"))
+            .arg("-o")
+            .arg(&lib),
+    );
+    let exe = compile_plain("early.c", "early");
+    let so = libhoming_so();
+    for order in [[&lib, &so], [&so, &lib]] {
+        let preload = std::env::join_paths(order).expect("paths without ':'");
+        run_cases(&exe, &[("LD_PRELOAD", preload.as_os_str())]);
+    }
+}
+
+/// `HOMING_SHOW_STATS` prints the statistics at exit, and a program run
+/// without homing fails its `require_homing` check (so the other tests do
+/// prove they ran on homing).
+#[test]
+fn stats_at_exit_and_the_homing_check() {
+    let exe = compile_plain("usable.c", "usable-stats");
+    let so = libhoming_so();
+    let out = run_ok(
+        Command::new(&exe)
+            .arg("null_is_zero")
+            .env("LD_PRELOAD", &so)
+            .env("HOMING_SHOW_STATS", "1"),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("homing statistics"), "{stderr}");
+    let quiet = run_ok(Command::new(&exe).arg("null_is_zero").env("LD_PRELOAD", &so));
+    assert!(quiet.stderr.is_empty());
+    let without = run(Command::new(&exe).arg("null_is_zero").env_remove("LD_PRELOAD"));
+    assert!(!without.status.success(), "require_homing passed without homing");
+}
+
+/// Checks the embedding program's output: the stats case printed them.
+fn check_embed_stderr(stderrs: &[(String, String)]) {
+    let (_, stats) = stderrs
+        .iter()
+        .find(|(name, _)| name == "safe_points_and_stats")
+        .expect("embed.c has a safe_points_and_stats case");
+    assert!(stats.contains("homing statistics"), "{stats}");
+}
+
+/// The embedding API, linked against `libhoming.so` (no `LD_PRELOAD`).
+#[test]
+fn embedding_api_linked_dynamically() {
+    let dir = lib_dir();
+    let rpath = format!("-Wl,-rpath,{}", dir.display());
+    let libdir = format!("-L{}", dir.display());
+    let exe = compile_with("cc", "embed.c", "embed", CFLAGS, &[&libdir, "-lhoming", &rpath, "-ldl"]);
+    let stderrs = run_cases(&exe, &[]);
+    check_embed_stderr(&stderrs);
+}
+
+/// The embedding API, linked statically with `libhoming.a`: the executable
+/// defines `malloc` itself.
+#[test]
+fn embedding_api_linked_statically() {
+    let archive = libhoming_a();
+    let archive = archive.to_str().expect("a UTF-8 path");
+    let mut extra = vec![archive];
+    extra.extend_from_slice(STATIC_LIBS);
+    let exe = compile_with("cc", "embed.c", "embed-static", CFLAGS, &extra);
+    let stderrs = run_cases(&exe, &[]);
+    check_embed_stderr(&stderrs);
+}
+
+/// C++ under `LD_PRELOAD`: new/delete, aligned new, exceptions, threads
+/// with `thread_local` destructors that allocate.
+#[test]
+fn cxx_program() {
+    if !common::have("c++") {
+        eprintln!("skipped: no c++ compiler");
+        return;
+    }
+    let flags = ["-std=c++17", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-pthread"];
+    let exe = compile_with("c++", "cxx.cc", "cxx", &flags, &["-ldl"]);
+    let out = run_ok(Command::new(&exe).env("LD_PRELOAD", libhoming_so()));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n");
+}
