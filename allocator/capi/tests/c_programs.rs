@@ -12,7 +12,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{crate_dir, libhoming_a, libhoming_so, lib_dir, out_dir, run, run_ok};
+use common::{crate_dir, lib_dir, libhoming_a, libhoming_so, out_dir, run, run_ok};
 
 /// Flags for every C test program: warnings are errors; `-fno-builtin` so
 /// that the compiler keeps every allocation call as written (it may
@@ -33,7 +33,15 @@ const CFLAGS: &[&str] = &[
 /// What a program linked with `libhoming.a` needs besides libc (Rust's
 /// standard library's dependencies, as `rustc --print native-static-libs`
 /// lists them; `-rdynamic` lets `check.h` find `homing_malloc` by name).
-const STATIC_LIBS: &[&str] = &["-rdynamic", "-lpthread", "-ldl", "-lm", "-lrt", "-lutil", "-lgcc_s"];
+const STATIC_LIBS: &[&str] = &[
+    "-rdynamic",
+    "-lpthread",
+    "-ldl",
+    "-lm",
+    "-lrt",
+    "-lutil",
+    "-lgcc_s",
+];
 
 /// `tests/c/<name>`.
 fn source(name: &str) -> PathBuf {
@@ -180,10 +188,19 @@ fn stats_at_exit_and_the_homing_check() {
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("homing statistics"), "{stderr}");
-    let quiet = run_ok(Command::new(&exe).arg("null_is_zero").env("LD_PRELOAD", &so));
+    let quiet = run_ok(
+        Command::new(&exe)
+            .arg("null_is_zero")
+            .env("LD_PRELOAD", &so),
+    );
     assert!(quiet.stderr.is_empty());
-    let without = run(Command::new(&exe).arg("null_is_zero").env_remove("LD_PRELOAD"));
-    assert!(!without.status.success(), "require_homing passed without homing");
+    let without = run(Command::new(&exe)
+        .arg("null_is_zero")
+        .env_remove("LD_PRELOAD"));
+    assert!(
+        !without.status.success(),
+        "require_homing passed without homing"
+    );
 }
 
 /// Checks the embedding program's output: the stats case printed them.
@@ -201,7 +218,13 @@ fn embedding_api_linked_dynamically() {
     let dir = lib_dir();
     let rpath = format!("-Wl,-rpath,{}", dir.display());
     let libdir = format!("-L{}", dir.display());
-    let exe = compile_with("cc", "embed.c", "embed", CFLAGS, &[&libdir, "-lhoming", &rpath, "-ldl"]);
+    let exe = compile_with(
+        "cc",
+        "embed.c",
+        "embed",
+        CFLAGS,
+        &[&libdir, "-lhoming", &rpath, "-ldl"],
+    );
     let stderrs = run_cases(&exe, &[]);
     check_embed_stderr(&stderrs);
 }
@@ -227,7 +250,15 @@ fn cxx_program() {
         eprintln!("skipped: no c++ compiler");
         return;
     }
-    let flags = ["-std=c++17", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-pthread"];
+    let flags = [
+        "-std=c++17",
+        "-O1",
+        "-g",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        "-pthread",
+    ];
     let exe = compile_with("c++", "cxx.cc", "cxx", &flags, &["-ldl"]);
     let out = run_ok(Command::new(&exe).env("LD_PRELOAD", libhoming_so()));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n");

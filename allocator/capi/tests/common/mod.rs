@@ -18,7 +18,9 @@ const POLL: Duration = Duration::from_millis(5);
 fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
     let deps = exe.parent().expect("the test binary lies in deps/");
-    deps.parent().expect("deps/ lies in the profile directory").to_path_buf()
+    deps.parent()
+        .expect("deps/ lies in the profile directory")
+        .to_path_buf()
 }
 
 /// The directory holding `libhoming.so` and `libhoming.a` of this build.
@@ -37,11 +39,23 @@ pub fn lib_dir() -> &'static Path {
                 return dir;
             }
         }
-        let target = profile.parent().expect("profile dir lies in the target dir");
-        let name = profile.file_name().and_then(|n| n.to_str()).expect("profile name");
+        let target = profile
+            .parent()
+            .expect("profile dir lies in the target dir");
+        let name = profile
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("profile name");
         let cargo_profile = if name == "debug" { "dev" } else { name };
         let status = Command::new(env!("CARGO"))
-            .args(["build", "-p", "homing-capi", "--lib", "--profile", cargo_profile])
+            .args([
+                "build",
+                "-p",
+                "homing-capi",
+                "--lib",
+                "--profile",
+                cargo_profile,
+            ])
             .env("CARGO_TARGET_DIR", target)
             .status()
             .expect("run cargo build");
@@ -75,9 +89,10 @@ pub fn crate_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A fresh, empty scratch directory for one test, under the output dir.
+/// A fresh, empty scratch directory for one test, under the output dir
+/// (emptied again by the next run, so runs do not pile up).
 pub fn scratch_dir(name: &str) -> PathBuf {
-    let dir = out_dir().join(format!("scratch-{name}-{}", std::process::id()));
+    let dir = out_dir().join(format!("scratch-{name}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create a scratch directory");
     dir
@@ -128,8 +143,14 @@ pub fn run(cmd: &mut Command) -> Output {
     };
     Output {
         status,
-        stdout: out_reader.join().expect("stdout reader").unwrap_or_default(),
-        stderr: err_reader.join().expect("stderr reader").unwrap_or_default(),
+        stdout: out_reader
+            .join()
+            .expect("stdout reader")
+            .unwrap_or_default(),
+        stderr: err_reader
+            .join()
+            .expect("stderr reader")
+            .unwrap_or_default(),
     }
 }
 
