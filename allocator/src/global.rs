@@ -70,8 +70,10 @@ fn alloc_class_slow(mut heap: *mut Heap, class: usize) -> *mut u8 {
             return ptr::null_mut();
         }
     }
-    // SAFETY: a real heap bound to this thread.
-    unsafe { Heap::alloc_class(heap, class) }
+    // SAFETY: a real heap bound to this thread. (A freshly bound heap's
+    // direct page is the empty page, whose lists are empty: `alloc_slow`
+    // handles it.)
+    unsafe { Heap::alloc_slow(heap, class) }
 }
 
 /// Larger or more aligned requests.
