@@ -52,12 +52,25 @@ fn alloc_pow2(size: usize, align: usize) -> *mut u8 {
                 (*page).free = (*block).next;
                 (*page).used += 1;
                 (*heap).count_alloc(class);
+                #[cfg(feature = "checked")]
+                crate::checked::clear_mark(block.cast());
                 return block.cast();
             }
         }
-        return alloc_class_slow(heap, class);
+        return checked_out(alloc_class_slow(heap, class));
     }
-    alloc_general(heap, size, align)
+    checked_out(alloc_general(heap, size, align))
+}
+
+/// In checked mode, clears the double-free mark of a block handed out.
+#[inline(always)]
+fn checked_out(p: *mut u8) -> *mut u8 {
+    #[cfg(feature = "checked")]
+    if !p.is_null() {
+        // SAFETY: a fresh block of at least 16 bytes, ours.
+        unsafe { crate::checked::clear_mark(p) };
+    }
+    p
 }
 
 /// The small-allocation slow path: bind a heap if the thread has none.
@@ -100,6 +113,11 @@ fn alloc_general(mut heap: *mut Heap, size: usize, align: usize) -> *mut u8 {
 /// `p` is null or a live block from this allocator that the caller gives up.
 #[inline(always)]
 pub unsafe fn free(p: *mut u8) {
+    #[cfg(feature = "checked")]
+    if !p.is_null() {
+        // SAFETY: non-null; the check validates the rest.
+        unsafe { crate::checked::check_free(p) };
+    }
     if p as usize & SEGMENT_MASK != 0 {
         let seg = (p as usize & !SEGMENT_MASK) as *mut segment::Segment;
         let heap = thread::current();
@@ -131,8 +149,6 @@ unsafe fn free_slow(p: *mut u8) {
     }
     // SAFETY: `p` is a live block of ours (caller contract).
     unsafe {
-        #[cfg(feature = "checked")]
-        crate::checked::check_free(p);
         let seg = segment::segment_of(p);
         let owner = (*seg).heap;
         let mine = thread::current();

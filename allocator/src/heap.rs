@@ -885,26 +885,3 @@ pub(crate) unsafe fn usable_size(p: *mut u8) -> usize {
         (*page).block_size as usize - (p as usize - start as usize)
     }
 }
-
-/// `true` if `p` is on a free list of its page (O(n); checked mode only).
-///
-/// # Safety
-///
-/// The caller owns `p`'s heap, and `p` is in one of its pages.
-#[cfg(feature = "checked")]
-pub(crate) unsafe fn is_free_block(p: *mut u8) -> bool {
-    // SAFETY: forwarded.
-    unsafe {
-        let seg = segment::segment_of(p);
-        let page = segment::page_of(seg, p);
-        for mut cur in [(*page).free, (*page).local_free] {
-            while !cur.is_null() {
-                if cur.cast::<u8>() == p {
-                    return true;
-                }
-                cur = (*cur).next;
-            }
-        }
-        false
-    }
-}

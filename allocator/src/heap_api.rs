@@ -60,9 +60,15 @@ impl Heap {
     /// A zero-size layout gets a real (minimum-size) block.
     pub fn alloc(&self, layout: Layout) -> Option<NonNull<u8>> {
         // SAFETY: we own the heap (owner thread: `Heap` is !Send).
-        NonNull::new(unsafe {
+        let p = NonNull::new(unsafe {
             heap::Heap::alloc_sized(self.raw.as_ptr(), layout.size(), layout.align())
-        })
+        })?;
+        #[cfg(feature = "checked")]
+        // SAFETY: a fresh block of at least 16 bytes, ours.
+        unsafe {
+            crate::checked::clear_mark(p.as_ptr())
+        };
+        Some(p)
     }
 
     /// Like [`Heap::alloc`], zeroed.
@@ -86,6 +92,8 @@ impl Heap {
         unsafe {
             let seg = segment::segment_of(p.as_ptr());
             if (*seg).heap == self.raw.as_ptr() {
+                #[cfg(feature = "checked")]
+                crate::checked::check_free(p.as_ptr());
                 heap::Heap::free_owned(self.raw.as_ptr(), p.as_ptr());
             } else {
                 crate::free(p.as_ptr());

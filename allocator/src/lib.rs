@@ -8,6 +8,8 @@ extern crate std;
 pub mod os;
 mod sync;
 
+#[cfg(feature = "checked")]
+mod checked;
 #[cfg(not(loom))]
 mod global;
 mod heap;

@@ -195,6 +195,8 @@ impl Segment {
             (*s).map_size = SEGMENT_SIZE;
             (*s).map_align = SEGMENT_SIZE;
         }
+        #[cfg(feature = "checked")]
+        crate::checked::register(seg.as_ptr());
         Some(seg)
     }
 
@@ -241,6 +243,8 @@ impl Segment {
             page.capacity = 1;
             page.reserved = 1;
             page.start = (*s).huge_block;
+            #[cfg(feature = "checked")]
+            crate::checked::register(s);
             Some(NonNull::new_unchecked(s))
         }
     }
@@ -251,6 +255,8 @@ impl Segment {
     ///
     /// `seg` must be live and nothing may use its memory afterwards.
     pub(crate) unsafe fn destroy(seg: *mut Segment) {
+        #[cfg(feature = "checked")]
+        crate::checked::unregister(seg);
         // SAFETY: the header is live until the unmap below; the mapping
         // fields are exactly what `os::map` returned.
         unsafe {

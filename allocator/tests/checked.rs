@@ -1,0 +1,103 @@
+//! Checked mode (`--features checked`): misuse is reported with a clear
+//! message and the process aborts. Each case runs in a child process (this
+//! test binary re-executed with `HOMING_CHECKED_CASE` set).
+#![cfg(all(feature = "checked", not(miri)))]
+
+use std::process::Command;
+
+#[global_allocator]
+static GLOBAL: homing::Homing = homing::Homing;
+
+const CASE: &str = "HOMING_CHECKED_CASE";
+
+/// Runs `case` in a child; returns its standard error. The child must die.
+fn run_case(case: &str) -> String {
+    let exe = std::env::current_exe().unwrap();
+    let out = Command::new(exe)
+        .args(["--exact", "child", "--nocapture", "--test-threads=1"])
+        .env(CASE, case)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "case {case} did not abort");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The child side: does the misuse named by `HOMING_CHECKED_CASE`.
+#[test]
+fn child() {
+    let Ok(case) = std::env::var(CASE) else {
+        return;
+    };
+    // SAFETY: none: this is the misuse under test, in a child process.
+    unsafe {
+        match case.as_str() {
+            "double-free-local" => {
+                let p = homing::alloc(48, 8);
+                homing::free(p);
+                homing::free(p);
+            }
+            "double-free-remote" => {
+                let p = homing::alloc(48, 8) as usize;
+                std::thread::spawn(move || homing::free(p as *mut u8))
+                    .join()
+                    .unwrap();
+                homing::free(p as *mut u8);
+            }
+            "double-free-huge" => {
+                let p = homing::alloc(1 << 20, 8);
+                let q = homing::alloc(1 << 20, 8);
+                homing::free(p);
+                homing::free(p);
+                homing::free(q);
+            }
+            "foreign" => {
+                let mut on_stack = [0u64; 4];
+                homing::free(on_stack.as_mut_ptr().cast::<u8>().add(8));
+            }
+            "interior" => {
+                let p = homing::alloc(64, 8);
+                homing::free(p.add(16));
+            }
+            other => panic!("unknown case {other}"),
+        }
+    }
+}
+
+#[test]
+fn double_free_is_reported() {
+    for case in [
+        "double-free-local",
+        "double-free-remote",
+        "double-free-huge",
+    ] {
+        let err = run_case(case);
+        assert!(
+            err.contains("homing: double free") || err.contains("already released"),
+            "{case}: {err}"
+        );
+    }
+}
+
+#[test]
+fn foreign_pointer_is_reported() {
+    let err = run_case("foreign");
+    assert!(err.contains("homing did not allocate"), "{err}");
+}
+
+#[test]
+fn interior_pointer_is_reported() {
+    let err = run_case("interior");
+    assert!(err.contains("middle of a block"), "{err}");
+}
+
+#[test]
+fn correct_use_passes_the_checks() {
+    let mut v: Vec<Vec<u8>> = (0..10_000).map(|i| vec![i as u8; i % 700]).collect();
+    let t = std::thread::spawn(move || {
+        v.truncate(5_000);
+        v
+    });
+    let v = t.join().unwrap();
+    drop(v);
+    homing::collect();
+}
