@@ -12,7 +12,10 @@ static GLOBAL: homing::Homing = homing::Homing;
 fn main() {
     let mut args = std::env::args().skip(1);
     let size: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(64);
-    let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let n: usize = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
     let layout = Layout::from_size_align(size, 8).expect("layout");
     for _ in 0..n {
         // SAFETY: a valid layout; the block is freed right away.

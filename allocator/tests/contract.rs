@@ -74,7 +74,10 @@ fn alloc_zeroed_is_zero_even_for_reused_memory() {
             GLOBAL.dealloc(p, layout);
             let z = GLOBAL.alloc_zeroed(layout);
             assert!(!z.is_null());
-            assert!(std::slice::from_raw_parts(z, size).iter().all(|&b| b == 0), "size {size}");
+            assert!(
+                std::slice::from_raw_parts(z, size).iter().all(|&b| b == 0),
+                "size {size}"
+            );
             GLOBAL.dealloc(z, layout);
         }
     }
