@@ -18,8 +18,9 @@ pub(crate) const ENOMEM: c_int = libc::ENOMEM;
 /// `posix_memalign`, not a multiple of `sizeof(void *)`).
 pub(crate) const EINVAL: c_int = libc::EINVAL;
 
-/// The calling thread's `errno`.
-#[inline]
+/// The calling thread's `errno` (the unit tests read it; the C functions
+/// only set or preserve it).
+#[cfg(test)]
 pub(crate) fn get() -> c_int {
     // SAFETY: `__errno_location` returns the calling thread's errno slot,
     // valid for as long as the thread runs.
@@ -34,11 +35,16 @@ pub(crate) fn set(value: c_int) {
 }
 
 /// Runs `f` and puts `errno` back as it was before: for frees, which must
-/// not change it.
+/// not change it. (One call of `__errno_location`: the slot's address is
+/// fixed for the thread.)
 #[inline(always)]
 pub(crate) fn preserve<R>(f: impl FnOnce() -> R) -> R {
-    let saved = get();
+    // SAFETY: as in `get`.
+    let slot = unsafe { libc::__errno_location() };
+    // SAFETY: the calling thread's errno slot, valid while it runs.
+    let saved = unsafe { *slot };
     let r = f();
-    set(saved);
+    // SAFETY: as above.
+    unsafe { *slot = saved };
     r
 }

@@ -36,7 +36,7 @@ use crate::errno::{self, EINVAL, ENOMEM};
 /// The alignment of every block `homing_malloc` (and `malloc`) returns:
 /// `alignof(max_align_t)` on x86-64 and AArch64 Linux. homing's classes are
 /// all multiples of it, so asking for it costs nothing.
-pub const MALLOC_ALIGN: usize = homing::size_class::MIN_ALIGN;
+pub const MALLOC_ALIGN: usize = allocator::size_class::MIN_ALIGN;
 const _: () = assert!(MALLOC_ALIGN >= align_of::<libc::max_align_t>());
 
 /// The smallest alignment `posix_memalign` accepts: `sizeof(void *)`.
@@ -58,7 +58,7 @@ pub extern "C" fn homing_malloc(size: usize) -> *mut c_void {
 /// function is not inlined across the export).
 #[inline(always)]
 pub(crate) fn alloc_or_enomem(size: usize) -> *mut c_void {
-    let p = homing::alloc(size, MALLOC_ALIGN);
+    let p = allocator::alloc(size, MALLOC_ALIGN);
     if p.is_null() {
         errno::set(ENOMEM);
     }
@@ -77,7 +77,7 @@ pub extern "C" fn homing_calloc(count: usize, size: usize) -> *mut c_void {
         errno::set(ENOMEM);
         return ptr::null_mut();
     };
-    let p = homing::alloc_zeroed(total, MALLOC_ALIGN);
+    let p = allocator::alloc_zeroed(total, MALLOC_ALIGN);
     if p.is_null() {
         errno::set(ENOMEM);
     }
@@ -112,7 +112,7 @@ pub(crate) unsafe fn free_keeping_errno(p: *mut c_void) {
     // homing's free makes a system call only on its slow paths (unmapping a
     // huge block, purging pages), but those may set errno on failure.
     // SAFETY: the caller's contract.
-    errno::preserve(|| unsafe { homing::free(p.cast()) });
+    errno::preserve(|| unsafe { allocator::free(p.cast()) });
 }
 
 /// Resizes `p` to `size` bytes, keeping the first `min(old, size)` bytes.
@@ -142,8 +142,8 @@ pub unsafe extern "C" fn homing_realloc(p: *mut c_void, size: usize) -> *mut c_v
     // `usable_size(p)` bytes, so copying that many is in bounds, and
     // `MALLOC_ALIGN` is the alignment every such block has.
     let q = unsafe {
-        let old = homing::usable_size(p.cast());
-        homing::realloc(p.cast(), old, MALLOC_ALIGN, size)
+        let old = allocator::usable_size(p.cast());
+        allocator::realloc(p.cast(), old, MALLOC_ALIGN, size)
     };
     if q.is_null() {
         errno::set(ENOMEM);
@@ -189,7 +189,7 @@ pub extern "C" fn homing_aligned_alloc(alignment: usize, size: usize) -> *mut c_
         errno::set(EINVAL);
         return ptr::null_mut();
     }
-    let p = homing::alloc(size, alignment.max(MALLOC_ALIGN));
+    let p = allocator::alloc(size, alignment.max(MALLOC_ALIGN));
     if p.is_null() {
         errno::set(ENOMEM);
     }
@@ -221,7 +221,7 @@ pub unsafe extern "C" fn homing_posix_memalign(
     }
     // The OS layer's failing mmap sets errno; posix_memalign reports through
     // its result instead.
-    let p = errno::preserve(|| homing::alloc(size, alignment.max(MALLOC_ALIGN)));
+    let p = errno::preserve(|| allocator::alloc(size, alignment.max(MALLOC_ALIGN)));
     if p.is_null() {
         return ENOMEM;
     }
@@ -248,7 +248,7 @@ pub unsafe extern "C" fn homing_usable_size(p: *mut c_void) -> usize {
         return 0;
     }
     // SAFETY: a live block of ours (caller contract).
-    unsafe { homing::usable_size(p.cast()) }
+    unsafe { allocator::usable_size(p.cast()) }
 }
 
 #[cfg(test)]

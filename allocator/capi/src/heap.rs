@@ -1,7 +1,7 @@
 //! First-class heaps for C: `homing_heap_t` and `homing_heap_*`.
 //!
 //! A `homing_heap_t *` is a block of the creating thread's heap holding one
-//! [`homing::Heap`]. The heap belongs to the thread that created it (the
+//! [`allocator::Heap`]. The heap belongs to the thread that created it (the
 //! **owner**): only the owner allocates from it, calls
 //! `homing_heap_free`/`homing_heap_collect` on it and destroys it. Any
 //! thread may free one of its blocks with `homing_free` (or `free`): the
@@ -25,7 +25,7 @@ use crate::family::MALLOC_ALIGN;
 /// The C handle of a first-class heap (`homing_heap_t` in `homing.h`).
 /// Opaque to C; owner-thread only.
 pub struct HomingHeap {
-    heap: homing::Heap,
+    heap: allocator::Heap,
 }
 
 /// Creates a heap owned by the calling thread; null with `errno = ENOMEM`
@@ -36,12 +36,12 @@ pub struct HomingHeap {
 /// ```
 #[no_mangle]
 pub extern "C" fn homing_heap_new() -> *mut HomingHeap {
-    let Some(heap) = homing::Heap::try_new() else {
+    let Some(heap) = allocator::Heap::try_new() else {
         errno::set(ENOMEM);
         return ptr::null_mut();
     };
     let handle =
-        homing::alloc(size_of::<HomingHeap>(), align_of::<HomingHeap>()).cast::<HomingHeap>();
+        allocator::alloc(size_of::<HomingHeap>(), align_of::<HomingHeap>()).cast::<HomingHeap>();
     if handle.is_null() {
         errno::set(ENOMEM);
         return ptr::null_mut();
@@ -178,7 +178,7 @@ pub unsafe extern "C" fn homing_heap_realloc(
             homing_heap_free(heap, p);
             return ptr::null_mut();
         }
-        let usable = homing::usable_size(p.cast());
+        let usable = allocator::usable_size(p.cast());
         if size <= usable && size >= usable / 2 {
             return p;
         }
@@ -252,7 +252,7 @@ pub unsafe extern "C" fn homing_heap_destroy(heap: *mut HomingHeap) {
         unsafe {
             let HomingHeap { heap: inner } = heap.read();
             inner.destroy();
-            homing::free(heap.cast());
+            allocator::free(heap.cast());
         }
     });
 }

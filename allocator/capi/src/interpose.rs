@@ -171,7 +171,7 @@ fn page_size() -> usize {
     }
     // SAFETY: `sysconf` only reads a system constant.
     let asked = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    let page = usize::try_from(asked).unwrap_or(homing::os::OS_PAGE);
+    let page = usize::try_from(asked).unwrap_or(allocator::os::OS_PAGE);
     PAGE_SIZE.store(page, Ordering::Relaxed);
     page
 }
@@ -187,7 +187,7 @@ pub extern "C" fn valloc(size: usize) -> *mut c_void {
 #[cfg_attr(not(test), no_mangle)]
 pub extern "C" fn pvalloc(size: usize) -> *mut c_void {
     let page = page_size();
-    match homing::os::align_up(size.max(1), page) {
+    match allocator::os::align_up(size.max(1), page) {
         Some(rounded) => homing_aligned_alloc(page, rounded),
         None => {
             errno::set(ENOMEM);
@@ -231,20 +231,20 @@ pub unsafe extern "C" fn free_aligned_sized(p: *mut c_void, _alignment: usize, _
 }
 
 /// glibc's `malloc_trim`: gives back what the calling thread's heap does not
-/// need ([`homing::collect`]). Returns 1 if memory went back to the OS, 0
+/// need ([`allocator::collect`]). Returns 1 if memory went back to the OS, 0
 /// otherwise (as glibc does); the padding argument has no meaning here.
 #[cfg_attr(not(test), no_mangle)]
 pub extern "C" fn malloc_trim(_pad: usize) -> c_int {
-    let before = homing::stats();
-    errno::preserve(homing::collect);
-    let after = homing::stats();
+    let before = allocator::stats();
+    errno::preserve(allocator::collect);
+    let after = allocator::stats();
     c_int::from(after.os_purged > before.os_purged || after.os_mapped < before.os_mapped)
 }
 
 /// glibc's `malloc_stats`: homing's statistics on standard error.
 #[cfg_attr(not(test), no_mangle)]
 pub extern "C" fn malloc_stats() {
-    homing::print_stats();
+    allocator::print_stats();
 }
 
 // glibc exports its allocator under these names too; a program (or a

@@ -2,13 +2,15 @@
 //!
 //! # Modules, bottom up
 //!
-//! Each uses only the ones above it in this list (and the `homing` and
-//! `homing-regions` crates).
+//! Each uses only the ones above it in this list, and the allocator crate
+//! `homing` (a dependency renamed `allocator` here, because this crate's own
+//! lib is called `homing` too: it is what C links as `-lhoming`) and
+//! `homing-regions`.
 //!
 //! 1. `errno`: reading and writing the calling thread's C `errno`.
 //! 2. [`family`]: `homing_malloc`, `homing_free`, ...: the C allocation
 //!    contract (alignment, `errno`, overflow, `realloc` policies) on top of
-//!    `homing`'s Rust entry points. Always exported.
+//!    the allocator's Rust entry points. Always exported.
 //! 3. [`interpose`] (feature `malloc`): `malloc`, `free`, `calloc`, ...:
 //!    the standard names, each a call of the `family` function, so that the
 //!    library replaces the process's allocator.

@@ -34,8 +34,8 @@ pub struct HomingRegion {
 /// ```
 #[no_mangle]
 pub extern "C" fn homing_region_new() -> *mut HomingRegion {
-    let handle =
-        homing::alloc(size_of::<HomingRegion>(), align_of::<HomingRegion>()).cast::<HomingRegion>();
+    let handle = allocator::alloc(size_of::<HomingRegion>(), align_of::<HomingRegion>())
+        .cast::<HomingRegion>();
     if handle.is_null() {
         errno::set(ENOMEM);
         return ptr::null_mut();
@@ -123,7 +123,7 @@ pub unsafe extern "C" fn homing_region_merge(into: *mut HomingRegion, from: *mut
     unsafe {
         let HomingRegion { region } = from.read();
         (*into).region.merge(region);
-        homing::free(from.cast());
+        allocator::free(from.cast());
     }
 }
 
@@ -180,7 +180,7 @@ pub unsafe extern "C" fn homing_region_free(region: *mut HomingRegion) {
         // dropped, and the block freed.
         unsafe {
             drop(region.read());
-            homing::free(region.cast());
+            allocator::free(region.cast());
         }
     });
 }

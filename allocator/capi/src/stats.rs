@@ -11,7 +11,7 @@
 use core::ffi::c_char;
 
 /// homing's process-wide counters, as `homing_stats_t` in `homing.h`.
-/// Fields are `size_t`; see `homing::Stats` for each meaning.
+/// Fields are `size_t`; see `allocator::Stats` for each meaning.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HomingStats {
@@ -37,8 +37,8 @@ pub struct HomingStats {
     pub heaps_abandoned: usize,
 }
 
-impl From<homing::Stats> for HomingStats {
-    fn from(s: homing::Stats) -> Self {
+impl From<allocator::Stats> for HomingStats {
+    fn from(s: allocator::Stats) -> Self {
         HomingStats {
             live_blocks: s.live_blocks,
             live_bytes: s.live_bytes,
@@ -63,7 +63,7 @@ impl From<homing::Stats> for HomingStats {
 /// ```
 #[no_mangle]
 pub extern "C" fn homing_collect() {
-    crate::errno::preserve(homing::collect);
+    crate::errno::preserve(allocator::collect);
 }
 
 /// Writes a snapshot of the process-wide statistics to `*out`.
@@ -80,7 +80,7 @@ pub extern "C" fn homing_collect() {
 #[no_mangle]
 pub unsafe extern "C" fn homing_stats(out: *mut HomingStats) {
     // SAFETY: a writable out-pointer (caller contract).
-    unsafe { out.write(homing::stats().into()) };
+    unsafe { out.write(allocator::stats().into()) };
 }
 
 /// Prints the statistics to standard error.
@@ -90,7 +90,7 @@ pub unsafe extern "C" fn homing_stats(out: *mut HomingStats) {
 /// ```
 #[no_mangle]
 pub extern "C" fn homing_stats_print() {
-    crate::errno::preserve(homing::print_stats);
+    crate::errno::preserve(allocator::print_stats);
 }
 
 /// The environment variable that asks for statistics at exit.

@@ -23,7 +23,9 @@ fn profile_dir() -> PathBuf {
         .to_path_buf()
 }
 
-/// The directory holding `libhoming.so` and `libhoming.a` of this build.
+/// The directory holding `libhoming.so` and `libhoming.a` of this build,
+/// or of `HOMING_CAPI_LIB_DIR` when that is set (to test another build of
+/// the library, e.g. a release or nightly initial-exec build).
 ///
 /// Cargo builds the library target with all its crate types (cdylib,
 /// staticlib, rlib) before it builds the integration tests, into `deps/`
@@ -33,6 +35,9 @@ fn profile_dir() -> PathBuf {
 pub fn lib_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
+        if let Some(dir) = std::env::var_os("HOMING_CAPI_LIB_DIR") {
+            return PathBuf::from(dir);
+        }
         let profile = profile_dir();
         for dir in [profile.join("deps"), profile.clone()] {
             if dir.join("libhoming.so").exists() && dir.join("libhoming.a").exists() {
