@@ -1,15 +1,11 @@
-//! Benchmarks of homing against its peers.
+#![doc = include_str!("../README.md")]
 //!
-//! - `benches/deferred.rs`: criterion benchmark of the deferred-free queue
-//!   (`cargo bench -p homing-bench --bench deferred`).
-//! - The comparison suite, `cargo run --release -p homing-bench --bin
-//!   compare`: the [`workloads`] run in one `wl-<allocator>` binary per
-//!   allocator (each sets its `#[global_allocator]` and calls
-//!   [`workloads::main`]), and [`compare`] runs them all as child processes
-//!   and reports times, peak RSS and ratios.
+//! ## Modules
 //!
-//! Modules, bottom up: [`rng`] and [`cli`] use nothing else here;
-//! [`workloads`] uses both; [`compare`] uses all of them.
+//! Bottom up: [`rng`] and [`cli`] use nothing else here; [`workloads`] uses
+//! both; [`compare`] uses all of them. The `wl-*` binaries set a global
+//! allocator and call [`workloads::main`]; the `compare` binary calls
+//! [`compare::main`].
 
 pub mod cli;
 pub mod compare;

@@ -1,8 +1,7 @@
 //! Running one `wl-*` child process and reading what it used.
 //!
-//! The child prints its own timed section (see
-//! [`Report`](crate::workloads::Report)), so process start-up and exit are
-//! not in the time. Its peak resident set comes from the kernel's resource
+//! The child prints its own timed section (see [`Report`]), so process
+//! start-up and exit are not in the time. Its peak resident set comes from the kernel's resource
 //! usage for that child alone: we reap it ourselves with `wait4`, which
 //! returns the rusage of exactly the process waited for (`ru_maxrss`, in KiB
 //! on Linux), instead of `getrusage(RUSAGE_CHILDREN)`, which would mix all

@@ -34,7 +34,7 @@ pub const WORKLOAD: Workload = Workload {
         threads: 2,
         min_size: 8,
         max_size: 8,
-        work: 16_000_000,
+        work: 12_000_000,
         seed: DEFAULT_SEED,
     },
     oversubscribed: false,

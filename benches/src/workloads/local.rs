@@ -40,7 +40,7 @@ pub const WORKLOAD: Workload = Workload {
         threads: 1,
         min_size: 16,
         max_size: 4_096,
-        work: 40_000_000,
+        work: 30_000_000,
         seed: DEFAULT_SEED,
     },
     oversubscribed: false,

@@ -61,7 +61,7 @@ pub const WORKLOAD: Workload = Workload {
         threads: 2,
         min_size: 16,
         max_size: 1_024,
-        work: 32_000_000,
+        work: 24_000_000,
         seed: DEFAULT_SEED,
     },
     oversubscribed: true,

@@ -40,7 +40,7 @@ pub const WORKLOAD: Workload = Workload {
         threads: 2,
         min_size: 16,
         max_size: 512,
-        work: 24_000_000,
+        work: 18_000_000,
         seed: DEFAULT_SEED,
     },
     oversubscribed: true,
