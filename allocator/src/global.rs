@@ -151,12 +151,22 @@ unsafe fn free_slow(p: *mut u8) {
     unsafe {
         let seg = segment::segment_of(p);
         let owner = (*seg).heap;
-        let mine = thread::current();
+        let mut mine = thread::current();
         if (*seg).kind == Kind::Huge && owner.is_null() {
             return Heap::free_huge(seg);
         }
         if owner == mine {
             return Heap::free_owned(mine, p);
+        }
+        if mine == heap::empty_heap() {
+            // A thread that frees before it ever allocated (a consumer) gets
+            // a heap too, for its outbox: otherwise every one of its frees
+            // would be posted alone. If even that fails, `free_remote` posts
+            // the block alone.
+            let bound = thread::bind();
+            if !bound.is_null() {
+                mine = bound;
+            }
         }
         remote::free_remote(mine, owner, p);
     }
