@@ -528,7 +528,9 @@ impl Heap {
             (*heap).counters.free_blocks.add(1);
             (*heap).counters.free_bytes.add((*page).block_size as usize);
             (*page).push_local(p.cast());
-            if (*page).in_full {
+            // Off the thread's own fast path (inbox drains, claims, the
+            // first-class heap): a page emptied here is retired at once.
+            if (*page).in_full || (*page).used == 0 {
                 Self::free_cold(heap, page);
             }
         }
@@ -557,6 +559,45 @@ impl Heap {
                 h.full.remove(page);
                 (*page).in_full = false;
                 h.bins[class].push_back(page);
+            }
+            if (*page).used == 0 && page != h.direct[class] {
+                h.retire_page(page);
+            }
+        }
+    }
+
+    /// What a claimer does before letting an abandoned heap go: take the
+    /// inbox, retire the pages each class was allocating from if they are
+    /// empty (nobody allocates from an abandoned heap), purge what has
+    /// waited long enough, and once no page is in use give back every
+    /// segment. Cheap when there is little to do: no full sweep of the bins.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns `heap` (a claim or an exiting thread).
+    pub(crate) unsafe fn tidy_abandoned(heap: *mut Heap) {
+        // SAFETY: the caller owns the heap and its pages.
+        unsafe {
+            (*heap).touch_owned();
+            Self::drain_inbox(heap);
+            let h = &mut *heap;
+            for class in 0..CLASSES {
+                let page = h.direct[class];
+                if page != empty_page() && (*page).used == 0 {
+                    h.direct[class] = empty_page();
+                    h.retire_page(page);
+                }
+            }
+            let mut pages_in_use = 0;
+            let mut seg = h.all;
+            while !seg.is_null() {
+                pages_in_use += (*seg).used_pages;
+                seg = (*seg).all_next;
+            }
+            if pages_in_use == 0 {
+                Self::collect(heap, true);
+            } else if !h.purge_queue.first.is_null() {
+                h.purge_expired(false);
             }
         }
     }

@@ -186,7 +186,8 @@ pub(crate) fn try_claim(heap: *mut Heap) -> bool {
 }
 
 /// Lets go of a heap we own (a claim, or the heap of an exiting thread):
-/// drains its inbox, gives back every empty page and segment, then marks it
+/// drains its inbox, gives back the pages its frees emptied (and the whole
+/// heap's memory once no page is in use), then marks it
 /// `ABANDONED` (or `FREE` if it holds nothing) — and repeats if a batch
 /// arrived meanwhile (see the module doc).
 ///
@@ -198,7 +199,7 @@ pub(crate) unsafe fn let_go(heap: *mut Heap) {
     loop {
         // SAFETY: we own the heap until the store below.
         let empty = unsafe {
-            Heap::collect(heap, true);
+            Heap::tidy_abandoned(heap);
             (*heap).is_empty()
         };
         // SAFETY: heaps are never unmapped.
@@ -231,6 +232,9 @@ pub(crate) unsafe fn abandon(heap: *mut Heap) {
     // SAFETY: forwarded.
     unsafe {
         flush_outbox(heap);
+        // Once, at exit: everything unused goes back now, spare segments and
+        // all; later claims only tidy what their frees emptied.
+        Heap::collect(heap, true);
         let_go(heap);
     }
 }
