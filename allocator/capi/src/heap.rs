@@ -20,7 +20,7 @@ use core::mem::{align_of, size_of};
 use core::ptr::{self, NonNull};
 
 use crate::errno::{self, EINVAL, ENOMEM};
-use crate::family::MALLOC_ALIGN;
+use crate::family::{huge_growth, MALLOC_ALIGN};
 
 /// The C handle of a first-class heap (`homing_heap_t` in `homing.h`).
 /// Opaque to C; owner-thread only.
@@ -182,7 +182,14 @@ pub unsafe extern "C" fn homing_heap_realloc(
         if size <= usable && size >= usable / 2 {
             return p;
         }
-        let q = homing_heap_malloc(heap, size);
+        // Huge blocks grow geometrically, as in `homing_realloc`.
+        let mut q = ptr::null_mut();
+        if let Some(roomy) = huge_growth(usable, size) {
+            q = errno::preserve(|| homing_heap_malloc(heap, roomy));
+        }
+        if q.is_null() {
+            q = homing_heap_malloc(heap, size);
+        }
         if !q.is_null() {
             ptr::copy_nonoverlapping(p.cast::<u8>(), q.cast::<u8>(), usable.min(size));
             homing_heap_free(heap, p);

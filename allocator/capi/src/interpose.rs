@@ -37,10 +37,14 @@
 //!   allocates binds a heap again and re-arms the key (glibc runs key
 //!   destructors up to `PTHREAD_DESTRUCTOR_ITERATIONS` rounds); frees after
 //!   ours ran take the heapless path.
-//! - **Frees from threads that never allocated.** Such a thread has the
-//!   shared empty heap: each remote free is posted at once to the owner's
-//!   inbox (one compare-exchange), or, if the owner exited, freed straight
-//!   into its pages under a short claim.
+//! - **Frees from threads that never allocated.** Such a thread binds a
+//!   heap on its first remote free, for its outbox (so a pure consumer
+//!   batches its frees like any thread), and abandons it at exit like any
+//!   other. If no heap can be had, each block is posted alone to its
+//!   owner's inbox (one compare-exchange), or, if the owner exited, freed
+//!   straight into its pages under a short claim. Binding a heap may call
+//!   `pthread_setspecific`, which may `calloc`: that nested call finds the
+//!   heap already bound and is served from it.
 //! - **`fork()` while other threads allocate.** homing takes no lock a
 //!   forked child could inherit held: heaps, inboxes, the heap registry and
 //!   the region chunk pool are all lock-free, and each thread touches only

@@ -173,6 +173,39 @@ fn early_and_late_allocation() {
     }
 }
 
+/// Copies of `tls_lib.so` the `tls` program loads (it says why 40).
+const TLS_COPIES: usize = 40;
+
+/// Dynamic TLS of `dlopen`ed libraries: the loader allocates TLS blocks
+/// and grows DTVs with homing's malloc from inside `__tls_get_addr`.
+#[test]
+fn dlopen_libraries_with_thread_locals() {
+    let dir = out_dir().join("tls-libs");
+    std::fs::create_dir_all(&dir).expect("mkdir tls");
+    let first = dir.join("libtls0.so");
+    run_ok(
+        Command::new("cc")
+            .args(CFLAGS)
+            .args(["-fPIC", "-shared"])
+            .arg(source("tls_lib.c"))
+            .arg("-o")
+            .arg(&first),
+    );
+    // Copies, not links: the loader would load one file only once.
+    for i in 1..TLS_COPIES {
+        std::fs::copy(&first, dir.join(format!("libtls{i}.so"))).expect("copy tls_lib.so");
+    }
+    let exe = compile_plain("tls.c", "tls");
+    let so = libhoming_so();
+    run_cases(
+        &exe,
+        &[
+            ("LD_PRELOAD", so.as_os_str()),
+            ("HOMING_TEST_TLS_DIR", dir.as_os_str()),
+        ],
+    );
+}
+
 /// `HOMING_SHOW_STATS` prints the statistics at exit, and a program run
 /// without homing fails its `require_homing` check (so the other tests do
 /// prove they ran on homing).

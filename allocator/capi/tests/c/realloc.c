@@ -117,6 +117,27 @@ static void in_place_when_it_fits(void) {
     free(q);
 }
 
+/* A buffer grown by realloc in small steps (the common C idiom) is not
+ * copied at every step once it is huge: homing grows moving huge blocks
+ * geometrically, so the number of moves stays logarithmic. */
+static void growing_in_small_steps_moves_rarely(void) {
+    enum { STEP = 1000 };
+    size_t len = 0, moves = 0;
+    unsigned char *buf = NULL;
+    while (len < ((size_t)32 << 20)) {
+        unsigned char *bigger = realloc(buf, len + STEP);
+        CHECK(bigger != NULL);
+        moves += bigger != buf;
+        buf = bigger;
+        memset(buf + len, (int)(len / STEP), STEP);
+        len += STEP;
+    }
+    CHECK(moves < 100);
+    for (size_t i = 0; i < len; i += STEP)
+        CHECK(buf[i] == (unsigned char)(i / STEP));
+    free(buf);
+}
+
 static const struct test_case cases[] = {
     CASE(grow_then_shrink_keeps_prefix),
     CASE(every_size_step_small),
@@ -126,5 +147,6 @@ static const struct test_case cases[] = {
     CASE(failed_realloc_keeps_block),
     CASE(reallocarray_multiplies),
     CASE(in_place_when_it_fits),
+    CASE(growing_in_small_steps_moves_rarely),
 };
 MAIN(cases)
