@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/wait.h>
 
 /* Objects each heap case allocates. */
 #define OBJECTS 10000
@@ -272,6 +273,71 @@ static void region_reset_and_errors(void) {
     CHECK(errno == 3);
 }
 
+static atomic_int fork_stop;
+
+static void *region_churn(void *arg) {
+    (void)arg;
+    while (!atomic_load(&fork_stop)) {
+        homing_region_t *r = homing_region_new();
+        if (r == NULL)
+            return (void *)1;
+        for (int i = 0; i < 2000; i++)
+            if (homing_region_alloc(r, (size_t)(i % 300) + 1) == NULL)
+                return (void *)2;
+        homing_region_free(r);
+    }
+    return NULL;
+}
+
+/* What a forked child does with the parent's region and heap. */
+static int fork_child(homing_region_t *parents_region, const char *text) {
+    if (strcmp(text, "made before fork") != 0)
+        return 20;
+    homing_region_free(parents_region);
+    homing_heap_t *heap = homing_heap_new();
+    if (heap == NULL)
+        return 21;
+    for (int round = 0; round < 20; round++) {
+        homing_region_t *r = homing_region_new();
+        for (int i = 0; i < 5000; i++)
+            if (homing_heap_malloc(heap, 40) == NULL || homing_region_alloc(r, 40) == NULL)
+                return 22;
+        homing_region_free(r);
+    }
+    homing_heap_destroy(heap);
+    homing_collect();
+    return 0;
+}
+
+/* fork() while other threads create and free regions (the chunk pool is
+ * shared and lock-free): the child frees a region made by the parent and
+ * uses regions and heaps of its own. */
+static void regions_and_heaps_across_fork(void) {
+    atomic_store(&fork_stop, 0);
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        CHECK(pthread_create(&t[i], NULL, region_churn, NULL) == 0);
+    for (int f = 0; f < 10; f++) {
+        homing_region_t *r = homing_region_new();
+        char *text = homing_region_alloc(r, 64);
+        strcpy(text, "made before fork");
+        pid_t pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0)
+            _exit(fork_child(r, text));
+        int status;
+        CHECK(waitpid(pid, &status, 0) == pid);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        homing_region_free(r);
+    }
+    atomic_store(&fork_stop, 1);
+    for (int i = 0; i < 2; i++) {
+        void *r;
+        CHECK(pthread_join(t[i], &r) == 0);
+        CHECK(r == NULL);
+    }
+}
+
 static void prefixed_family(void) {
     char *p = homing_malloc(10);
     CHECK(p != NULL && homing_usable_size(p) >= 10);
@@ -317,6 +383,7 @@ static const struct test_case cases[] = {
     CASE(heap_owned_by_another_thread),
     CASE(region_moves_between_threads),
     CASE(region_reset_and_errors),
+    CASE(regions_and_heaps_across_fork),
     CASE(prefixed_family),
     CASE(safe_points_and_stats),
 };
