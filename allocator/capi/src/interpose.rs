@@ -70,7 +70,9 @@
 //!   never handed to `free`; and glibc's `__libc_malloc` family, which a
 //!   program could call directly, is defined here too. A program that
 //!   obtains memory from another allocator by other means (a second copy of
-//!   libc loaded with `dlmopen`, `mmap`) must not `free` it.
+//!   libc loaded with `dlmopen`, `mmap`) must not `free` it. A library
+//!   built with the `checked` feature reports such a `free` (and interior
+//!   pointers and double frees) and aborts.
 //!
 //! Under `cfg(test)` the functions keep their Rust names (no `no_mangle`), so
 //! the crate's own unit tests do not replace their test runner's allocator.

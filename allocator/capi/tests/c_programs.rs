@@ -9,10 +9,13 @@
 
 mod common;
 
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{crate_dir, lib_dir, libhoming_a, libhoming_so, out_dir, run, run_ok};
+use common::{
+    checked_lib_dir, crate_dir, lib_dir, libhoming_a, libhoming_so, out_dir, run, run_ok,
+};
 
 /// Flags for every C test program: warnings are errors; `-fno-builtin` so
 /// that the compiler keeps every allocation call as written (it may
@@ -234,6 +237,53 @@ fn stats_at_exit_and_the_homing_check() {
         !without.status.success(),
         "require_homing passed without homing"
     );
+}
+
+/// What each case of `misuse.c` must report.
+const MISUSE: &[(&str, &str)] = &[
+    ("free_of_a_foreign_pointer", "did not allocate"),
+    ("free_of_a_stack_pointer", "did not allocate"),
+    ("free_of_an_interior_pointer", "middle of a block"),
+    ("double_free", "double free"),
+    (
+        "double_free_of_a_huge_block",
+        "did not allocate (or already released)",
+    ),
+];
+
+/// A `libhoming.so` built with `--features checked` turns a C program's
+/// misuse (foreign pointer, interior pointer, double free) into a clear
+/// message and `SIGABRT` instead of undefined behaviour.
+#[test]
+fn checked_build_reports_misuse() {
+    let so = checked_lib_dir().join("libhoming.so");
+    let exe = compile_with(
+        "cc",
+        "misuse.c",
+        "misuse",
+        CFLAGS,
+        &["-Wno-free-nonheap-object", "-ldl"],
+    );
+    let names = cases(&exe, &[("LD_PRELOAD", so.as_os_str())]);
+    assert_eq!(
+        names.len(),
+        MISUSE.len(),
+        "misuse.c and MISUSE list the same cases"
+    );
+    for (name, message) in MISUSE {
+        let out = run(Command::new(&exe).arg(name).env("LD_PRELOAD", &so));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.signal(),
+            Some(libc::SIGABRT),
+            "{name}: {}\n{stderr}",
+            out.status
+        );
+        assert!(
+            stderr.contains("homing: ") && stderr.contains(message),
+            "{name}:\n{stderr}"
+        );
+    }
 }
 
 /// Checks the embedding program's output: the stats case printed them.

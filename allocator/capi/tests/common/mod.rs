@@ -69,6 +69,40 @@ pub fn lib_dir() -> &'static Path {
     })
 }
 
+/// The directory of a `libhoming.so` built with the `checked` feature: a
+/// nested cargo build into its own target directory (next to this one), so
+/// it neither waits for nor invalidates the build under test.
+pub fn checked_lib_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let profile = profile_dir();
+        let name = profile
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("profile name");
+        let cargo_profile = if name == "debug" { "dev" } else { name };
+        let target = profile.join("homing-capi-checked");
+        let status = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "-p",
+                "homing-capi",
+                "--lib",
+                "--features",
+                "checked",
+            ])
+            .args(["--profile", cargo_profile])
+            .env("CARGO_TARGET_DIR", &target)
+            .status()
+            .expect("run cargo build --features checked");
+        assert!(
+            status.success(),
+            "cargo build -p homing-capi --features checked failed"
+        );
+        target.join(name)
+    })
+}
+
 /// `libhoming.so`, absolute.
 pub fn libhoming_so() -> PathBuf {
     lib_dir().join("libhoming.so")
