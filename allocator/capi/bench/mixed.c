@@ -1,14 +1,18 @@
 /*
  * A quick C-level comparison of allocators: run it as is (glibc) and with
- * LD_PRELOAD=libhoming.so (see bench/README.md). Three workloads, each
- * timed with CLOCK_MONOTONIC and reported in nanoseconds per operation
- * (one malloc plus one free):
+ * LD_PRELOAD=libhoming.so (bench/run.sh does both). Three workloads, each
+ * reported in nanoseconds per operation (one malloc plus one free), by
+ * wall clock and by CPU time (the threads' CPU clocks summed, divided by
+ * all operations: the figure to trust on a shared, loaded machine):
  *
  *   pairs     one thread: malloc and free at once (the fast paths)
  *   mixed     THREADS threads, each replacing random slots of a working
  *             set of WORKING_SET blocks of random small sizes
- *   prodcons  PAIRS producer/consumer pairs: producers malloc, consumers
- *             (other threads) free, through a single-producer ring
+ *   prodcons  one producer/consumer pair: the producer mallocs, the
+ *             consumer (another thread) frees, through a ring of slots
+ *             (CPU time includes the waits, which yield)
+ *
+ *   mixed [pairs|mixed|prodcons] [operations]
  *
  * The random sizes and orders come from a fixed xorshift generator, so
  * every run does the same work; the Rust twin (examples/mixed.rs) does the
@@ -24,9 +28,9 @@
 #include <string.h>
 #include <time.h>
 
-/* Operations of the one-thread pairs workload. */
+/* Default operations of the one-thread pairs workload. */
 #define PAIRS_OPS 20000000L
-/* Operations per thread of the mixed workload. */
+/* Default operations per thread of the mixed workload. */
 #define MIXED_OPS 10000000L
 /* Threads of the mixed workload. */
 #define THREADS 2
@@ -34,12 +38,12 @@
 #define WORKING_SET 4096
 /* Largest random size (bytes); sizes are 1 ..= MAX_SIZE, skewed small. */
 #define MAX_SIZE 1024
-/* Blocks each producer hands over. */
+/* Default blocks the producer hands over. */
 #define PRODCONS_OPS 5000000L
-/* Producer/consumer pairs. */
-#define PAIRS 1
-/* Slots of each producer/consumer ring (a power of two). */
+/* Slots of the producer/consumer ring (a power of two). */
 #define RING 1024
+
+static long ops_override;
 
 static uint64_t xorshift(uint64_t *s) {
     uint64_t x = *s;
@@ -55,29 +59,42 @@ static size_t random_size(uint64_t *s) {
     return (r & 3) != 0 ? 1 + (r >> 8) % 128 : 1 + (r >> 8) % MAX_SIZE;
 }
 
-static double now_ns(void) {
+static double clock_ns(clockid_t id) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static void report(const char *name, double wall, double cpu, long ops) {
+    printf("%-9s %6.1f ns/op wall %6.1f ns/op cpu\n", name, wall / (double)ops, cpu / (double)ops);
 }
 
 static volatile uintptr_t sink;
 
 static void pairs(void) {
+    long ops = ops_override ? ops_override : PAIRS_OPS;
     uint64_t s = 88172645463325252ull;
-    double t0 = now_ns();
-    for (long i = 0; i < PAIRS_OPS; i++) {
+    double w0 = clock_ns(CLOCK_MONOTONIC), c0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+    for (long i = 0; i < ops; i++) {
         void *p = malloc(16 + (xorshift(&s) & 63));
         sink ^= (uintptr_t)p;
         free(p);
     }
-    printf("pairs     %6.1f ns/op\n", (now_ns() - t0) / PAIRS_OPS);
+    report("pairs", clock_ns(CLOCK_MONOTONIC) - w0, clock_ns(CLOCK_THREAD_CPUTIME_ID) - c0, ops);
 }
 
+struct worker {
+    uintptr_t seed;
+    long ops;
+    double cpu;
+};
+
 static void *mixed_thread(void *arg) {
-    uint64_t s = 88172645463325252ull + (uintptr_t)arg;
+    struct worker *w = arg;
+    double c0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+    uint64_t s = 88172645463325252ull + w->seed;
     void **slots = calloc(WORKING_SET, sizeof *slots);
-    for (long i = 0; i < MIXED_OPS; i++) {
+    for (long i = 0; i < w->ops; i++) {
         size_t k = xorshift(&s) % WORKING_SET;
         free(slots[k]);
         size_t n = random_size(&s);
@@ -87,40 +104,52 @@ static void *mixed_thread(void *arg) {
     for (size_t k = 0; k < WORKING_SET; k++)
         free(slots[k]);
     free(slots);
+    w->cpu = clock_ns(CLOCK_THREAD_CPUTIME_ID) - c0;
     return NULL;
 }
 
 static void mixed(void) {
+    long ops = ops_override ? ops_override : MIXED_OPS;
     pthread_t t[THREADS];
-    double t0 = now_ns();
-    for (uintptr_t i = 0; i < THREADS; i++)
-        pthread_create(&t[i], NULL, mixed_thread, (void *)i);
-    for (int i = 0; i < THREADS; i++)
+    struct worker w[THREADS];
+    double w0 = clock_ns(CLOCK_MONOTONIC), cpu = 0;
+    for (int i = 0; i < THREADS; i++) {
+        w[i] = (struct worker){.seed = (uintptr_t)i, .ops = ops};
+        pthread_create(&t[i], NULL, mixed_thread, &w[i]);
+    }
+    for (int i = 0; i < THREADS; i++) {
         pthread_join(t[i], NULL);
-    printf("mixed     %6.1f ns/op (%d threads, per thread)\n", (now_ns() - t0) / MIXED_OPS, THREADS);
+        cpu += w[i].cpu;
+    }
+    /* Wall per operation of one thread; CPU per operation of all. */
+    report("mixed", clock_ns(CLOCK_MONOTONIC) - w0, cpu / THREADS, ops);
 }
 
 struct ring {
     _Atomic(void *) slot[RING];
-    char pad[64];
+    long ops;
+    double cpu[2];
 };
 
 static void *producer(void *arg) {
     struct ring *r = arg;
+    double c0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
     uint64_t s = 1234567;
-    for (long i = 0; i < PRODCONS_OPS; i++) {
+    for (long i = 0; i < r->ops; i++) {
         void *p = malloc(random_size(&s));
         _Atomic(void *) *slot = &r->slot[i & (RING - 1)];
         while (atomic_load_explicit(slot, memory_order_acquire) != NULL)
             sched_yield();
         atomic_store_explicit(slot, p, memory_order_release);
     }
+    r->cpu[0] = clock_ns(CLOCK_THREAD_CPUTIME_ID) - c0;
     return NULL;
 }
 
 static void *consumer(void *arg) {
     struct ring *r = arg;
-    for (long i = 0; i < PRODCONS_OPS; i++) {
+    double c0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+    for (long i = 0; i < r->ops; i++) {
         _Atomic(void *) *slot = &r->slot[i & (RING - 1)];
         void *p;
         while ((p = atomic_load_explicit(slot, memory_order_acquire)) == NULL)
@@ -128,24 +157,25 @@ static void *consumer(void *arg) {
         atomic_store_explicit(slot, NULL, memory_order_release);
         free(p);
     }
+    r->cpu[1] = clock_ns(CLOCK_THREAD_CPUTIME_ID) - c0;
     return NULL;
 }
 
 static void prodcons(void) {
-    static struct ring rings[PAIRS];
-    pthread_t t[2 * PAIRS];
-    double t0 = now_ns();
-    for (int i = 0; i < PAIRS; i++) {
-        pthread_create(&t[2 * i], NULL, producer, &rings[i]);
-        pthread_create(&t[2 * i + 1], NULL, consumer, &rings[i]);
-    }
-    for (int i = 0; i < 2 * PAIRS; i++)
-        pthread_join(t[i], NULL);
-    printf("prodcons  %6.1f ns/op (%d pair)\n", (now_ns() - t0) / PRODCONS_OPS, PAIRS);
+    static struct ring ring;
+    ring.ops = ops_override ? ops_override : PRODCONS_OPS;
+    pthread_t t[2];
+    double w0 = clock_ns(CLOCK_MONOTONIC);
+    pthread_create(&t[0], NULL, producer, &ring);
+    pthread_create(&t[1], NULL, consumer, &ring);
+    pthread_join(t[0], NULL);
+    pthread_join(t[1], NULL);
+    report("prodcons", clock_ns(CLOCK_MONOTONIC) - w0, ring.cpu[0] + ring.cpu[1], ring.ops);
 }
 
 int main(int argc, char **argv) {
     const char *only = argc > 1 ? argv[1] : "";
+    ops_override = argc > 2 ? atol(argv[2]) : 0;
     if (!*only || !strcmp(only, "pairs"))
         pairs();
     if (!*only || !strcmp(only, "mixed"))
