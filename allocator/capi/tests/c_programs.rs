@@ -6,6 +6,10 @@
 //! A program prints its case names with `--list`; a case fails with a
 //! message on standard error and exit status 1 (see `tests/c/check.h`).
 //! Every program first checks that `malloc` and `free` really are homing's.
+//!
+//! Needs the `malloc` feature (on by default): the programs check that
+//! `malloc` is homing's.
+#![cfg(feature = "malloc")]
 
 mod common;
 

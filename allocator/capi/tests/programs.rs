@@ -7,6 +7,10 @@
 //! homing's. A program that is not installed is skipped with a message.
 //!
 //! The scripts live in `tests/programs/`.
+//!
+//! Needs the `malloc` feature (on by default): the programs check that
+//! `malloc` is homing's.
+#![cfg(feature = "malloc")]
 
 mod common;
 
