@@ -157,3 +157,30 @@ mod imp {
         Some(chunk)
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_thread_reuses_its_chunks_and_returns_them_at_exit() {
+        std::thread::spawn(|| {
+            let a = take(0).unwrap();
+            let base = a.base();
+            give(a);
+            let again = take(0).unwrap();
+            assert_eq!(again.base(), base, "served by the thread's cache");
+            // Fill this thread's cache; the global pool gets them at exit.
+            let extra: Vec<_> = (0..CACHE_PER_CLASS).map(|_| take(2).unwrap()).collect();
+            give(again);
+            for c in extra {
+                give(c);
+            }
+        })
+        .join()
+        .unwrap();
+        // The exited thread's class-2 chunks are in the global pool now.
+        let c = ChunkPool::global().take(2).unwrap();
+        ChunkPool::global().give(c);
+    }
+}

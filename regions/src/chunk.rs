@@ -147,9 +147,8 @@ impl Chunk {
             })
         };
         // SAFETY: `hdr` is inside a mapping, so not null.
-        Some(Chunk {
-            hdr: unsafe { NonNull::new_unchecked(hdr) },
-        })
+        let hdr = unsafe { NonNull::new_unchecked(hdr) };
+        Some(Chunk { hdr })
     }
 
     /// Gives the chunk's mapping back to the OS.

@@ -206,3 +206,51 @@ impl core::fmt::Debug for ChunkPool {
             .finish()
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use homing::os::OS_PAGE;
+
+    use super::*;
+    use crate::chunk::MAX_CHUNK;
+
+    #[test]
+    fn hot_until_the_limit_then_purged() {
+        let pool = ChunkPool::new(class_size(1));
+        let a = pool.take(1).unwrap();
+        let b = pool.take(1).unwrap();
+        assert_eq!(pool.stats().mapped_chunks, 2);
+        // SAFETY: (test) the payload is ours; write a mark to see the purge.
+        unsafe {
+            a.base().as_ptr().write(0xAA);
+            b.base().as_ptr().write(0xBB);
+        }
+        pool.give(a);
+        pool.give(b); // over the limit: purged, cold
+        let s = pool.stats();
+        assert_eq!((s.hot_bytes, s.purged_chunks), (class_size(1), 1));
+        // Hot first (contents kept), then cold (reads as zero).
+        let hot = pool.take(1).unwrap();
+        let cold = pool.take(1).unwrap();
+        // SAFETY: (test) payloads of chunks we hold.
+        unsafe {
+            assert_eq!(*hot.base().as_ptr(), 0xAA);
+            assert_eq!(*cold.base().as_ptr(), 0);
+            // The header page survived the purge.
+            assert_eq!(cold.size(), class_size(1));
+            assert!(cold.payload() > class_size(1) - OS_PAGE);
+        }
+        assert_eq!(pool.stats().mapped_chunks, 2, "reused, not mapped");
+        pool.give(hot);
+        pool.give(cold);
+    }
+
+    #[test]
+    fn huge_chunks_are_unmapped_not_pooled() {
+        let pool = ChunkPool::new(usize::MAX);
+        let huge = Chunk::map_huge(3 * MAX_CHUNK, 8).unwrap();
+        assert_eq!(huge.class(), None);
+        pool.give(huge);
+        assert_eq!(pool.stats().hot_bytes, 0);
+    }
+}

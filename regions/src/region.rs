@@ -252,7 +252,28 @@ impl Region {
         self.cur.set(base);
         self.end.set(base as usize + payload);
         self.next_class.set((class + 1).min(CLASSES - 1));
+        debug_assert!(self.check());
         self.bump(size, align).ok_or(AllocError)
+    }
+
+    /// Checks the invariants of the module doc that are O(1) to check (the
+    /// chunk lists' ends, the bump pointer's bounds); for `debug_assert!`.
+    fn check(&self) -> bool {
+        let current = self.current.get();
+        let bump_ok = if current.is_null() {
+            self.cur.get() == no_chunk() && self.end.get() == 0
+        } else {
+            peek(current, |c| {
+                let base = c.base().as_ptr() as usize;
+                let cur = self.cur.get() as usize;
+                base <= cur && cur <= self.end.get() && self.end.get() == base + c.payload()
+            })
+        };
+        let retired_ok = self.retired.get().is_null() == self.retired_tail.get().is_null()
+            && (self.retired_tail.get().is_null()
+                || peek(self.retired_tail.get(), |c| c.owner_word().is_null()));
+        let drops_ok = self.drops.get().is_null() == self.drops_tail.get().is_null();
+        bump_ok && retired_ok && drops_ok && self.next_class.get() < CLASSES
     }
 
     fn push_retired(&self, hdr: *mut Header) {
@@ -537,6 +558,7 @@ impl Region {
             self.end.set(base as usize + payload);
             self.next_class.set((class + 1).min(CLASSES - 1));
         }
+        debug_assert!(self.check());
     }
 
     /// Moves `other`'s chunks and drop list into `self` in O(1). Values in
@@ -596,6 +618,7 @@ impl Region {
                 self.push_retired(oc);
             }
         }
+        debug_assert!(self.check() && other.check());
     }
 
     /// Bytes of chunk memory the region holds (payloads, huge chunks

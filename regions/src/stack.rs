@@ -146,3 +146,50 @@ impl TaggedStack {
         }
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::chunk::class_size;
+
+    #[test]
+    fn lifo_and_tag_moves_on_every_operation() {
+        let stack = TaggedStack::new(class_size(0));
+        assert!(stack.pop().is_none());
+        let a = Chunk::map_class(0).unwrap();
+        let b = Chunk::map_class(0).unwrap();
+        let (ba, bb) = (a.base(), b.base());
+        let tag = |s: &TaggedStack| s.head.load(Ordering::Relaxed) as usize & TAG_MASK;
+        let t0 = tag(&stack);
+        stack.push(a);
+        stack.push(b);
+        assert_eq!(tag(&stack), (t0 + 2) & TAG_MASK);
+        let b = stack.pop().unwrap();
+        let a = stack.pop().unwrap();
+        assert_eq!((a.base(), b.base()), (ba, bb));
+        assert!(stack.pop().is_none());
+        // The empty head still carries the tag.
+        assert_eq!(tag(&stack), (t0 + 4) & TAG_MASK);
+        // SAFETY: (test) the chunks are ours and the stack is not shared.
+        unsafe {
+            a.unmap();
+            b.unmap();
+        }
+    }
+
+    #[test]
+    fn tag_wraps_without_touching_the_base() {
+        let base = Chunk::map_class(0).unwrap();
+        let p = base.base().as_ptr();
+        let head = p.wrapping_add(TAG_MASK);
+        let next = tagged(p, head);
+        assert_eq!(next as usize & TAG_MASK, 0);
+        assert_eq!(base_of(next), p);
+        assert_eq!(
+            base_of(tagged(core::ptr::null_mut(), head)),
+            core::ptr::null_mut()
+        );
+        // SAFETY: (test) ours, never pooled.
+        unsafe { base.unmap() };
+    }
+}

@@ -152,7 +152,7 @@ fn merge_moves_chunks_and_drops() {
     let (cap_a, cap_b) = (a.capacity(), b.capacity());
     a.merge(b);
     assert_eq!(a.capacity(), cap_a + cap_b);
-    // SAFETY (test): the values live in `a` now and `a` is alive.
+    // SAFETY: (test) the values live in `a` now and `a` is alive.
     unsafe {
         assert_eq!((*xa).id, 1);
         assert_eq!((*xb).id, 2);
@@ -190,7 +190,7 @@ fn huge_objects_get_their_own_mapping() {
         8 * LARGE_OBJECT + 12345
     };
     let big = region.alloc_layout(Layout::from_size_align(size, 8).unwrap());
-    // SAFETY (test): `size` fresh bytes.
+    // SAFETY: (test) `size` fresh bytes.
     unsafe {
         big.as_ptr().write_bytes(0xCD, size);
         assert_eq!(*big.as_ptr().add(size - 1), 0xCD);
@@ -210,7 +210,7 @@ fn every_alignment_up_to_the_chunk_size() {
         for size in [0, 1, align / 2, align, 3 * align / 2 + 1] {
             let p = region.alloc_layout(Layout::from_size_align(size, align).unwrap());
             assert_eq!(p.as_ptr() as usize % align, 0, "size {size} align {align}");
-            // SAFETY (test): `size` fresh bytes.
+            // SAFETY: (test) `size` fresh bytes.
             unsafe { p.as_ptr().write_bytes(0x5A, size) };
         }
         align *= 2;
