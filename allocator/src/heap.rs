@@ -595,6 +595,8 @@ impl Heap {
                 seg = (*seg).all_next;
             }
             if pages_in_use == 0 {
+                // Nothing live: everything goes back now (nobody may come to
+                // purge later), spare segments too, and the heap becomes free.
                 Self::collect(heap, true);
             } else if !h.purge_queue.first.is_null() {
                 h.purge_expired(false);
@@ -693,7 +695,7 @@ impl Heap {
                 self.avail_remove(k, seg);
             }
             self.unlink_all(seg);
-            Segment::destroy(seg);
+            Segment::retire(seg);
         }
     }
 
@@ -800,8 +802,10 @@ impl Heap {
                 let next = (*seg).all_next;
                 if (*seg).kind == Kind::Huge {
                     GLOBAL.huge((*seg).map_size, false);
+                    Segment::destroy(seg);
+                } else {
+                    Segment::retire(seg);
                 }
-                Segment::destroy(seg);
                 seg = next;
             }
             h.all = ptr::null_mut();

@@ -232,9 +232,14 @@ pub(crate) unsafe fn abandon(heap: *mut Heap) {
     // SAFETY: forwarded.
     unsafe {
         flush_outbox(heap);
-        // Once, at exit: everything unused goes back now, spare segments and
-        // all; later claims only tidy what their frees emptied.
-        Heap::collect(heap, true);
+        // Empty pages go back to their segments, but while blocks are still
+        // live, memory is not purged nor spare segments unmapped here: a new
+        // thread usually adopts this heap soon (thread pools, servers
+        // replacing workers) and would fault it all in again. The purge delay
+        // still applies: the threads that free the live blocks (claims) and
+        // the adopter purge on schedule, and when the last block goes,
+        // everything goes (`tidy_abandoned`).
+        Heap::collect(heap, false);
         let_go(heap);
     }
 }

@@ -171,17 +171,30 @@ pub(crate) unsafe fn page_of(seg: *mut Segment, p: *mut u8) -> *mut Page {
 }
 
 impl Segment {
-    /// Maps a fresh segment of `kind` (small or medium) for `heap`; every
-    /// page slot but the header's is free. `None` when the OS says no.
+    /// A segment of `kind` (small or medium) for `heap`, every page slot
+    /// but the header's free: from the cache of released segments when it
+    /// has one, else freshly mapped. `None` when the OS says no.
     pub(crate) fn create(heap: *mut Heap, kind: Kind) -> Option<NonNull<Segment>> {
         debug_assert!(kind != Kind::Huge);
-        let base = os::map(SEGMENT_SIZE, SEGMENT_SIZE)?;
         let shift = kind.page_shift();
         let slots = SEGMENT_SIZE >> shift;
-        let seg = base.cast::<Segment>();
-        // SAFETY: fresh, zeroed, exclusively ours; a zeroed `Page` is a valid
-        // free page (all pointers null, flags false), so only the header
-        // fields need writing.
+        let seg = match cache::take() {
+            Some(cached) => {
+                // SAFETY: a cached segment is nobody's; its page area was
+                // purged when it was cached. Reset its page metadata.
+                unsafe {
+                    let pages = ptr::addr_of_mut!((*cached.as_ptr()).pages).cast::<Page>();
+                    for i in 0..SLOTS {
+                        pages.add(i).write(Page::EMPTY);
+                    }
+                }
+                cached
+            }
+            None => os::map(SEGMENT_SIZE, SEGMENT_SIZE)?.cast::<Segment>(),
+        };
+        // SAFETY: zeroed or reset memory, exclusively ours; a zeroed `Page`
+        // is a valid free page (all pointers null, flags false), so only the
+        // header fields need writing.
         unsafe {
             let s = seg.as_ptr();
             (*s).heap = heap;
@@ -191,13 +204,45 @@ impl Segment {
             (*s).used_pages = 0;
             // Slots 1..slots are free; slot 0 is the header.
             (*s).free_slots = (u64::MAX >> (64 - slots)) & !1;
-            (*s).map_base = base.as_ptr();
+            (*s).avail_next = ptr::null_mut();
+            (*s).avail_prev = ptr::null_mut();
+            (*s).in_avail = false;
+            (*s).all_next = ptr::null_mut();
+            (*s).all_prev = ptr::null_mut();
+            (*s).map_base = seg.as_ptr().cast();
             (*s).map_size = SEGMENT_SIZE;
             (*s).map_align = SEGMENT_SIZE;
         }
         #[cfg(feature = "checked")]
         crate::checked::register(seg.as_ptr());
         Some(seg)
+    }
+
+    /// Gives back a small or medium segment that no block uses any more:
+    /// its page area is purged (one `madvise`) and it goes to the cache of
+    /// released segments, or back to the OS when the cache is full. Threads
+    /// that come and go (and heaps that empty and refill) thus reuse address
+    /// space without `mmap`/`munmap` and their TLB shootdowns, while RSS
+    /// still drops at once.
+    ///
+    /// # Safety
+    ///
+    /// `seg` is live, unlinked from its heap, and nothing uses its memory.
+    pub(crate) unsafe fn retire(seg: *mut Segment) {
+        // SAFETY: forwarded from the caller; the purged range lies inside
+        // the segment, past its header.
+        unsafe {
+            debug_assert!((*seg).kind != Kind::Huge);
+            let area = seg.cast::<u8>().add(HEADER_SIZE);
+            os::purge(NonNull::new_unchecked(area), SEGMENT_SIZE - HEADER_SIZE);
+            #[cfg(feature = "checked")]
+            crate::checked::unregister(seg);
+            if !cache::put(seg) {
+                #[cfg(feature = "checked")]
+                crate::checked::register(seg);
+                Segment::destroy(seg);
+            }
+        }
     }
 
     /// Maps a huge block of `size` bytes aligned to `align` (a power of two),
@@ -289,4 +334,87 @@ impl Segment {
 pub(crate) fn segment_of_page(page: *mut Page) -> *mut Segment {
     // Page metadata lives in the header, inside the segment's first slot.
     ((page as usize) & !SEGMENT_MASK) as *mut Segment
+}
+
+/// The cache of released segments: a few slots, each a pointer swapped in
+/// and out with one compare-exchange (no ABA hazard: a slot that held the
+/// same segment twice still holds a valid cached segment).
+pub(crate) mod cache {
+    use core::ptr::{self, NonNull};
+
+    use super::Segment;
+
+    /// Segments kept: 16 × 4 MiB of address space, no RSS (purged).
+    #[cfg(not(loom))]
+    const SLOTS: usize = 16;
+
+    /// Segments in the cache now (a statistic).
+    pub(crate) static CACHED: crate::sync::plain::AtomicUsize =
+        crate::sync::plain::AtomicUsize::new(0);
+
+    #[cfg(not(loom))]
+    static CACHE: [crate::sync::AtomicPtr<Segment>; SLOTS] =
+        [const { crate::sync::AtomicPtr::new(ptr::null_mut()) }; SLOTS];
+
+    /// Caches `seg`; `false` if the cache is full.
+    #[cfg(not(loom))]
+    pub(super) fn put(seg: *mut Segment) -> bool {
+        use crate::sync::Ordering;
+        for slot in &CACHE {
+            // Relaxed load: a hint. Release on success: the taker (Acquire)
+            // sees the segment's header as we left it.
+            if slot.load(Ordering::Relaxed).is_null()
+                && slot
+                    .compare_exchange(ptr::null_mut(), seg, Ordering::Release, Ordering::Relaxed)
+                    .is_ok()
+            {
+                // Relaxed: a statistic.
+                CACHED.fetch_add(1, crate::sync::plain::Ordering::Relaxed);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Takes a cached segment, if any.
+    #[cfg(not(loom))]
+    pub(super) fn take() -> Option<NonNull<Segment>> {
+        use crate::sync::Ordering;
+        for slot in &CACHE {
+            let seg = slot.load(Ordering::Relaxed);
+            // Acquire: pairs with `put`'s Release.
+            if !seg.is_null()
+                && slot
+                    .compare_exchange(seg, ptr::null_mut(), Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+            {
+                // Relaxed: a statistic.
+                CACHED.fetch_sub(1, crate::sync::plain::Ordering::Relaxed);
+                return NonNull::new(seg);
+            }
+        }
+        None
+    }
+
+    /// Under loom there is no cache (it would be a `static`).
+    #[cfg(loom)]
+    pub(super) fn put(_seg: *mut Segment) -> bool {
+        false
+    }
+
+    #[cfg(loom)]
+    pub(super) fn take() -> Option<NonNull<Segment>> {
+        None
+    }
+
+    /// Bytes of address space held by the cache (purged: no RSS).
+    pub(crate) fn cached_bytes() -> usize {
+        #[cfg(not(loom))]
+        {
+            // Relaxed: a statistic.
+            CACHED.load(crate::sync::plain::Ordering::Relaxed) * super::SEGMENT_SIZE
+        }
+        #[cfg(loom)]
+        0
+    }
 }

@@ -110,6 +110,9 @@ pub struct Stats {
     pub huge_blocks: usize,
     /// Bytes mapped from the OS now (address space).
     pub os_mapped: usize,
+    /// Of `os_mapped`, bytes of released segments kept for reuse (purged:
+    /// address space only, no RSS).
+    pub os_cached: usize,
     /// Bytes given back to the OS with `MADV_DONTNEED` so far.
     pub os_purged: usize,
     /// Remote frees posted to an owner's inbox so far.
@@ -150,6 +153,7 @@ impl Stats {
         self.remote_posted += GLOBAL.remote_posted_heapless.load(Ordering::Relaxed);
         let os = crate::os::counters();
         self.os_mapped = os.mapped;
+        self.os_cached = crate::segment::cache::cached_bytes();
         self.os_purged = os.purged;
     }
 }
@@ -165,7 +169,12 @@ impl fmt::Display for Stats {
             self.live_bytes / KIB
         )?;
         writeln!(f, "  huge:          {:>12} blocks", self.huge_blocks)?;
-        writeln!(f, "  OS mapped:     {:>12} KiB", self.os_mapped / KIB)?;
+        writeln!(
+            f,
+            "  OS mapped:     {:>12} KiB ({} KiB of it cached segments, purged)",
+            self.os_mapped / KIB,
+            self.os_cached / KIB
+        )?;
         writeln!(
             f,
             "  OS purged:     {:>12} KiB ({} pages)",
