@@ -83,12 +83,12 @@ fn is_registered(base: usize) -> bool {
     false
 }
 
-/// Checks a pointer about to be freed, and marks it freed.
+/// Checks that `p` is the start of a block in a live homing segment.
 ///
 /// # Safety
 ///
-/// `p` is non-null. (Everything else is what we check.)
-pub(crate) unsafe fn check_free(p: *mut u8) {
+/// `p` is non-null.
+unsafe fn check_block(p: *mut u8) {
     // SAFETY: we read the header only once the set says the segment is live.
     unsafe {
         let seg = segment::segment_of(p);
@@ -113,6 +113,34 @@ pub(crate) unsafe fn check_free(p: *mut u8) {
         if start != p {
             fail("free of a pointer into the middle of a block", p as usize);
         }
+    }
+}
+
+/// Checks that `p` is a live block start (for `realloc` and
+/// `usable_size`): reports foreign, interior and already-freed pointers.
+///
+/// # Safety
+///
+/// `p` is non-null.
+pub(crate) unsafe fn check_live(p: *mut u8) {
+    // SAFETY: `check_block` validates `p` before we read its second word.
+    unsafe {
+        check_block(p);
+        if p.cast::<usize>().add(1).read() == FREED ^ p as usize {
+            fail("use of a freed block", p as usize);
+        }
+    }
+}
+
+/// Checks a pointer about to be freed, and marks it freed.
+///
+/// # Safety
+///
+/// `p` is non-null. (Everything else is what we check.)
+pub(crate) unsafe fn check_free(p: *mut u8) {
+    // SAFETY: `check_block` validates `p` before we touch the block.
+    unsafe {
+        check_block(p);
         let mark = p.cast::<usize>().add(1);
         if mark.read() == FREED ^ p as usize {
             fail("double free", p as usize);

@@ -178,6 +178,11 @@ unsafe fn free_slow(p: *mut u8) {
 ///
 /// `p` is a live block from this allocator.
 pub unsafe fn usable_size(p: *mut u8) -> usize {
+    #[cfg(feature = "checked")]
+    // SAFETY: the check validates `p` before anything reads its header.
+    unsafe {
+        crate::checked::check_live(p)
+    };
     // SAFETY: forwarded.
     unsafe { heap::usable_size(p) }
 }
@@ -191,15 +196,36 @@ pub unsafe fn usable_size(p: *mut u8) -> usize {
 /// `p` is a live block of at least `old_size` bytes from this allocator,
 /// aligned to `align`.
 pub unsafe fn realloc(p: *mut u8, old_size: usize, align: usize, new_size: usize) -> *mut u8 {
+    if !align.is_power_of_two() {
+        return ptr::null_mut();
+    }
+    #[cfg(feature = "checked")]
+    // SAFETY: `p` is non-null by contract; the check validates the rest.
+    unsafe {
+        crate::checked::check_live(p)
+    };
     // SAFETY: forwarded.
     let usable = unsafe { usable_size(p) };
     if new_size <= usable && new_size >= usable / 2 {
         return p;
     }
-    if !align.is_power_of_two() {
-        return ptr::null_mut();
+    let mut request = new_size;
+    if new_size > usable && size_class::class_for(new_size, align).is_none() {
+        // A huge block growing: extend its mapping where it lies, if the
+        // address range after it is free...
+        // SAFETY: `p` is live.
+        if unsafe { Heap::grow_huge_in_place(p, new_size) } {
+            return p;
+        }
+        // ... else move it with room to grow by half again, so a buffer
+        // grown in small steps is copied O(log n) times, not O(n). The
+        // headroom is address space: only what is written becomes RSS.
+        request = new_size.max(usable.saturating_add(usable / 2));
+        if request > isize::MAX as usize - (align - 1) {
+            request = new_size;
+        }
     }
-    let q = alloc_pow2(new_size, align);
+    let q = alloc_pow2(request, align);
     if !q.is_null() {
         // SAFETY: both blocks are live and distinct; we copy what both hold.
         unsafe {

@@ -450,6 +450,40 @@ impl Heap {
         }
     }
 
+    /// Grows the huge block `p` to at least `new_size` bytes without moving
+    /// it, if its mapping can be extended in place. Blocks whose header sits
+    /// a segment below them (alignment of a segment or more) are not grown.
+    ///
+    /// # Safety
+    ///
+    /// `p` is a live huge block.
+    pub(crate) unsafe fn grow_huge_in_place(p: *mut u8, new_size: usize) -> bool {
+        // SAFETY: `p` is live, so its header is.
+        unsafe {
+            let seg = segment::segment_of(p);
+            if (*seg).kind != Kind::Huge || (*seg).map_base != seg.cast() {
+                return false;
+            }
+            let offset = p as usize - (*seg).map_base as usize;
+            let Some(total) = offset.checked_add(new_size) else {
+                return false;
+            };
+            let Some(new_map) = os::align_up(total, os::OS_PAGE) else {
+                return false;
+            };
+            let old_map = (*seg).map_size;
+            if new_map > isize::MAX as usize
+                || !os::grow_in_place(NonNull::new_unchecked((*seg).map_base), old_map, new_map)
+            {
+                return false;
+            }
+            (*seg).map_size = new_map;
+            (*seg).huge_size = new_map - offset;
+            GLOBAL.huge_resized(old_map, new_map);
+            true
+        }
+    }
+
     /// Releases a huge block's segment.
     ///
     /// # Safety

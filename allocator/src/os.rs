@@ -88,6 +88,25 @@ pub unsafe fn unmap(ptr: NonNull<u8>, size: usize, align: usize) {
     MAPPED.fetch_sub(size, Ordering::Relaxed);
 }
 
+/// Tries to grow the mapping at `ptr` from `old_size` to `new_size` bytes
+/// without moving it (the address range after it must be free). `true` on
+/// success; on failure the mapping is unchanged.
+///
+/// # Safety
+///
+/// `ptr` and `old_size` are a live mapping from [`map`] (its exact base and
+/// current size); sizes are multiples of [`OS_PAGE`], `new_size > old_size`.
+pub unsafe fn grow_in_place(ptr: NonNull<u8>, old_size: usize, new_size: usize) -> bool {
+    debug_assert!(new_size > old_size && new_size % OS_PAGE == 0);
+    // SAFETY: forwarded from the caller.
+    let grown = unsafe { imp::grow_in_place(ptr, old_size, new_size) };
+    if grown {
+        // Relaxed: a statistic.
+        MAPPED.fetch_add(new_size - old_size, Ordering::Relaxed);
+    }
+    grown
+}
+
 /// Gives the physical memory behind `[ptr, ptr + size)` back to the OS; the
 /// range stays mapped and reads as zero afterwards.
 ///
@@ -148,6 +167,14 @@ mod imp {
         debug_assert_eq!(rc, 0, "munmap of a homing mapping failed");
     }
 
+    pub(super) unsafe fn grow_in_place(ptr: NonNull<u8>, old_size: usize, new_size: usize) -> bool {
+        // Flags 0 (no MREMAP_MAYMOVE): the kernel extends the mapping where
+        // it is or fails; the base, and so its alignment, never changes.
+        // SAFETY: the caller passes a live mapping of exactly `old_size`.
+        let p = unsafe { libc::mremap(ptr.as_ptr().cast(), old_size, new_size, 0) };
+        p != libc::MAP_FAILED
+    }
+
     pub(super) unsafe fn purge(ptr: NonNull<u8>, size: usize) {
         // MADV_DONTNEED on a private anonymous mapping drops the pages at once
         // and makes them read as zero: exactly the contract. (MADV_FREE would
@@ -177,6 +204,10 @@ mod imp {
     pub(super) unsafe fn unmap(ptr: NonNull<u8>, size: usize, align: usize) {
         // SAFETY: `map` made this block with this very layout.
         unsafe { System.dealloc(ptr.as_ptr(), Layout::from_size_align_unchecked(size, align)) }
+    }
+
+    pub(super) unsafe fn grow_in_place(_ptr: NonNull<u8>, _old: usize, _new: usize) -> bool {
+        false
     }
 
     pub(super) unsafe fn purge(ptr: NonNull<u8>, size: usize) {

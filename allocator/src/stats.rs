@@ -85,6 +85,12 @@ pub(crate) static GLOBAL: GlobalCounters = GlobalCounters {
 };
 
 impl GlobalCounters {
+    /// A huge block's mapping grew from `old` to `new` bytes.
+    pub(crate) fn huge_resized(&self, old: usize, new: usize) {
+        // Relaxed: a statistic.
+        self.huge_bytes.fetch_add(new - old, Ordering::Relaxed);
+    }
+
     /// Counts a huge block in (`+`) or out.
     pub(crate) fn huge(&self, bytes: usize, allocated: bool) {
         // Relaxed: statistics; nothing is published through them.

@@ -54,6 +54,15 @@ fn child() {
                 let mut on_stack = [0u64; 4];
                 homing::free(on_stack.as_mut_ptr().cast::<u8>().add(8));
             }
+            "realloc-foreign" => {
+                let mut on_stack = [0u64; 4];
+                homing::realloc(on_stack.as_mut_ptr().cast::<u8>().add(8), 8, 8, 100);
+            }
+            "usable-size-freed" => {
+                let p = homing::alloc(48, 8);
+                homing::free(p);
+                homing::usable_size(p);
+            }
             "interior" => {
                 let p = homing::alloc(64, 8);
                 homing::free(p.add(16));
@@ -82,6 +91,14 @@ fn double_free_is_reported() {
 fn foreign_pointer_is_reported() {
     let err = run_case("foreign");
     assert!(err.contains("homing did not allocate"), "{err}");
+}
+
+#[test]
+fn realloc_and_usable_size_check_their_pointer() {
+    let err = run_case("realloc-foreign");
+    assert!(err.contains("homing did not allocate"), "{err}");
+    let err = run_case("usable-size-freed");
+    assert!(err.contains("use of a freed block"), "{err}");
 }
 
 #[test]

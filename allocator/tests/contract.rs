@@ -152,3 +152,39 @@ fn many_small_blocks_round_trip() {
     drop(v);
     homing::collect();
 }
+
+#[test]
+fn huge_blocks_grown_in_small_steps_move_rarely() {
+    let (start, end, step) = if cfg!(miri) {
+        (200 << 10, 1 << 20, 64 << 10)
+    } else {
+        (200 << 10, 64 << 20, 4 << 10)
+    };
+    let mut size = start;
+    let p0 = homing::alloc(size, 16);
+    // SAFETY: `p` is always the live block of `size` bytes.
+    unsafe {
+        p0.write_bytes(0x5A, size);
+        let mut p = p0;
+        let mut moves = 0;
+        while size < end {
+            let q = homing::realloc(p, size, 16, size + step);
+            assert!(!q.is_null());
+            assert_eq!(*q.add(size - 1), 0x5A, "prefix kept");
+            if q != p {
+                moves += 1;
+            }
+            q.add(size).write_bytes(0x5A, step);
+            p = q;
+            size += step;
+        }
+        // In place where the address range allows, else by half again: a
+        // logarithmic number of copies, not one per step.
+        assert!(
+            moves <= 64,
+            "{moves} moves for {} steps",
+            (end - start) / step
+        );
+        homing::free(p);
+    }
+}
