@@ -47,10 +47,26 @@ use crate::sync::{fence, Ordering};
 /// few heaps at once; a collision just posts the older batch early.
 const SLOTS: usize = 8;
 
+/// How far ahead the owner prefetches when it drains its inbox. A drain
+/// walks a chain linked through cold blocks, one dependent cache miss per
+/// block; each block carries, in its second word, the address of the block
+/// this many places further down the chain (the one its freer pushed this
+/// many frees earlier), so the owner has that many misses in flight.
+const HINT_DISTANCE: usize = 4;
+
+/// Whether blocks carry prefetch hints: not under loom (a node is a larger
+/// loom cell there) nor in checked mode (the second word is the
+/// double-free mark).
+const HINTS: bool = !cfg!(any(loom, feature = "checked"));
+
 /// One destination's pending batch.
 struct Slot {
     heap: *mut Heap,
     batch: Batch,
+    /// The last blocks pushed, for the hints (a ring; any stale entry is
+    /// harmless: a hint is only ever prefetched, never dereferenced).
+    recent: [*mut u8; HINT_DISTANCE],
+    next_recent: usize,
 }
 
 /// A thread's remote frees, grouped by destination heap (owner only).
@@ -65,6 +81,8 @@ impl Outbox {
         const EMPTY: Slot = Slot {
             heap: ptr::null_mut(),
             batch: Batch::new(),
+            recent: [ptr::null_mut(); HINT_DISTANCE],
+            next_recent: 0,
         };
         Outbox {
             slots: [EMPTY; SLOTS],
@@ -118,6 +136,14 @@ pub(crate) unsafe fn free_remote(mine: *mut Heap, owner: *mut Heap, p: *mut u8) 
                 post(slot.heap, &mut slot.batch);
             }
             slot.heap = owner;
+        }
+        if HINTS {
+            // The block is dead and at least 16 bytes: its second word is
+            // free for the hint.
+            let hint = slot.recent[slot.next_recent];
+            p.cast::<*mut u8>().add(1).write(hint);
+            slot.recent[slot.next_recent] = p;
+            slot.next_recent = (slot.next_recent + 1) % HINT_DISTANCE;
         }
         slot.batch.push_front(node);
         outbox.pending += 1;
