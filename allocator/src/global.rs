@@ -43,19 +43,10 @@ fn alloc_pow2(size: usize, align: usize) -> *mut u8 {
     let heap = thread::current();
     if size <= SMALL_MAX && align <= MIN_ALIGN {
         let class = size_class::class_of_small(size);
-        // SAFETY: the thread's heap (or the empty heap, whose direct pages
-        // are the empty page, never written) is ours; `direct` pages are live.
-        unsafe {
-            let page = (*heap).direct[class];
-            let block = (*page).free;
-            if !block.is_null() {
-                (*page).free = (*block).next;
-                (*page).used += 1;
-                (*heap).count_alloc(class);
-                #[cfg(feature = "checked")]
-                crate::checked::clear_mark(block.cast());
-                return block.cast();
-            }
+        // SAFETY: the thread's heap (or the empty heap) is ours.
+        let block = unsafe { Heap::pop_direct(heap, class) };
+        if !block.is_null() {
+            return checked_out(block);
         }
         return checked_out(alloc_class_slow(heap, class));
     }

@@ -296,13 +296,15 @@ impl Heap {
     // Allocation
     // ----------------------------------------------------------------
 
-    /// Allocates a block of `class`: the direct page, then the slow path.
+    /// The fast path: pops a block of `class` from the direct page's free
+    /// list, or returns null when it is empty. Works on the empty heap too
+    /// (its direct pages are the empty page: always null, never written).
     ///
     /// # Safety
     ///
-    /// The caller owns `heap`, a real heap (not the empty one).
-    #[inline]
-    pub(crate) unsafe fn alloc_class(heap: *mut Heap, class: usize) -> *mut u8 {
+    /// The caller owns `heap` (or it is the empty heap).
+    #[inline(always)]
+    pub(crate) unsafe fn pop_direct(heap: *mut Heap, class: usize) -> *mut u8 {
         // SAFETY: the caller owns the heap; `direct` pages are live.
         unsafe {
             let page = (*heap).direct[class];
@@ -311,7 +313,23 @@ impl Heap {
                 (*page).free = (*block).next;
                 (*page).used += 1;
                 (*heap).count_alloc(class);
-                return block.cast();
+            }
+            block.cast()
+        }
+    }
+
+    /// Allocates a block of `class`: the direct page, then the slow path.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns `heap`, a real heap (not the empty one).
+    #[inline]
+    pub(crate) unsafe fn alloc_class(heap: *mut Heap, class: usize) -> *mut u8 {
+        // SAFETY: forwarded.
+        unsafe {
+            let block = Self::pop_direct(heap, class);
+            if !block.is_null() {
+                return block;
             }
             Self::alloc_slow(heap, class)
         }
