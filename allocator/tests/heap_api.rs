@@ -221,7 +221,9 @@ fn destroy_releases_live_blocks() {
     let mut rng = Rng::new(3);
     let mut blocks = Vec::with_capacity(n);
     for i in 0..n {
-        blocks.push(cookie_alloc(&heap, mixed_size(&mut rng), i as u64) as usize);
+        // At least one huge block, whatever the generator picks.
+        let size = if i == 0 { 300_000 } else { mixed_size(&mut rng) };
+        blocks.push(cookie_alloc(&heap, size, i as u64) as usize);
     }
     // A tenth freed remotely: they sit in the heap's inbox at destroy time.
     let remote: Vec<usize> = blocks.iter().step_by(10).copied().collect();
