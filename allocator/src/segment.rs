@@ -340,7 +340,9 @@ pub(crate) fn segment_of_page(page: *mut Page) -> *mut Segment {
 /// and out with one compare-exchange (no ABA hazard: a slot that held the
 /// same segment twice still holds a valid cached segment).
 pub(crate) mod cache {
-    use core::ptr::{self, NonNull};
+    #[cfg(not(loom))]
+    use core::ptr;
+    use core::ptr::NonNull;
 
     use super::Segment;
 
