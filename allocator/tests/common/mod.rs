@@ -224,6 +224,12 @@ pub fn settled() -> homing::Stats {
     homing::stats()
 }
 
+/// Address space heaps hold: mapped, minus released segments kept in the
+/// segment cache (purged, reusable by any heap).
+pub fn in_use(s: &homing::Stats) -> usize {
+    s.os_mapped - s.os_cached
+}
+
 /// Panics unless live blocks and bytes are back at `base`.
 pub fn assert_balanced(base: &homing::Stats, now: &homing::Stats, what: &str) {
     assert!(
