@@ -241,7 +241,7 @@ struct Job {
 
 /// The raw thread's body: frees, reports, waits, exits. It calls nothing
 /// that allocates: no std thread start-up, no thread-locals of std's.
-extern "C" fn heapless_freer(arg: *mut libc::c_void) -> *mut libc::c_void {
+extern "C" fn never_allocating_freer(arg: *mut libc::c_void) -> *mut libc::c_void {
     // SAFETY: `arg` is the `Job` the main thread keeps alive until it has
     // joined us.
     let job = unsafe { &*arg.cast::<Job>() };
@@ -313,7 +313,7 @@ fn thread_that_never_allocated_frees() {
         libc::pthread_create(
             &mut tid,
             std::ptr::null(),
-            heapless_freer,
+            never_allocating_freer,
             std::ptr::addr_of!(job) as *mut _,
         )
     };
@@ -342,10 +342,10 @@ fn thread_that_never_allocated_frees() {
     assert_eq!(unsafe { libc::pthread_join(tid, std::ptr::null_mut()) }, 0);
     drop(blocks);
     let end = common::settled();
-    common::assert_balanced(&base, &end, "a thread without a heap freed");
+    common::assert_balanced(&base, &end, "a thread that never allocated freed");
     assert!(
         end.heaps <= base.heaps + 1,
-        "the heapless thread made a heap\n{end}"
+        "heaps grew by more than the freeing thread's own\n{end}"
     );
 }
 
