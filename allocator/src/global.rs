@@ -116,6 +116,7 @@ pub unsafe fn free(p: *mut u8) {
         // header is live; if the header names our heap, the page is ours.
         unsafe {
             if (*seg).heap == heap {
+                let p = segment::block_ptr(seg, p);
                 let page = segment::page_of(seg, p);
                 (*heap).counters.free_blocks.add(1);
                 (*heap).counters.free_bytes.add((*page).block_size as usize);
@@ -141,6 +142,7 @@ unsafe fn free_slow(p: *mut u8) {
     // SAFETY: `p` is a live block of ours (caller contract).
     unsafe {
         let seg = segment::segment_of(p);
+        let p = segment::block_ptr(seg, p);
         let owner = (*seg).heap;
         let mut mine = thread::current();
         if (*seg).kind == Kind::Huge && owner.is_null() {

@@ -381,14 +381,15 @@ impl Heap {
         // SAFETY: the caller owns the heap; every page reached from it is live.
         unsafe {
             (*heap).touch_owned();
-            let h = &mut *heap;
-            // Remote frees first: they may refill the direct page.
-            if !h.inbox.is_empty() {
+            // Remote frees first: they may refill the direct page. (These go
+            // through the raw pointer, before `h` below is made.)
+            if !(*heap).inbox.is_empty() {
                 Self::drain_inbox(heap);
             }
-            if h.is_thread_heap && h.outbox.pending() > 0 {
+            if (*heap).is_thread_heap && (*heap).outbox.pending() > 0 {
                 crate::remote::flush_outbox(heap);
             }
+            let h = &mut *heap;
             if !h.purge_queue.first.is_null() {
                 h.purge_expired(false);
             }
@@ -536,21 +537,23 @@ impl Heap {
                 self.link_all(seg);
                 self.avail_push(k, seg);
             }
-            let s = &mut *seg;
-            let slot = s.free_slots.trailing_zeros() as usize;
-            s.free_slots &= !(1u64 << slot);
-            s.used_pages += 1;
-            if s.free_slots == 0 {
+            // Raw field accesses only: no reference to the whole header is
+            // held while pages inside it are used.
+            let slot = (*seg).free_slots.trailing_zeros() as usize;
+            (*seg).free_slots &= !(1u64 << slot);
+            (*seg).used_pages += 1;
+            if (*seg).free_slots == 0 {
                 self.avail_remove(k, seg);
             }
-            let page = ptr::addr_of_mut!(s.pages[slot]);
+            let page = ptr::addr_of_mut!((*seg).pages[slot]);
             if (*page).dirty && !(*page).in_use {
                 // Still waiting to be purged: reuse its memory instead.
                 self.purge_queue.remove(page);
             }
             let start = Segment::page_start(seg, slot);
-            (*page).init(start, 1 << s.page_shift, class, CLASS_SIZE[class] as usize);
-            debug_assert!(s.check());
+            let bytes = 1 << (*seg).page_shift;
+            (*page).init(start, bytes, class, CLASS_SIZE[class] as usize);
+            debug_assert!((*seg).check());
             page
         }
     }
@@ -572,6 +575,7 @@ impl Heap {
         unsafe {
             (*heap).touch_owned();
             let seg = segment::segment_of(p);
+            let p = segment::block_ptr(seg, p);
             debug_assert_eq!((*seg).heap, heap);
             if (*seg).kind == Kind::Huge {
                 return Self::free_huge(seg);
@@ -797,7 +801,7 @@ impl Heap {
                 // link); its second word is the freer's hint at a block
                 // further down the chain (see `remote`), or junk from a
                 // block posted without one: prefetching junk is harmless.
-                if !cfg!(any(loom, feature = "checked")) {
+                if !cfg!(any(loom, feature = "checked", miri)) {
                     prefetch(p.cast::<*const u8>().add(1).read());
                 }
                 Self::free_owned(heap, p);

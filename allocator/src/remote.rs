@@ -56,7 +56,8 @@ const HINT_DISTANCE: usize = 4;
 
 /// Whether blocks carry prefetch hints: not under loom (a node is a larger
 /// loom cell there) nor in checked mode (the second word is the
-/// double-free mark).
+/// double-free mark). When on, every path that posts a block writes its
+/// hint word, so the owner's drain never reads a word we did not write.
 const HINTS: bool = !cfg!(any(loom, feature = "checked"));
 
 /// One destination's pending batch.
@@ -117,6 +118,11 @@ pub(crate) unsafe fn free_remote(mine: *mut Heap, owner: *mut Heap, p: *mut u8) 
     // SAFETY: `owner` is live (heaps are never unmapped); `mine` is ours.
     unsafe {
         if mine == heap::empty_heap() || !(*owner).is_thread_heap {
+            if HINTS {
+                // Every block that reaches an inbox carries an initialised
+                // hint word, here a null one (the drain reads it).
+                p.cast::<*mut u8>().add(1).write(ptr::null_mut());
+            }
             let mut batch = Batch::new();
             batch.push_front(node);
             if mine == heap::empty_heap() {

@@ -155,6 +155,20 @@ pub(crate) unsafe fn segment_of(p: *mut u8) -> *mut Segment {
     }
 }
 
+/// `p` re-derived from its segment header's pointer: the same address,
+/// with the provenance of the whole segment mapping (which `create` and
+/// `create_huge` expose) rather than that of the caller's pointer, which a
+/// Rust caller may have narrowed to its value's size. The free paths write
+/// a freed block's first two words through this pointer.
+///
+/// # Safety
+///
+/// `seg` is `segment_of(p)`.
+#[inline(always)]
+pub(crate) unsafe fn block_ptr(seg: *mut Segment, p: *mut u8) -> *mut u8 {
+    seg.cast::<u8>().wrapping_add(p as usize - seg as usize)
+}
+
 /// The page that holds `p`, in segment `seg`.
 ///
 /// # Safety
@@ -213,6 +227,9 @@ impl Segment {
             (*s).map_size = SEGMENT_SIZE;
             (*s).map_align = SEGMENT_SIZE;
         }
+        // Free paths find the segment by address (`segment_of`) and reach
+        // its blocks through it: expose the mapping's provenance.
+        let _ = seg.as_ptr().expose_provenance();
         #[cfg(feature = "checked")]
         crate::checked::register(seg.as_ptr());
         Some(seg)
@@ -288,6 +305,8 @@ impl Segment {
             page.capacity = 1;
             page.reserved = 1;
             page.start = (*s).huge_block;
+            // As in `create`: blocks are reached through the header's address.
+            let _ = base.as_ptr().expose_provenance();
             #[cfg(feature = "checked")]
             crate::checked::register(s);
             Some(NonNull::new_unchecked(s))
