@@ -168,17 +168,29 @@ struct SegList {
     first: *mut Segment,
 }
 
-/// The per-thread (or first-class) heap.
+/// The owner-only part of a heap.
 #[repr(C)]
-pub(crate) struct Heap {
-    /// Fast path: the page to pop from, per class. First field, so the fast
-    /// path indexes straight off the heap pointer.
+pub(crate) struct Owned {
+    /// Fast path: the page to pop from, per class.
     pub(crate) direct: [*mut Page; CLASSES],
     bins: [PageQueue; CLASSES],
     full: PageQueue,
     purge_queue: PageQueue,
     avail: [SegList; 2],
     all: *mut Segment,
+    /// Pages purged since the owner last added them to its counters (the
+    /// counters live outside this part, as other threads read them).
+    purged: usize,
+}
+
+/// The per-thread (or first-class) heap.
+#[repr(C)]
+pub(crate) struct Heap {
+    /// Everything only the owner touches. First field, so the fast path
+    /// indexes `o.direct` straight off the heap pointer. The owner borrows
+    /// this part mutably, never the whole heap: other threads use `inbox`
+    /// and `state` meanwhile.
+    pub(crate) o: Owned,
     /// Blocks of this heap freed by other threads.
     pub(crate) inbox: Queue,
     /// `ACTIVE`, `ABANDONED`, `CLAIMED` or `FREE`.
@@ -219,14 +231,7 @@ impl Heap {
 macro_rules! empty_heap_value {
     () => {
         Heap {
-            direct: [EMPTY_PAGE.0.get(); CLASSES],
-            bins: [PageQueue::EMPTY; CLASSES],
-            full: PageQueue::EMPTY,
-            purge_queue: PageQueue::EMPTY,
-            avail: [SegList {
-                first: ptr::null_mut(),
-            }; 2],
-            all: ptr::null_mut(),
+            o: Owned::EMPTY,
             inbox: Queue::new(),
             state: AtomicUsize::new(ACTIVE),
             is_thread_heap: true,
@@ -264,16 +269,9 @@ impl Heap {
     pub(crate) unsafe fn reset(heap: *mut Heap, is_thread_heap: bool) {
         // SAFETY: the caller owns the heap.
         unsafe {
-            let h = &mut *heap;
-            debug_assert!(h.all.is_null());
-            h.direct = [empty_page(); CLASSES];
-            h.bins = [PageQueue::EMPTY; CLASSES];
-            h.full = PageQueue::EMPTY;
-            h.purge_queue = PageQueue::EMPTY;
-            h.avail = [SegList {
-                first: ptr::null_mut(),
-            }; 2];
-            h.is_thread_heap = is_thread_heap;
+            debug_assert!((*heap).o.all.is_null());
+            (*heap).o = Owned::EMPTY;
+            (*heap).is_thread_heap = is_thread_heap;
         }
     }
 
@@ -289,7 +287,7 @@ impl Heap {
 
     /// `true` if the heap holds no segment at all.
     pub(crate) fn is_empty(&self) -> bool {
-        self.all.is_null()
+        self.o.all.is_null()
     }
 
     // ----------------------------------------------------------------
@@ -307,12 +305,12 @@ impl Heap {
     pub(crate) unsafe fn pop_direct(heap: *mut Heap, class: usize) -> *mut u8 {
         // SAFETY: the caller owns the heap; `direct` pages are live.
         unsafe {
-            let page = (*heap).direct[class];
+            let page = (*heap).o.direct[class];
             let block = (*page).free;
             if !block.is_null() {
                 (*page).free = (*block).next;
                 (*page).used += 1;
-                (*heap).count_alloc(class);
+                Self::count_alloc(heap, class);
             }
             block.cast()
         }
@@ -336,10 +334,30 @@ impl Heap {
     }
 
     /// Counts one block of `class` handed out.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns `heap`.
     #[inline(always)]
-    pub(crate) fn count_alloc(&self, class: usize) {
-        self.counters.alloc_blocks.add(1);
-        self.counters.alloc_bytes.add(CLASS_SIZE[class] as usize);
+    pub(crate) unsafe fn count_alloc(heap: *mut Heap, class: usize) {
+        // SAFETY: the heap is live; only the counters are borrowed (shared),
+        // never the owner part a caller may hold.
+        let counters = unsafe { &(*heap).counters };
+        counters.alloc_blocks.add(1);
+        counters.alloc_bytes.add(CLASS_SIZE[class] as usize);
+    }
+
+    /// Adds the pages the owner part purged to the counters.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns `heap` and holds no borrow of its owner part.
+    unsafe fn count_purged(heap: *mut Heap) {
+        // SAFETY: forwarded; two disjoint fields.
+        unsafe {
+            let n = core::mem::take(&mut (*heap).o.purged);
+            (*heap).counters.pages_purged.add(n);
+        }
     }
 
     /// The direct page's free list is empty. The common case: its own
@@ -354,15 +372,15 @@ impl Heap {
     pub(crate) unsafe fn alloc_slow(heap: *mut Heap, class: usize) -> *mut u8 {
         // SAFETY: the caller owns the heap; `direct` pages are live.
         unsafe {
-            let h = &mut *heap;
+            let h = &mut (*heap).o;
             let page = h.direct[class];
             let block = (*page).local_free;
-            if !block.is_null() && h.inbox.is_empty() && h.purge_queue.first.is_null() {
-                h.touch_owned();
+            if !block.is_null() && (*heap).inbox.is_empty() && h.purge_queue.first.is_null() {
+                (*heap).touch_owned();
                 (*page).local_free = ptr::null_mut();
                 (*page).free = (*block).next;
                 (*page).used += 1;
-                h.count_alloc(class);
+                Self::count_alloc(heap, class);
                 return block.cast();
             }
             Self::alloc_slow_full(heap, class)
@@ -389,7 +407,9 @@ impl Heap {
             if (*heap).is_thread_heap && (*heap).outbox.pending() > 0 {
                 crate::remote::flush_outbox(heap);
             }
-            let h = &mut *heap;
+            // Pages purged since the last slow path (stats lag by one).
+            Self::count_purged(heap);
+            let h = &mut (*heap).o;
             if !h.purge_queue.first.is_null() {
                 h.purge_expired(false);
             }
@@ -405,7 +425,7 @@ impl Heap {
                         h.bins[class].remove(page);
                         h.bins[class].push_front(page);
                     }
-                    h.count_alloc(class);
+                    Self::count_alloc(heap, class);
                     return block.cast();
                 }
                 // Nothing left: park it on the full list until a free.
@@ -425,7 +445,7 @@ impl Heap {
             h.direct[class] = page;
             let block = (*page).pop_refill();
             debug_assert!(!block.is_null());
-            h.count_alloc(class);
+            Self::count_alloc(heap, class);
             block.cast()
         }
     }
@@ -462,7 +482,7 @@ impl Heap {
         // SAFETY: fresh segment; the heap is ours.
         unsafe {
             if owned {
-                (*heap).link_all(seg);
+                (*heap).o.link_all(seg);
             }
             GLOBAL.huge((*seg).map_size, true);
             (*seg).huge_block
@@ -514,47 +534,10 @@ impl Heap {
         unsafe {
             let owner = (*seg).heap;
             if !owner.is_null() {
-                (*owner).unlink_all(seg);
+                (*owner).o.unlink_all(seg);
             }
             GLOBAL.huge((*seg).map_size, false);
             Segment::destroy(seg);
-        }
-    }
-
-    /// Takes a free page from a segment (mapping a new one if needed) and
-    /// sets it up for `class`. Null when out of memory.
-    unsafe fn new_page(&mut self, heap: *mut Heap, class: usize) -> *mut Page {
-        let kind = Kind::of_class(class);
-        let k = kind as usize;
-        // SAFETY: the segments on our lists are ours and live.
-        unsafe {
-            let mut seg = self.avail[k].first;
-            if seg.is_null() {
-                let Some(fresh) = Segment::create(heap, kind) else {
-                    return ptr::null_mut();
-                };
-                seg = fresh.as_ptr();
-                self.link_all(seg);
-                self.avail_push(k, seg);
-            }
-            // Raw field accesses only: no reference to the whole header is
-            // held while pages inside it are used.
-            let slot = (*seg).free_slots.trailing_zeros() as usize;
-            (*seg).free_slots &= !(1u64 << slot);
-            (*seg).used_pages += 1;
-            if (*seg).free_slots == 0 {
-                self.avail_remove(k, seg);
-            }
-            let page = ptr::addr_of_mut!((*seg).pages[slot]);
-            if (*page).dirty && !(*page).in_use {
-                // Still waiting to be purged: reuse its memory instead.
-                self.purge_queue.remove(page);
-            }
-            let start = Segment::page_start(seg, slot);
-            let bytes = 1 << (*seg).page_shift;
-            (*page).init(start, bytes, class, CLASS_SIZE[class] as usize);
-            debug_assert!((*seg).check());
-            page
         }
     }
 
@@ -605,7 +588,7 @@ impl Heap {
     pub(crate) unsafe fn free_cold(heap: *mut Heap, page: *mut Page) {
         // SAFETY: the caller owns the heap and its pages.
         unsafe {
-            let h = &mut *heap;
+            let h = &mut (*heap).o;
             let seg = segment::segment_of_page(page);
             if (*seg).kind == Kind::Huge {
                 return Self::free_huge(seg);
@@ -636,7 +619,7 @@ impl Heap {
         unsafe {
             (*heap).touch_owned();
             Self::drain_inbox(heap);
-            let h = &mut *heap;
+            let h = &mut (*heap).o;
             for class in 0..CLASSES {
                 let page = h.direct[class];
                 if page != empty_page() && (*page).used == 0 {
@@ -657,6 +640,197 @@ impl Heap {
             } else if !h.purge_queue.first.is_null() {
                 h.purge_expired(false);
             }
+            Self::count_purged(heap);
+        }
+    }
+
+    /// Drains the inbox: every block other threads freed goes back on its
+    /// page's local free list. Returns how many.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns `heap`.
+    pub(crate) unsafe fn drain_inbox(heap: *mut Heap) -> usize {
+        let mut n = 0;
+        // SAFETY: the caller owns the heap; every node in our inbox is a
+        // block of ours that its freer no longer uses (Acquire in `take`
+        // makes their writes visible).
+        unsafe {
+            for node in (*heap).inbox.take() {
+                let p = node.as_ptr().cast::<u8>();
+                // The block's line is in cache (the chain just read its
+                // link); its second word is the freer's hint at a block
+                // further down the chain (see `remote`), or junk from a
+                // block posted without one: prefetching junk is harmless.
+                if !cfg!(any(loom, feature = "checked", miri)) {
+                    prefetch(p.cast::<*const u8>().add(1).read());
+                }
+                Self::free_owned(heap, p);
+                n += 1;
+            }
+            (*heap).counters.remote_drained.add(n);
+        }
+        n
+    }
+
+    /// Gives back what the heap does not need: drains the inbox, retires
+    /// every empty page and purges free pages (all of them if `all`).
+    ///
+    /// # Safety
+    ///
+    /// The caller owns `heap`.
+    pub(crate) unsafe fn collect(heap: *mut Heap, all: bool) {
+        // SAFETY: the caller owns the heap and every page on its lists.
+        unsafe {
+            (*heap).touch_owned();
+            Self::drain_inbox(heap);
+            let h = &mut (*heap).o;
+            for class in 0..CLASSES {
+                let mut page = h.bins[class].first;
+                while !page.is_null() {
+                    let next = (*page).next;
+                    if (*page).used == 0 && (all || !h.bins[class].is_single()) {
+                        h.retire_page(page);
+                    }
+                    page = next;
+                }
+            }
+            h.purge_expired(all);
+            if all {
+                // Spare segments too.
+                let mut seg = h.all;
+                while !seg.is_null() {
+                    let next = (*seg).all_next;
+                    if (*seg).kind != Kind::Huge && (*seg).used_pages == 0 {
+                        h.release_segment(seg);
+                    }
+                    seg = next;
+                }
+            }
+            Self::count_purged(heap);
+        }
+    }
+
+    /// Unmaps every segment of the heap, live blocks and all (first-class
+    /// heap `destroy`), discarding the inbox.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns `heap` and nobody uses its blocks any more.
+    pub(crate) unsafe fn release_all(heap: *mut Heap) {
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            // Blocks in the inbox lie in the segments we are about to unmap.
+            let _ = (*heap).inbox.take();
+            let h = &mut (*heap).o;
+            let mut seg = h.all;
+            while !seg.is_null() {
+                let next = (*seg).all_next;
+                if (*seg).kind == Kind::Huge {
+                    GLOBAL.huge((*seg).map_size, false);
+                    Segment::destroy(seg);
+                } else {
+                    Segment::retire(seg);
+                }
+                seg = next;
+            }
+            h.all = ptr::null_mut();
+            // Everything handed out is gone: balance the counters.
+            let c = &(*heap).counters;
+            c.free_blocks
+                .add(c.alloc_blocks.get().wrapping_sub(c.free_blocks.get()));
+            c.free_bytes
+                .add(c.alloc_bytes.get().wrapping_sub(c.free_bytes.get()));
+            Self::reset(heap, (*heap).is_thread_heap);
+        }
+    }
+
+    /// Checks the heap's invariants (O(pages · blocks): tests and debug).
+    ///
+    /// # Safety
+    ///
+    /// The caller owns `heap`.
+    pub(crate) unsafe fn check(heap: *mut Heap) -> bool {
+        // SAFETY: the caller owns the heap.
+        unsafe {
+            let h = &(*heap).o;
+            for class in 0..CLASSES {
+                let d = h.direct[class];
+                if d != empty_page() && (*d).class as usize != class {
+                    return false;
+                }
+                let mut page = h.bins[class].first;
+                while !page.is_null() {
+                    if !(*page).check() || (*page).in_full || !(*page).in_use {
+                        return false;
+                    }
+                    page = (*page).next;
+                }
+            }
+            let mut seg = h.all;
+            while !seg.is_null() {
+                if !(*seg).check() {
+                    return false;
+                }
+                seg = (*seg).all_next;
+            }
+            true
+        }
+    }
+
+    // ----------------------------------------------------------------
+    // Segment lists
+    // ----------------------------------------------------------------
+}
+
+impl Owned {
+    /// An empty heap's owner part: every class on the empty page.
+    const EMPTY: Owned = Owned {
+        direct: [EMPTY_PAGE.0.get(); CLASSES],
+        bins: [PageQueue::EMPTY; CLASSES],
+        full: PageQueue::EMPTY,
+        purge_queue: PageQueue::EMPTY,
+        avail: [SegList {
+            first: ptr::null_mut(),
+        }; 2],
+        all: ptr::null_mut(),
+        purged: 0,
+    };
+
+    /// Takes a free page from a segment (mapping a new one if needed) and
+    /// sets it up for `class`. Null when out of memory.
+    unsafe fn new_page(&mut self, heap: *mut Heap, class: usize) -> *mut Page {
+        let kind = Kind::of_class(class);
+        let k = kind as usize;
+        // SAFETY: the segments on our lists are ours and live.
+        unsafe {
+            let mut seg = self.avail[k].first;
+            if seg.is_null() {
+                let Some(fresh) = Segment::create(heap, kind) else {
+                    return ptr::null_mut();
+                };
+                seg = fresh.as_ptr();
+                self.link_all(seg);
+                self.avail_push(k, seg);
+            }
+            // Raw field accesses only: no reference to the whole header is
+            // held while pages inside it are used.
+            let slot = (*seg).free_slots.trailing_zeros() as usize;
+            (*seg).free_slots &= !(1u64 << slot);
+            (*seg).used_pages += 1;
+            if (*seg).free_slots == 0 {
+                self.avail_remove(k, seg);
+            }
+            let page = ptr::addr_of_mut!((*seg).pages[slot]);
+            if (*page).dirty && !(*page).in_use {
+                // Still waiting to be purged: reuse its memory instead.
+                self.purge_queue.remove(page);
+            }
+            let start = Segment::page_start(seg, slot);
+            let bytes = 1 << (*seg).page_shift;
+            (*page).init(start, bytes, class, CLASS_SIZE[class] as usize);
+            debug_assert!((*seg).check());
+            page
         }
     }
 
@@ -778,147 +952,10 @@ impl Heap {
                 let start = Segment::page_start(seg, slot);
                 os::purge(NonNull::new_unchecked(start), 1 << (*seg).page_shift);
                 (*page).dirty = false;
-                self.counters.pages_purged.add(1);
+                self.purged += 1;
             }
         }
     }
-
-    /// Drains the inbox: every block other threads freed goes back on its
-    /// page's local free list. Returns how many.
-    ///
-    /// # Safety
-    ///
-    /// The caller owns `heap`.
-    pub(crate) unsafe fn drain_inbox(heap: *mut Heap) -> usize {
-        let mut n = 0;
-        // SAFETY: the caller owns the heap; every node in our inbox is a
-        // block of ours that its freer no longer uses (Acquire in `take`
-        // makes their writes visible).
-        unsafe {
-            for node in (*heap).inbox.take() {
-                let p = node.as_ptr().cast::<u8>();
-                // The block's line is in cache (the chain just read its
-                // link); its second word is the freer's hint at a block
-                // further down the chain (see `remote`), or junk from a
-                // block posted without one: prefetching junk is harmless.
-                if !cfg!(any(loom, feature = "checked", miri)) {
-                    prefetch(p.cast::<*const u8>().add(1).read());
-                }
-                Self::free_owned(heap, p);
-                n += 1;
-            }
-            (*heap).counters.remote_drained.add(n);
-        }
-        n
-    }
-
-    /// Gives back what the heap does not need: drains the inbox, retires
-    /// every empty page and purges free pages (all of them if `all`).
-    ///
-    /// # Safety
-    ///
-    /// The caller owns `heap`.
-    pub(crate) unsafe fn collect(heap: *mut Heap, all: bool) {
-        // SAFETY: the caller owns the heap and every page on its lists.
-        unsafe {
-            (*heap).touch_owned();
-            Self::drain_inbox(heap);
-            let h = &mut *heap;
-            for class in 0..CLASSES {
-                let mut page = h.bins[class].first;
-                while !page.is_null() {
-                    let next = (*page).next;
-                    if (*page).used == 0 && (all || !h.bins[class].is_single()) {
-                        h.retire_page(page);
-                    }
-                    page = next;
-                }
-            }
-            h.purge_expired(all);
-            if all {
-                // Spare segments too.
-                let mut seg = h.all;
-                while !seg.is_null() {
-                    let next = (*seg).all_next;
-                    if (*seg).kind != Kind::Huge && (*seg).used_pages == 0 {
-                        h.release_segment(seg);
-                    }
-                    seg = next;
-                }
-            }
-        }
-    }
-
-    /// Unmaps every segment of the heap, live blocks and all (first-class
-    /// heap `destroy`), discarding the inbox.
-    ///
-    /// # Safety
-    ///
-    /// The caller owns `heap` and nobody uses its blocks any more.
-    pub(crate) unsafe fn release_all(heap: *mut Heap) {
-        // SAFETY: forwarded from the caller.
-        unsafe {
-            let h = &mut *heap;
-            // Blocks in the inbox lie in the segments we are about to unmap.
-            let _ = h.inbox.take();
-            let mut seg = h.all;
-            while !seg.is_null() {
-                let next = (*seg).all_next;
-                if (*seg).kind == Kind::Huge {
-                    GLOBAL.huge((*seg).map_size, false);
-                    Segment::destroy(seg);
-                } else {
-                    Segment::retire(seg);
-                }
-                seg = next;
-            }
-            h.all = ptr::null_mut();
-            // Everything handed out is gone: balance the counters.
-            let c = &h.counters;
-            c.free_blocks
-                .add(c.alloc_blocks.get().wrapping_sub(c.free_blocks.get()));
-            c.free_bytes
-                .add(c.alloc_bytes.get().wrapping_sub(c.free_bytes.get()));
-            Self::reset(heap, h.is_thread_heap);
-        }
-    }
-
-    /// Checks the heap's invariants (O(pages · blocks): tests and debug).
-    ///
-    /// # Safety
-    ///
-    /// The caller owns `heap`.
-    pub(crate) unsafe fn check(heap: *mut Heap) -> bool {
-        // SAFETY: the caller owns the heap.
-        unsafe {
-            let h = &*heap;
-            for class in 0..CLASSES {
-                let d = h.direct[class];
-                if d != empty_page() && (*d).class as usize != class {
-                    return false;
-                }
-                let mut page = h.bins[class].first;
-                while !page.is_null() {
-                    if !(*page).check() || (*page).in_full || !(*page).in_use {
-                        return false;
-                    }
-                    page = (*page).next;
-                }
-            }
-            let mut seg = h.all;
-            while !seg.is_null() {
-                if !(*seg).check() {
-                    return false;
-                }
-                seg = (*seg).all_next;
-            }
-            true
-        }
-    }
-
-    // ----------------------------------------------------------------
-    // Segment lists
-    // ----------------------------------------------------------------
 
     unsafe fn link_all(&mut self, seg: *mut Segment) {
         // SAFETY: `seg` is ours and not on the list.
