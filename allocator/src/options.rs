@@ -28,7 +28,9 @@ static PURGE_DELAY_MS: AtomicUsize = AtomicUsize::new(UNSET);
 static OUTBOX_BUDGET: AtomicUsize = AtomicUsize::new(UNSET);
 static KEEP_SEGMENTS: AtomicUsize = AtomicUsize::new(UNSET);
 
-/// Parses a decimal `usize` (or `-1` as [`NEVER`]) from a C string.
+/// Parses a decimal `usize` (or `-1` as [`NEVER`]) from a C string. (Unused
+/// under Miri and loom, where the environment is not read.)
+#[cfg_attr(any(miri, loom), allow(dead_code))]
 fn parse(bytes: &[u8]) -> Option<usize> {
     if bytes == b"-1" {
         return Some(NEVER);
