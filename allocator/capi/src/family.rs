@@ -321,7 +321,7 @@ mod tests {
         assert!(homing_aligned_alloc(0, 16).is_null());
         assert_eq!(errno::get(), EINVAL);
 
-        let mut out = 1usize as *mut c_void;
+        let mut out = core::ptr::dangling_mut::<c_void>();
         errno::set(0);
         // SAFETY: `out` is a valid out-pointer.
         unsafe {
