@@ -1,6 +1,6 @@
-//! Small cases for Miri, one per pattern it rejected in homing (they pass
-//! natively; run each alone under Miri, since Miri stops at the first
-//! undefined behaviour it finds):
+//! Small cases for Miri, one per pattern it has rejected in homing, kept
+//! as regression cases (they pass natively; run each alone under Miri,
+//! since Miri stops at the first undefined behaviour it finds):
 //!
 //! ```text
 //! cargo +nightly miri test -p homing --test miri_cases -- <name>
