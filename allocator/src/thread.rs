@@ -131,11 +131,18 @@ pub(crate) fn bind() -> *mut Heap {
 pub(crate) fn snapshot() -> Stats {
     let mut stats = Stats::default();
     for heap in registry() {
-        // SAFETY: heaps are never unmapped; counters are atomics.
-        let h = unsafe { &*heap };
-        stats.add_heap(&h.counters);
+        // SAFETY: heaps are never unmapped; only the fields other threads
+        // may read are borrowed (counters and state are atomics), never the
+        // whole heap, which its owner is writing.
+        let (counters, state) = unsafe {
+            (
+                &*ptr::addr_of!((*heap).counters),
+                &*ptr::addr_of!((*heap).state),
+            )
+        };
+        stats.add_heap(counters);
         // Relaxed: a statistic.
-        if h.state.load(Ordering::Relaxed) == ABANDONED {
+        if state.load(Ordering::Relaxed) == ABANDONED {
             stats.heaps_abandoned += 1;
         }
     }
