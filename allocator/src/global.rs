@@ -69,6 +69,10 @@ fn checked_out(p: *mut u8) -> *mut u8 {
 #[inline(never)]
 fn alloc_class_slow(mut heap: *mut Heap, class: usize) -> *mut u8 {
     if heap == heap::empty_heap() {
+        if thread::exited() {
+            // SAFETY: `alloc_late` hands us a real heap it owns.
+            return thread::alloc_late(|h| unsafe { Heap::alloc_class(h, class) });
+        }
         heap = thread::bind();
         if heap.is_null() {
             return ptr::null_mut();
@@ -88,6 +92,10 @@ fn alloc_general(mut heap: *mut Heap, size: usize, align: usize) -> *mut u8 {
         return ptr::null_mut();
     }
     if heap == heap::empty_heap() {
+        if thread::exited() {
+            // SAFETY: `alloc_late` hands us a real heap it owns.
+            return thread::alloc_late(|h| unsafe { Heap::alloc_sized(h, size, align) });
+        }
         heap = thread::bind();
         if heap.is_null() {
             return ptr::null_mut();
@@ -151,11 +159,12 @@ unsafe fn free_slow(p: *mut u8) {
         if owner == mine {
             return Heap::free_owned(mine, p);
         }
-        if mine == heap::empty_heap() {
+        if mine == heap::empty_heap() && !thread::exited() {
             // A thread that frees before it ever allocated (a consumer) gets
             // a heap too, for its outbox: otherwise every one of its frees
-            // would be posted alone. If even that fails, `free_remote` posts
-            // the block alone.
+            // would be posted alone. If even that fails, or the thread is
+            // past its exit hook (it must never own a heap again),
+            // `free_remote` posts the block alone.
             let bound = thread::bind();
             if !bound.is_null() {
                 mine = bound;

@@ -13,12 +13,20 @@
 //! Thread exit is detected with a `pthread` key whose destructor is
 //! registered lazily, on the slow path that binds the heap — never through
 //! Rust's TLS destructors, which may allocate. The destructor resets `HEAP`
-//! to the empty heap, then posts the outbox and abandons the heap (see
-//! `remote`). Rust TLS destructors run before `pthread` key destructors, so
-//! they still allocate from the thread's heap; an allocation after ours ran
-//! binds a heap again and sets the key again, which glibc honours for up to
-//! `PTHREAD_DESTRUCTOR_ITERATIONS` rounds. (Past the last round that heap
-//! stays bound to the dead thread: bounded, one heap.)
+//! to the empty heap, records the heap in `GONE`, then posts the outbox and
+//! abandons the heap (see `remote`). Rust TLS destructors run before
+//! `pthread` key destructors, so they still allocate from the thread's heap.
+//!
+//! A thread past its exit hook never owns a heap again. Code still runs on
+//! it: other libraries' key destructors, and glibc's own clean-up
+//! (`__libc_thread_freeres`, after every key destructor) frees the buffers
+//! of `strerror`, `strsignal` and `dlerror`. Binding a heap there would bind
+//! one that no destructor will ever release, and every block other threads
+//! free into it would be stranded. So, once `GONE` is set:
+//! - a free is posted at once, like a free from a thread without a heap
+//!   (into the heap it gave up, that is a claim of an abandoned heap);
+//! - an allocation claims the heap it gave up (or takes one as a new thread
+//!   would), allocates from it and lets it go again at once ([`alloc_late`]).
 //!
 //! # The registry
 //!
@@ -38,6 +46,9 @@ use crate::sync::{AtomicPtr, AtomicUsize, Ordering};
 
 std::thread_local! {
     static HEAP: Cell<*mut Heap> = const { Cell::new(heap::EMPTY_HEAP.0.get()) };
+    /// Non-null once homing's exit hook ran on this thread: the heap it
+    /// gave up (see the module doc). Never reset.
+    static GONE: Cell<*mut Heap> = const { Cell::new(ptr::null_mut()) };
 }
 
 /// The calling thread's heap (the empty heap if it has none yet).
@@ -116,15 +127,50 @@ pub(crate) fn acquire(is_thread_heap: bool) -> Option<*mut Heap> {
 }
 
 /// Gives the calling thread a real heap; null if there is no memory.
+///
+/// Never called on a thread that [`exited`]: the callers serve those
+/// through [`alloc_late`] or post their frees at once.
 #[cold]
 #[inline(never)]
 pub(crate) fn bind() -> *mut Heap {
+    debug_assert!(!exited(), "homing: binding a heap to an exited thread");
     let Some(heap) = acquire(true) else {
         return ptr::null_mut();
     };
     HEAP.with(|h| h.set(heap));
     exit::watch(heap);
     heap
+}
+
+/// `true` once homing's exit hook has run on the calling thread.
+#[inline]
+pub(crate) fn exited() -> bool {
+    !GONE.with(Cell::get).is_null()
+}
+
+/// Serves an allocation of a thread past its exit hook (see the module
+/// doc): claims the heap the thread gave up, or takes one as a new thread
+/// would, runs `alloc` on it, and lets the heap go again. Null if `alloc`
+/// fails or no heap can be had.
+#[cold]
+#[inline(never)]
+pub(crate) fn alloc_late(alloc: impl FnOnce(*mut Heap) -> *mut u8) -> *mut u8 {
+    let gone = GONE.with(Cell::get);
+    debug_assert!(!gone.is_null());
+    let heap = if crate::remote::try_claim(gone) {
+        gone
+    } else {
+        match acquire(true) {
+            Some(heap) => heap,
+            None => return ptr::null_mut(),
+        }
+    };
+    let p = alloc(heap);
+    // SAFETY: we own `heap` (a claim, or taken by `acquire`) and it is
+    // reachable from no thread-local; its outbox is empty (a late thread's
+    // frees are posted at once, never batched).
+    unsafe { crate::remote::let_go(heap) };
+    p
 }
 
 /// A snapshot of every heap's counters plus the global ones.
@@ -167,6 +213,7 @@ mod exit {
                 h.set(heap::empty_heap());
             }
         });
+        GONE.with(|g| g.set(heap));
         // SAFETY: `heap` was this thread's heap and no longer is.
         unsafe { crate::remote::abandon(heap) };
     }
@@ -221,6 +268,7 @@ mod exit {
                 return;
             }
             HEAP.with(|h| h.set(heap::empty_heap()));
+            GONE.with(|g| g.set(heap));
             // SAFETY: `heap` was this thread's heap and no longer is.
             unsafe { crate::remote::abandon(heap) };
         }

@@ -10,7 +10,11 @@
 //!   thread start-up allocates on it) frees blocks of the main thread, of
 //!   an exited thread and huge blocks;
 //! - a thread that only frees, fed for many rounds by the main thread and by
-//!   short-lived threads, does not make memory grow.
+//!   short-lived threads, does not make memory grow;
+//! - glibc frees a thread's `strerror`, `strsignal` and `dlerror` buffers
+//!   after every key destructor ran (homing's included): those late frees
+//!   must not tie a heap to the dead thread, or every block other threads
+//!   free into that heap is stranded.
 //!
 //! One `#[test]` runs the scenarios in turn (see `common` for why).
 
@@ -531,6 +535,137 @@ fn consumer_only_thread_stays_bounded() {
     assert_eq!(end.heaps_abandoned, base.heaps_abandoned, "{end}");
 }
 
+// ---------------------------------------------------------------------
+// Frees after every destructor (glibc's own per-thread buffers)
+// ---------------------------------------------------------------------
+
+/// Blocks each late-freeing thread hands to the main thread.
+const LATE_BLOCKS: usize = 4_000;
+/// Bytes of each of those blocks: 4 MB a thread.
+const LATE_BLOCK_SIZE: usize = 1_000;
+
+/// glibc runs `pthread` key destructors for at most this many rounds
+/// (`PTHREAD_DESTRUCTOR_ITERATIONS`), then its own clean-up.
+const DESTRUCTOR_ROUNDS: usize = 4;
+
+std::thread_local! {
+    /// A buffer the thread frees only at the very end of its exit, as
+    /// glibc frees its `strerror` buffer (const, no destructor: readable
+    /// from a key destructor).
+    static LATE_BUFFER: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// A key destructor that keeps its key alive until glibc's last round,
+/// then frees the thread's late buffer and allocates (and exports) one more
+/// block: what `__libc_thread_freeres` does after every key destructor, and
+/// what libraries that re-arm their keys do. Homing's own exit hook ran in
+/// the first round.
+unsafe extern "C" fn last_round_destructor(value: *mut libc::c_void) {
+    let round = value as usize;
+    if round < DESTRUCTOR_ROUNDS {
+        // SAFETY: the key is live (the test deletes it only after joining).
+        unsafe {
+            libc::pthread_setspecific(LAST_ROUND_KEY.load(Ordering::SeqCst) as _, (round + 1) as _)
+        };
+        return;
+    }
+    let buffer = LATE_BUFFER.with(|b| b.replace(0));
+    // SAFETY: the thread's own live block, freed once.
+    unsafe { free_cookie_block(buffer) };
+    EXPORTED.lock().unwrap().push(cookie_block(300, 7));
+    KEY_DTORS.fetch_add(1, Ordering::SeqCst);
+}
+
+/// The key of [`last_round_destructor`].
+static LAST_ROUND_KEY: AtomicUsize = AtomicUsize::new(0);
+
+/// Makes glibc allocate the per-thread buffers it frees in
+/// `__libc_thread_freeres` (with glibc's malloc here: this test binary
+/// replaces only Rust's allocator; the C ABI's test `exit_late.c` checks
+/// the same under `LD_PRELOAD`).
+fn make_glibc_thread_buffers(serial: usize) {
+    // SAFETY: `strerror` and `strsignal` return a pointer into a buffer of
+    // this thread's; `dlsym` of a missing symbol fails and leaves a
+    // `dlerror` message.
+    unsafe {
+        assert!(!libc::strerror(100_000 + serial as i32).is_null());
+        assert!(!libc::strsignal(1_000 + serial as i32).is_null());
+        let missing = c"homing_test_no_such_symbol";
+        assert!(libc::dlsym(libc::RTLD_DEFAULT, missing.as_ptr()).is_null());
+    }
+}
+
+fn frees_after_every_destructor_are_not_stranded() {
+    if cfg!(miri) {
+        return;
+    }
+    let threads = 12;
+    EXPORTED.lock().unwrap().reserve(threads);
+    let mut key: libc::pthread_key_t = 0;
+    // SAFETY: a valid out-pointer and an `extern "C"` destructor.
+    let rc = unsafe { libc::pthread_key_create(&mut key, Some(last_round_destructor)) };
+    assert_eq!(rc, 0);
+    LAST_ROUND_KEY.store(key as usize, Ordering::SeqCst);
+    KEY_DTORS.store(0, Ordering::SeqCst);
+    let base = common::settled();
+    let rss_before = common::current_rss();
+    for t in 0..threads {
+        let blocks = thread::spawn(move || {
+            let blocks: Vec<usize> = (0..LATE_BLOCKS)
+                .map(|i| cookie_block(LATE_BLOCK_SIZE, (t * LATE_BLOCKS + i) as u64))
+                .collect();
+            LATE_BUFFER.with(|b| b.set(cookie_block(100, t as u64)));
+            make_glibc_thread_buffers(t);
+            // SAFETY: a live key; the value counts destructor rounds.
+            unsafe { libc::pthread_setspecific(key, 1 as _) };
+            blocks
+        })
+        .join()
+        .unwrap();
+        // The thread is gone (joined: glibc's clean-up has run); its blocks
+        // are freed by this thread, into the heap it abandoned.
+        for addr in blocks {
+            // SAFETY: live cookie blocks the thread gave us.
+            unsafe { free_cookie_block(addr) };
+        }
+    }
+    assert_eq!(KEY_DTORS.load(Ordering::SeqCst), threads);
+    let exported: Vec<usize> = EXPORTED.lock().unwrap().drain(..).collect();
+    for addr in exported {
+        // SAFETY: blocks the destructors made and gave to us.
+        unsafe { free_cookie_block(addr) };
+    }
+    // SAFETY: a key we created; no thread uses it any more.
+    unsafe { libc::pthread_key_delete(key) };
+    let end = common::settled();
+    common::assert_balanced(&base, &end, "frees after the last destructor round");
+    assert_eq!(
+        end.heaps_abandoned, base.heaps_abandoned,
+        "a heap of an exited thread holds memory: {end}"
+    );
+    assert!(
+        end.heaps <= base.heaps + 2,
+        "heaps grew from {} to {} over {threads} threads: late frees bound new heaps",
+        base.heaps,
+        end.heaps
+    );
+    let held = common::in_use(&end).saturating_sub(common::in_use(&base));
+    assert!(
+        held <= 16 << 20,
+        "{:.1} MiB of address space still held after {threads} threads x {} MB: {end}",
+        common::mib(held),
+        LATE_BLOCKS * LATE_BLOCK_SIZE / 1_000_000
+    );
+    if let (Some(before), Some(after)) = (rss_before, common::current_rss()) {
+        assert!(
+            after <= before + (24 << 20),
+            "RSS grew from {:.1} to {:.1} MiB",
+            common::mib(before),
+            common::mib(after)
+        );
+    }
+}
+
 #[test]
 fn thread_exit_and_threads_that_do_not_allocate() {
     common::warm_up();
@@ -538,4 +673,5 @@ fn thread_exit_and_threads_that_do_not_allocate() {
     pthread_key_destructor_allocates_after_homing_let_go();
     thread_that_never_allocated_frees();
     consumer_only_thread_stays_bounded();
+    frees_after_every_destructor_are_not_stranded();
 }

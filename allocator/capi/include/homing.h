@@ -215,6 +215,8 @@ typedef struct homing_stats {
     size_t pages_purged;    /* pages purged so far */
     size_t heaps;           /* heaps ever created (thread and first-class) */
     size_t heaps_abandoned; /* heaps of exited threads not yet adopted */
+    size_t os_cached;       /* of os_mapped, released segments kept for reuse
+                               (purged: address space, no RSS) */
 } homing_stats_t;
 
 /* Writes a snapshot of the counters to *out. */

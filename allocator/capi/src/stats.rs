@@ -35,6 +35,9 @@ pub struct HomingStats {
     pub heaps: usize,
     /// Heaps of exited threads not yet adopted.
     pub heaps_abandoned: usize,
+    /// Of `os_mapped`, bytes of released segments kept for reuse (purged:
+    /// address space only). Last, so the layout of older fields is kept.
+    pub os_cached: usize,
 }
 
 impl From<allocator::Stats> for HomingStats {
@@ -50,6 +53,7 @@ impl From<allocator::Stats> for HomingStats {
             pages_purged: s.pages_purged,
             heaps: s.heaps,
             heaps_abandoned: s.heaps_abandoned,
+            os_cached: s.os_cached,
         }
     }
 }

@@ -150,6 +150,14 @@ fn threads_that_only_free_exit_and_churn() {
     preloaded("threads");
 }
 
+/// glibc frees a thread's `strerror`, `strsignal` and `dlerror` buffers
+/// after every key destructor: the heap the thread gave up must not be tied
+/// to it again (memory stranded, a heap per thread).
+#[test]
+fn frees_after_thread_exit_hooks() {
+    preloaded("exit_late");
+}
+
 #[test]
 fn fork_while_threads_allocate() {
     preloaded("fork");
