@@ -6,17 +6,21 @@
 //!   of two, at least [`OS_PAGE`]. Callers check; this module asserts in
 //!   debug builds only.
 //! - [`map`] returns read-write memory that reads as zero. On Linux the
-//!   kernel backs it lazily (it is reserved with `MAP_NORESERVE`), so mapping
-//!   costs address space, not RSS, until the memory is touched: there is no
-//!   separate commit step.
+//!   kernel backs it lazily, so mapping costs address space, not RSS, until
+//!   the memory is touched: there is no separate commit step. It is *not*
+//!   mapped with `MAP_NORESERVE`: the kernel's overcommit policy
+//!   (`vm.overcommit_memory`) judges every mapping as it judges glibc's, so
+//!   a size the machine cannot back (`malloc(1 << 40)` on a 24 GiB machine)
+//!   is refused here, with `None`, instead of succeeding and killing the
+//!   program when it touches the memory.
 //! - [`purge`] hands the physical memory of a sub-range back (RSS drops) and
 //!   keeps the address range; the range reads as zero afterwards.
 //! - [`unmap`] returns a whole mapping made by [`map`], by its exact base and
 //!   size.
 //! - Nothing here allocates, locks or panics: failures are `None`.
 //!
-//! Reservations go through `memmap2` (`MmapOptions::map_anon` with
-//! `no_reserve_swap`); `memmap2` cannot place a mapping at an alignment,
+//! Reservations go through `memmap2` (`MmapOptions::map_anon`); `memmap2`
+//! cannot place a mapping at an alignment,
 //! release part of one or purge a sub-range, so those three calls are made
 //! here with `libc`. Under Miri and loom, where `mmap` is not available, the
 //! same contract is met by the system allocator (`cfg(any(miri, loom))`).
@@ -136,11 +140,8 @@ mod imp {
         // the slack at both ends back.
         let slack = align - super::OS_PAGE;
         let total = size.checked_add(slack)?;
-        let mapping = MmapOptions::new()
-            .len(total)
-            .no_reserve_swap()
-            .map_anon()
-            .ok()?;
+        // No `no_reserve_swap()` (MAP_NORESERVE): see the module doc.
+        let mapping = MmapOptions::new().len(total).map_anon().ok()?;
         let base = mapping.as_ptr() as usize;
         // We manage the mapping by address from now on; memmap2 would unmap
         // the whole of it on drop.

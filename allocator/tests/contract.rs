@@ -133,6 +133,43 @@ fn impossible_sizes_return_null() {
     }
 }
 
+/// `true` unless the kernel overcommits without any check
+/// (`vm.overcommit_memory = 1`), where no size is refused up front.
+fn kernel_checks_commit() -> bool {
+    std::fs::read_to_string("/proc/sys/vm/overcommit_memory")
+        .map(|mode| mode.trim() != "1")
+        .unwrap_or(true)
+}
+
+/// Sizes that fit the address space but not the machine: the kernel's
+/// overcommit check refuses them (as it does for glibc's `malloc`), so
+/// homing must return null instead of a mapping that kills the program
+/// when it is touched.
+#[test]
+fn sizes_beyond_what_the_kernel_commits_return_null() {
+    if cfg!(miri) || !kernel_checks_commit() {
+        eprintln!("skipped: vm.overcommit_memory = 1 accepts every size");
+        return;
+    }
+    for (size, align) in [(1usize << 40, 16), (1 << 40, 1 << 22), (1 << 44, 1 << 30)] {
+        let layout = Layout::from_size_align(size, align).unwrap();
+        // SAFETY: a valid layout; a null result is expected.
+        let p = unsafe { GLOBAL.alloc(layout) };
+        assert!(p.is_null(), "{size} bytes at {align} were handed out");
+    }
+    let mut v: Vec<u8> = Vec::new();
+    assert!(v.try_reserve_exact(1 << 40).is_err());
+    // A huge block asked to grow beyond the machine stays as it was.
+    // SAFETY: a live block; a failed realloc leaves it alone.
+    unsafe {
+        let p = homing::alloc(1 << 20, 16);
+        p.write_bytes(7, 1 << 20);
+        assert!(homing::realloc(p, 1 << 20, 16, 1 << 40).is_null());
+        assert_eq!(*p.add((1 << 20) - 1), 7);
+        homing::free(p);
+    }
+}
+
 #[test]
 fn free_of_null_does_nothing() {
     // SAFETY: null is allowed.

@@ -109,6 +109,28 @@ void threads_with_thread_locals() {
     handed_over.clear();
 }
 
+// A size the machine cannot commit (1 TiB): `new` throws instead of
+// handing out memory that kills the program when touched.
+void impossible_new_throws() {
+    std::FILE *f = std::fopen("/proc/sys/vm/overcommit_memory", "r");
+    int mode = 0;
+    if (f != nullptr) {
+        if (std::fscanf(f, "%d", &mode) != 1) mode = 0;
+        std::fclose(f);
+    }
+    if (mode == 1) return;  // the kernel accepts every size
+    volatile std::size_t tib = std::size_t(1) << 40;
+    bool threw = false;
+    try {
+        char *p = new char[tib];
+        p[0] = 1;
+        delete[] p;
+    } catch (const std::bad_alloc &) {
+        threw = true;
+    }
+    CHECK(threw);
+}
+
 }  // namespace
 
 int main() {
@@ -118,6 +140,7 @@ int main() {
     aligned_new();
     exceptions();
     threads_with_thread_locals();
+    impossible_new_throws();
     std::puts("ok");
     return 0;
 }

@@ -60,6 +60,44 @@ static void reallocarray_overflow_is_enomem_and_keeps_block(void) {
     free(p);
 }
 
+/* 0 unless the kernel accepts every size (vm.overcommit_memory = 1). */
+static int kernel_checks_commit(void) {
+    FILE *f = fopen("/proc/sys/vm/overcommit_memory", "r");
+    int mode = 0;
+    if (f != NULL) {
+        if (fscanf(f, "%d", &mode) != 1)
+            mode = 0;
+        fclose(f);
+    }
+    return mode != 1;
+}
+
+/* Sizes the machine cannot commit (1 TiB here): the kernel's overcommit
+ * check refuses them, as it does for glibc. */
+static void sizes_beyond_the_commit_limit_are_enomem(void) {
+    if (!kernel_checks_commit()) {
+        fprintf(stderr, "skipped: vm.overcommit_memory = 1\n");
+        return;
+    }
+    size_t tib = (size_t)1 << 40;
+    errno = 0;
+    CHECK(malloc(tib) == NULL);
+    CHECK(errno == ENOMEM);
+    errno = 0;
+    CHECK(calloc((size_t)1 << 20, (size_t)1 << 20) == NULL);
+    CHECK(errno == ENOMEM);
+    errno = 0;
+    CHECK(aligned_alloc((size_t)1 << 22, tib) == NULL);
+    CHECK(errno == ENOMEM);
+    char *p = malloc(1000);
+    CHECK(p != NULL);
+    p[999] = 5;
+    errno = 0;
+    CHECK(realloc(p, tib) == NULL);
+    CHECK(errno == ENOMEM && p[999] == 5);
+    free(p);
+}
+
 static void aligned_alloc_bad_alignment_is_einval(void) {
     size_t bad[] = {0, 3, 24, 48, 100, 4097, SIZE_MAX};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -156,6 +194,7 @@ static const struct test_case cases[] = {
     CASE(malloc_above_ptrdiff_max_is_enomem),
     CASE(malloc_success_keeps_working_after_enomem),
     CASE(calloc_overflow_is_enomem),
+    CASE(sizes_beyond_the_commit_limit_are_enomem),
     CASE(calloc_too_big_is_enomem),
     CASE(realloc_too_big_is_enomem_and_keeps_block),
     CASE(reallocarray_overflow_is_enomem_and_keeps_block),
