@@ -109,6 +109,8 @@ void threads_with_thread_locals() {
     handed_over.clear();
 }
 
+char *volatile impossible_block = nullptr;
+
 // A size the machine cannot commit (1 TiB): `new` throws instead of
 // handing out memory that kills the program when touched.
 void impossible_new_throws() {
@@ -122,9 +124,9 @@ void impossible_new_throws() {
     volatile std::size_t tib = std::size_t(1) << 40;
     bool threw = false;
     try {
-        char *p = new char[tib];
-        p[0] = 1;
-        delete[] p;
+        // Kept in a volatile global, so the compiler may not elide the pair.
+        impossible_block = new char[tib];
+        delete[] impossible_block;
     } catch (const std::bad_alloc &) {
         threw = true;
     }
