@@ -73,7 +73,7 @@ fn alloc_class_slow(mut heap: *mut Heap, class: usize) -> *mut u8 {
             // SAFETY: `alloc_late` hands us a real heap it owns.
             return thread::alloc_late(|h| unsafe { Heap::alloc_class(h, class) });
         }
-        heap = thread::bind();
+        heap = bind_or_release();
         if heap.is_null() {
             return ptr::null_mut();
         }
@@ -81,7 +81,35 @@ fn alloc_class_slow(mut heap: *mut Heap, class: usize) -> *mut u8 {
     // SAFETY: a real heap bound to this thread. (A freshly bound heap's
     // direct page is the empty page, whose lists are empty: `alloc_slow`
     // handles it.)
-    unsafe { Heap::alloc_slow(heap, class) }
+    let p = unsafe { Heap::alloc_slow(heap, class) };
+    if p.is_null() {
+        // SAFETY: as above.
+        return retry_after_release(heap, || unsafe { Heap::alloc_class(heap, class) });
+    }
+    p
+}
+
+/// Binds a heap to the calling thread; if the OS has no memory even for
+/// that, gives back what the process holds and tries once more. Null if
+/// that fails too.
+fn bind_or_release() -> *mut Heap {
+    let heap = thread::bind();
+    if !heap.is_null() {
+        return heap;
+    }
+    retry_after_release(heap::empty_heap(), thread::bind)
+}
+
+/// The OS refused memory: give back what the process holds
+/// ([`thread::release_held`]) and try once more; null if that fails too.
+/// Only reached when an allocation already failed, so it costs nothing
+/// otherwise.
+#[cold]
+#[inline(never)]
+fn retry_after_release<T>(heap: *mut Heap, again: impl FnOnce() -> *mut T) -> *mut T {
+    // SAFETY: `heap` is the calling thread's heap (or the empty heap).
+    unsafe { thread::release_held(heap) };
+    again()
 }
 
 /// Larger or more aligned requests.
@@ -96,13 +124,18 @@ fn alloc_general(mut heap: *mut Heap, size: usize, align: usize) -> *mut u8 {
             // SAFETY: `alloc_late` hands us a real heap it owns.
             return thread::alloc_late(|h| unsafe { Heap::alloc_sized(h, size, align) });
         }
-        heap = thread::bind();
+        heap = bind_or_release();
         if heap.is_null() {
             return ptr::null_mut();
         }
     }
     // SAFETY: a real heap bound to this thread.
-    unsafe { Heap::alloc_sized(heap, size, align) }
+    let p = unsafe { Heap::alloc_sized(heap, size, align) };
+    if p.is_null() {
+        // SAFETY: as above.
+        return retry_after_release(heap, || unsafe { Heap::alloc_sized(heap, size, align) });
+    }
+    p
 }
 
 /// Frees a block from [`alloc`]. Null does nothing.

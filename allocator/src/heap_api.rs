@@ -59,10 +59,20 @@ impl Heap {
     /// Allocates a block for `layout`, or `None` when out of memory.
     /// A zero-size layout gets a real (minimum-size) block.
     pub fn alloc(&self, layout: Layout) -> Option<NonNull<u8>> {
+        let raw = self.raw.as_ptr();
         // SAFETY: we own the heap (owner thread: `Heap` is !Send).
-        let p = NonNull::new(unsafe {
-            heap::Heap::alloc_sized(self.raw.as_ptr(), layout.size(), layout.align())
-        })?;
+        let mut p = unsafe { heap::Heap::alloc_sized(raw, layout.size(), layout.align()) };
+        if p.is_null() {
+            // The OS refused memory: give back what this heap, the calling
+            // thread's heap and the process hold, and try once more.
+            // SAFETY: we own this heap, and the thread's heap is ours.
+            unsafe {
+                heap::Heap::collect(raw, true);
+                thread::release_held(thread::current());
+                p = heap::Heap::alloc_sized(raw, layout.size(), layout.align());
+            }
+        }
+        let p = NonNull::new(p)?;
         #[cfg(feature = "checked")]
         // SAFETY: a fresh block of at least 16 bytes, ours.
         unsafe {

@@ -27,7 +27,7 @@
 
 use core::ptr::NonNull;
 
-use crate::sync::plain::{AtomicUsize, Ordering};
+use crate::sync::plain::{AtomicPtr, AtomicUsize, Ordering};
 
 /// The operating system's page: the unit of mapping and purging (4 KiB on
 /// the x86_64 and aarch64 Linux targets this crate is built for).
@@ -54,6 +54,56 @@ pub fn counters() -> OsCounters {
     OsCounters {
         mapped: MAPPED.load(Ordering::Relaxed),
         purged: PURGED.load(Ordering::Relaxed),
+    }
+}
+
+/// Most functions that may be registered with [`on_memory_pressure`].
+const PRESSURE_HOOKS: usize = 4;
+
+/// Registered pressure hooks (`fn()` as a pointer; null: an empty slot).
+static HOOKS: [AtomicPtr<()>; PRESSURE_HOOKS] =
+    [const { AtomicPtr::new(core::ptr::null_mut()) }; PRESSURE_HOOKS];
+
+/// Registers `release`, a function that gives memory its layer keeps back
+/// to the OS (the regions' chunk pool registers one). When the OS refuses
+/// homing memory, homing gives back what it holds itself, calls every
+/// registered function, and tries once more. Registering the same function
+/// twice registers it once; `false` if every slot is taken.
+///
+/// `release` runs on whatever thread ran out of memory, inside an
+/// allocation: it must not allocate, lock what an allocation may hold, or
+/// panic.
+pub fn on_memory_pressure(release: fn()) -> bool {
+    let f = release as *mut ();
+    for hook in &HOOKS {
+        // AcqRel/Acquire: the hook is a plain function pointer, but a
+        // reader (Acquire in `relieve_pressure`) must see it whole; on
+        // failure we only compare.
+        match hook.compare_exchange(
+            core::ptr::null_mut(),
+            f,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => return true,
+            Err(theirs) if theirs == f => return true,
+            Err(_) => {}
+        }
+    }
+    false
+}
+
+/// Calls every function registered with [`on_memory_pressure`].
+pub fn relieve_pressure() {
+    for hook in &HOOKS {
+        // Acquire: pairs with the registering compare-exchange.
+        let f = hook.load(Ordering::Acquire);
+        if !f.is_null() {
+            // SAFETY: only `fn()` pointers are ever stored (see
+            // `on_memory_pressure`).
+            let release: fn() = unsafe { core::mem::transmute::<*mut (), fn()>(f) };
+            release();
+        }
     }
 }
 

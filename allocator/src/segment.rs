@@ -417,6 +417,26 @@ pub(crate) mod cache {
         None
     }
 
+    /// Unmaps every cached segment (the OS refused memory: cached segments
+    /// hold address space and commit charge). Returns how many.
+    #[cfg(not(loom))]
+    pub(crate) fn drain() -> usize {
+        use crate::sync::Ordering;
+        let mut n = 0;
+        for slot in &CACHE {
+            // Acquire: pairs with `put`'s Release, as in `take`.
+            let seg = slot.swap(ptr::null_mut(), Ordering::Acquire);
+            if !seg.is_null() {
+                // Relaxed: a statistic.
+                CACHED.fetch_sub(1, crate::sync::plain::Ordering::Relaxed);
+                // SAFETY: a cached segment is nobody's and holds nothing.
+                unsafe { Segment::destroy(seg) };
+                n += 1;
+            }
+        }
+        n
+    }
+
     /// Under loom there is no cache (it would be a `static`).
     #[cfg(loom)]
     pub(super) fn put(_seg: *mut Segment) -> bool {

@@ -20,7 +20,8 @@ pub(crate) use core::sync::atomic::{fence, AtomicUsize, Ordering};
 #[cfg(not(loom))]
 pub(crate) use core::sync::atomic::AtomicPtr;
 
-/// Atomics for counters and options: never part of a protocol.
+/// Atomics for counters, options and registered hooks: never part of a
+/// protocol loom needs to explore.
 pub(crate) mod plain {
-    pub(crate) use core::sync::atomic::{AtomicUsize, Ordering};
+    pub(crate) use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 }

@@ -173,6 +173,51 @@ pub(crate) fn alloc_late(alloc: impl FnOnce(*mut Heap) -> *mut u8) -> *mut u8 {
     p
 }
 
+/// The OS refused memory: gives back everything the process holds and
+/// could use for something else, so that one more try may succeed (as with
+/// glibc, freeing memory must make room for new allocations, of any size).
+///
+/// - `mine`, the calling thread's heap (if it has one): its pending remote
+///   frees posted, its inbox drained, every empty page retired, all free
+///   memory purged, spare segments released;
+/// - every abandoned heap a short claim can take: the same;
+/// - the cache of released segments: unmapped (purged segments still hold
+///   address space and commit charge);
+/// - what other layers registered with [`os::on_memory_pressure`] (the
+///   regions' chunk pool).
+///
+/// Heaps of other live threads are theirs alone and are not touched.
+///
+/// # Safety
+///
+/// `mine` is the empty heap or a real heap the caller owns.
+#[cold]
+#[inline(never)]
+pub(crate) unsafe fn release_held(mine: *mut Heap) {
+    if mine != heap::empty_heap() {
+        // SAFETY: the caller owns `mine`.
+        unsafe {
+            if (*mine).is_thread_heap {
+                crate::remote::flush_outbox(mine);
+            }
+            Heap::collect(mine, true);
+        }
+    }
+    for heap in registry() {
+        if heap != mine && crate::remote::try_claim(heap) {
+            // SAFETY: the claim makes us the owner until `let_go`; a
+            // claimed heap's outbox is empty (its thread flushed it when it
+            // exited).
+            unsafe {
+                Heap::collect(heap, true);
+                crate::remote::let_go(heap);
+            }
+        }
+    }
+    crate::segment::cache::drain();
+    os::relieve_pressure();
+}
+
 /// A snapshot of every heap's counters plus the global ones.
 pub(crate) fn snapshot() -> Stats {
     let mut stats = Stats::default();

@@ -158,6 +158,14 @@ fn frees_after_thread_exit_hooks() {
     preloaded("exit_late");
 }
 
+/// Under `RLIMIT_AS`, filling memory, freeing it all and allocating again
+/// (small, medium, huge) succeeds: homing gives back what it holds when the
+/// OS refuses memory, and retries.
+#[test]
+fn out_of_memory_recovers_after_frees() {
+    preloaded("oom");
+}
+
 #[test]
 fn fork_while_threads_allocate() {
     preloaded("fork");
