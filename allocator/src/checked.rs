@@ -50,7 +50,7 @@ pub(crate) fn register(seg: *mut Segment) {
         }
         i = (i + 1) % SET_SLOTS;
     }
-    fail("the checked-mode segment set is full", 0);
+    fail("checked mode:", "the segment set is full", 0);
 }
 
 /// Forgets a segment that is being released.
@@ -83,18 +83,20 @@ fn is_registered(base: usize) -> bool {
     false
 }
 
-/// Checks that `p` is the start of a block in a live homing segment.
+/// Checks that `p`, handed to `call` (`"free"`, `"realloc"`, ...), is the
+/// start of a block in a live homing segment.
 ///
 /// # Safety
 ///
 /// `p` is non-null.
-unsafe fn check_block(p: *mut u8) {
+unsafe fn check_block(p: *mut u8, call: &str) {
     // SAFETY: we read the header only once the set says the segment is live.
     unsafe {
         let seg = segment::segment_of(p);
         if !is_registered(seg as usize) {
             fail(
-                "free of a pointer homing did not allocate (or already released)",
+                call,
+                "of a pointer homing did not allocate (or already released)",
                 p as usize,
             );
         }
@@ -104,30 +106,32 @@ unsafe fn check_block(p: *mut u8) {
             let page = segment::page_of(seg, p);
             if !(*page).in_use || (*page).start.is_null() || p < (*page).start {
                 fail(
-                    "free of a pointer in an unused page (double free?)",
+                    call,
+                    "of a pointer in an unused page (double free?)",
                     p as usize,
                 );
             }
             (*page).block_start(p)
         };
         if start != p {
-            fail("free of a pointer into the middle of a block", p as usize);
+            fail(call, "of a pointer into the middle of a block", p as usize);
         }
     }
 }
 
-/// Checks that `p` is a live block start (for `realloc` and
-/// `usable_size`): reports foreign, interior and already-freed pointers.
+/// Checks that `p`, handed to `call` (`"realloc"`, `"usable_size"`), is a
+/// live block start: reports foreign, interior and already-freed pointers,
+/// naming the call.
 ///
 /// # Safety
 ///
 /// `p` is non-null.
-pub(crate) unsafe fn check_live(p: *mut u8) {
+pub(crate) unsafe fn check_live(p: *mut u8, call: &str) {
     // SAFETY: `check_block` validates `p` before we read its second word.
     unsafe {
-        check_block(p);
+        check_block(p, call);
         if p.cast::<usize>().add(1).read() == FREED ^ p as usize {
-            fail("use of a freed block", p as usize);
+            fail(call, "of a freed block (use after free)", p as usize);
         }
     }
 }
@@ -140,10 +144,10 @@ pub(crate) unsafe fn check_live(p: *mut u8) {
 pub(crate) unsafe fn check_free(p: *mut u8) {
     // SAFETY: `check_block` validates `p` before we touch the block.
     unsafe {
-        check_block(p);
+        check_block(p, "free");
         let mark = p.cast::<usize>().add(1);
         if mark.read() == FREED ^ p as usize {
-            fail("double free", p as usize);
+            fail("double", "free", p as usize);
         }
         mark.write(FREED ^ p as usize);
     }
@@ -160,9 +164,10 @@ pub(crate) unsafe fn clear_mark(p: *mut u8) {
     unsafe { p.cast::<usize>().add(1).write(0) };
 }
 
-/// Writes "homing: <what> (pointer 0x...)" to standard error and aborts.
+/// Writes "homing: <call> <what> (pointer 0x...)" to standard error and
+/// aborts.
 #[cold]
-fn fail(what: &str, p: usize) -> ! {
+fn fail(call: &str, what: &str, p: usize) -> ! {
     let mut buf = [0u8; 160];
     let mut n = 0;
     let mut put = |bytes: &[u8]| {
@@ -174,6 +179,8 @@ fn fail(what: &str, p: usize) -> ! {
         }
     };
     put(b"homing: ");
+    put(call.as_bytes());
+    put(b" ");
     put(what.as_bytes());
     put(b" (pointer 0x");
     for shift in (0..16).rev() {

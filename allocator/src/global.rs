@@ -213,11 +213,26 @@ unsafe fn free_slow(p: *mut u8) {
 ///
 /// `p` is a live block from this allocator.
 pub unsafe fn usable_size(p: *mut u8) -> usize {
+    // SAFETY: forwarded.
+    unsafe { usable_size_for(p, "usable_size") }
+}
+
+/// [`usable_size`] on behalf of `call`: the checked build names `call` when
+/// it reports a bad pointer (the C ABI passes `"realloc"` and
+/// `"malloc_usable_size"`). Not a stable API.
+///
+/// # Safety
+///
+/// As for [`usable_size`].
+#[doc(hidden)]
+pub unsafe fn usable_size_for(p: *mut u8, call: &'static str) -> usize {
     #[cfg(feature = "checked")]
     // SAFETY: the check validates `p` before anything reads its header.
     unsafe {
-        crate::checked::check_live(p)
+        crate::checked::check_live(p, call)
     };
+    #[cfg(not(feature = "checked"))]
+    let _ = call;
     // SAFETY: forwarded.
     unsafe { heap::usable_size(p) }
 }
@@ -234,13 +249,8 @@ pub unsafe fn realloc(p: *mut u8, old_size: usize, align: usize, new_size: usize
     if !align.is_power_of_two() {
         return ptr::null_mut();
     }
-    #[cfg(feature = "checked")]
-    // SAFETY: `p` is non-null by contract; the check validates the rest.
-    unsafe {
-        crate::checked::check_live(p)
-    };
-    // SAFETY: forwarded.
-    let usable = unsafe { usable_size(p) };
+    // SAFETY: forwarded; the checked build validates `p` first.
+    let usable = unsafe { usable_size_for(p, "realloc") };
     if new_size <= usable && new_size >= usable / 2 {
         return p;
     }

@@ -28,7 +28,8 @@ mod thread;
 
 #[cfg(not(loom))]
 pub use global::{
-    alloc, alloc_zeroed, collect, free, print_stats, realloc, stats, usable_size, Homing,
+    alloc, alloc_zeroed, collect, free, print_stats, realloc, stats, usable_size, usable_size_for,
+    Homing,
 };
 #[cfg(not(loom))]
 pub use heap_api::Heap;

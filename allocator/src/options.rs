@@ -1,11 +1,17 @@
 //! Options, read once from `HOMING_*` environment variables without
 //! allocating (`getenv` on a C string literal, digits parsed by hand).
 //!
+//! They are read when the library is loaded (an ELF constructor, before
+//! `main`), not at first use: some programs (PHP) clear their environment
+//! later, and an option must not change its value in the middle of a run.
+//! A read at first use remains the fallback where no constructor runs.
+//!
 //! | variable | default | meaning |
 //! |---|---|---|
 //! | `HOMING_PURGE_DELAY_MS` | 10 | how long a free page keeps its memory before it is purged (`MADV_DONTNEED`); 0 purges at once; `-1` never purges |
 //! | `HOMING_OUTBOX_BUDGET` | 64 | remote frees a thread collects before it posts them to their owners |
 //! | `HOMING_KEEP_SEGMENTS` | 1 | empty segments a heap keeps mapped per page size (purged) instead of unmapping |
+//! | `HOMING_BACKGROUND_PURGE` | 0 | 1 starts a background thread that purges free pages of idle heaps once their delay has passed (see `purge`) |
 
 use crate::sync::plain::{AtomicUsize, Ordering};
 
@@ -27,6 +33,7 @@ const UNSET: usize = usize::MAX - 1;
 static PURGE_DELAY_MS: AtomicUsize = AtomicUsize::new(UNSET);
 static OUTBOX_BUDGET: AtomicUsize = AtomicUsize::new(UNSET);
 static KEEP_SEGMENTS: AtomicUsize = AtomicUsize::new(UNSET);
+static BACKGROUND_PURGE: AtomicUsize = AtomicUsize::new(UNSET);
 
 /// Parses a decimal `usize` (or `-1` as [`NEVER`]) from a C string. (Unused
 /// under Miri and loom, where the environment is not read.)
@@ -109,6 +116,31 @@ pub fn keep_segments() -> usize {
         b"HOMING_KEEP_SEGMENTS\0",
         DEFAULT_KEEP_SEGMENTS,
     )
+}
+
+/// `true` if a background thread purges idle heaps' free pages.
+pub fn background_purge() -> bool {
+    get(&BACKGROUND_PURGE, b"HOMING_BACKGROUND_PURGE\0", 0) != 0
+}
+
+/// Reads every option now. homing calls it when it is loaded; calling it
+/// again does nothing.
+pub fn init() {
+    purge_delay_ms();
+    outbox_budget();
+    keep_segments();
+    background_purge();
+}
+
+/// Reads the options when the library is loaded (see the module doc).
+#[cfg(all(target_os = "linux", not(any(miri, loom))))]
+#[used]
+#[link_section = ".init_array"]
+static READ_AT_LOAD: extern "C" fn() = read_at_load;
+
+#[cfg(all(target_os = "linux", not(any(miri, loom))))]
+extern "C" fn read_at_load() {
+    init();
 }
 
 /// Monotonic milliseconds, for the purge delay.

@@ -15,6 +15,7 @@
 //! | out of memory, or a size above `PTRDIFF_MAX` | null, `errno = ENOMEM` |
 //! | `calloc` / `reallocarray` whose product overflows | null, `errno = ENOMEM` |
 //! | alignment not a power of two (`aligned_alloc`) | null, `errno = EINVAL` |
+//! | `memalign(0 or not a power of two, n)` | as glibc: `malloc` for 0 and small alignments, others rounded up to a power of two |
 //! | `posix_memalign`: bad alignment / no memory | returns `EINVAL` / `ENOMEM`, `*out` and `errno` untouched |
 //! | `realloc(NULL, n)` | `malloc(n)` |
 //! | `realloc(p, 0)` | frees `p`, returns null, `errno` untouched (glibc's policy) |
@@ -142,7 +143,7 @@ pub unsafe extern "C" fn homing_realloc(p: *mut c_void, size: usize) -> *mut c_v
     // `usable_size(p)` bytes, so copying that many is in bounds, and
     // `MALLOC_ALIGN` is the alignment every such block has.
     let q = unsafe {
-        let old = allocator::usable_size(p.cast());
+        let old = allocator::usable_size_for(p.cast(), "realloc");
         let mut q = ptr::null_mut();
         if let Some(roomy) = huge_growth(old, size) {
             // A failure here is not the caller's: keep errno for the exact try.
@@ -281,7 +282,7 @@ pub unsafe extern "C" fn homing_usable_size(p: *mut c_void) -> usize {
         return 0;
     }
     // SAFETY: a live block of ours (caller contract).
-    unsafe { allocator::usable_size(p.cast()) }
+    unsafe { allocator::usable_size_for(p.cast(), "malloc_usable_size") }
 }
 
 #[cfg(test)]

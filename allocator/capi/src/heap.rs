@@ -178,7 +178,7 @@ pub unsafe extern "C" fn homing_heap_realloc(
             homing_heap_free(heap, p);
             return ptr::null_mut();
         }
-        let usable = allocator::usable_size(p.cast());
+        let usable = allocator::usable_size_for(p.cast(), "homing_heap_realloc");
         if size <= usable && size >= usable / 2 {
             return p;
         }

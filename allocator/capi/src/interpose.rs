@@ -81,7 +81,7 @@ use core::ffi::{c_int, c_void};
 use core::ptr;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::errno::{self, ENOMEM};
+use crate::errno::{self, EINVAL, ENOMEM};
 use crate::family::{
     alloc_or_enomem, free_keeping_errno, homing_aligned_alloc, homing_calloc, homing_free,
     homing_malloc, homing_posix_memalign, homing_realloc, homing_reallocarray, homing_usable_size,
@@ -149,18 +149,37 @@ pub unsafe extern "C" fn posix_memalign(
 }
 
 /// C11 `aligned_alloc`: [`homing_aligned_alloc`] (`EINVAL` unless the
-/// alignment is a power of two; any size).
+/// alignment is a power of two; any size). This is C17's and POSIX's rule,
+/// and glibc's own from 2.38 on; older glibc let `aligned_alloc` round the
+/// alignment up as `memalign` does. A program that relies on that rounding
+/// should call `memalign`, which keeps it.
 #[cfg_attr(not(test), no_mangle)]
 pub extern "C" fn aligned_alloc(alignment: usize, size: usize) -> *mut c_void {
     homing_aligned_alloc(alignment, size)
 }
 
-/// The obsolete `memalign`: the same as [`aligned_alloc`] (glibc rounds a
-/// non-power-of-two alignment up; we refuse it with `EINVAL`, as its
-/// manual page documents).
+/// The obsolete `memalign`, as glibc defines it: an alignment up to
+/// [`MALLOC_ALIGN`](crate::family::MALLOC_ALIGN) (0 included) is plain
+/// `malloc`; any other is rounded up to the next power of two; only one
+/// with no power of two above it (beyond `SIZE_MAX / 2 + 1`) fails, with
+/// `EINVAL`. Real programs call `memalign(0, n)`.
 #[cfg_attr(not(test), no_mangle)]
 pub extern "C" fn memalign(alignment: usize, size: usize) -> *mut c_void {
-    homing_aligned_alloc(alignment, size)
+    match glibc_memalign_alignment(alignment) {
+        Some(alignment) => homing_aligned_alloc(alignment, size),
+        None => {
+            errno::set(EINVAL);
+            ptr::null_mut()
+        }
+    }
+}
+
+/// The alignment glibc's `memalign` uses for `alignment`, or `None` when it
+/// refuses it.
+fn glibc_memalign_alignment(alignment: usize) -> Option<usize> {
+    alignment
+        .max(crate::family::MALLOC_ALIGN)
+        .checked_next_power_of_two()
 }
 
 /// The OS page size, asked once (`sysconf` neither allocates nor fails for
@@ -294,7 +313,7 @@ pub unsafe extern "C" fn __libc_realloc(p: *mut c_void, size: usize) -> *mut c_v
 /// glibc's alias of `memalign`.
 #[cfg_attr(not(test), no_mangle)]
 pub extern "C" fn __libc_memalign(alignment: usize, size: usize) -> *mut c_void {
-    homing_aligned_alloc(alignment, size)
+    memalign(alignment, size)
 }
 
 /// glibc's alias of `valloc`.
@@ -333,13 +352,30 @@ mod tests {
     }
 
     #[test]
-    fn memalign_refuses_non_powers_of_two() {
+    fn memalign_rounds_its_alignment_like_glibc() {
+        for (asked, given) in [
+            (0, 16),
+            (1, 16),
+            (24, 32),
+            (48, 64),
+            (256, 256),
+            (4097, 8192),
+        ] {
+            assert_eq!(glibc_memalign_alignment(asked), Some(given), "{asked}");
+            let p = memalign(asked, 10);
+            assert!(!p.is_null());
+            assert_eq!(p as usize % given, 0, "memalign({asked}, 10)");
+            // SAFETY: a live block of ours.
+            unsafe { free_aligned_sized(p, given, 10) };
+        }
         errno::set(0);
-        assert!(memalign(48, 10).is_null());
-        assert_eq!(errno::get(), crate::errno::EINVAL);
-        let p = memalign(256, 10);
-        assert_eq!(p as usize % 256, 0);
-        // SAFETY: a live block of ours.
-        unsafe { free_aligned_sized(p, 256, 10) };
+        assert!(memalign(usize::MAX, 10).is_null());
+        assert_eq!(errno::get(), EINVAL);
+        errno::set(0);
+        assert!(
+            aligned_alloc(48, 10).is_null(),
+            "aligned_alloc stays strict"
+        );
+        assert_eq!(errno::get(), EINVAL);
     }
 }

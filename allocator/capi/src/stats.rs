@@ -9,6 +9,7 @@
 //! from homing.
 
 use core::ffi::c_char;
+use core::sync::atomic::{AtomicU8, Ordering};
 
 /// homing's process-wide counters, as `homing_stats_t` in `homing.h`.
 /// Fields are `size_t`; see `allocator::Stats` for each meaning.
@@ -100,13 +101,39 @@ pub extern "C" fn homing_stats_print() {
 /// The environment variable that asks for statistics at exit.
 const SHOW_STATS: &[u8] = b"HOMING_SHOW_STATS\0";
 
-/// Prints the statistics if `HOMING_SHOW_STATS` is set and not `0`.
-extern "C" fn show_stats_at_exit() {
+/// Whether to print the statistics at exit: `UNREAD`, or the answer read
+/// when the library was loaded (programs such as PHP clear their
+/// environment before they exit).
+static SHOW: AtomicU8 = AtomicU8::new(UNREAD);
+const UNREAD: u8 = 2;
+
+/// `HOMING_SHOW_STATS` is set and not `0`.
+fn show_stats_asked() -> bool {
     // SAFETY: a NUL-terminated name; `getenv` returns null or a
     // NUL-terminated string we only read here.
-    let show = unsafe {
+    unsafe {
         let value = libc::getenv(SHOW_STATS.as_ptr().cast::<c_char>());
         !value.is_null() && core::ffi::CStr::from_ptr(value).to_bytes() != b"0"
+    }
+}
+
+/// Reads `HOMING_SHOW_STATS` when the library is loaded.
+extern "C" fn read_show_stats_at_load() {
+    // Relaxed: read and written on the loading thread, before `main`.
+    SHOW.store(u8::from(show_stats_asked()), Ordering::Relaxed);
+}
+
+#[used]
+#[link_section = ".init_array"]
+static READ_SHOW_STATS_AT_LOAD: extern "C" fn() = read_show_stats_at_load;
+
+/// Prints the statistics if `HOMING_SHOW_STATS` was set (and not `0`) when
+/// the library was loaded.
+extern "C" fn show_stats_at_exit() {
+    // Relaxed: written once before `main`; exit runs after it.
+    let show = match SHOW.load(Ordering::Relaxed) {
+        UNREAD => show_stats_asked(),
+        asked => asked == 1,
     };
     if show {
         homing_stats_print();

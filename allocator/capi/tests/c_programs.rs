@@ -244,6 +244,16 @@ fn stats_at_exit_and_the_homing_check() {
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("homing statistics"), "{stderr}");
+    // Read when the library was loaded: a program that clears its
+    // environment before it exits still gets its statistics.
+    let cleared = run_ok(
+        Command::new(&exe)
+            .arg("clears_its_environment")
+            .env("LD_PRELOAD", &so)
+            .env("HOMING_SHOW_STATS", "1"),
+    );
+    let stderr = String::from_utf8_lossy(&cleared.stderr);
+    assert!(stderr.contains("homing statistics"), "{stderr}");
     let quiet = run_ok(
         Command::new(&exe)
             .arg("null_is_zero")
@@ -268,6 +278,14 @@ const MISUSE: &[(&str, &str)] = &[
     (
         "double_free_of_a_huge_block",
         "did not allocate (or already released)",
+    ),
+    (
+        "realloc_of_a_foreign_pointer",
+        "realloc of a pointer homing did not allocate",
+    ),
+    (
+        "usable_size_of_a_freed_block",
+        "malloc_usable_size of a freed block",
     ),
 ];
 

@@ -59,8 +59,17 @@ static void aligned_blocks_too(void) {
     }
 }
 
+/* A program that clears its environment before it exits (PHP does): the
+ * options homing read when it was loaded still hold. */
+static void clears_its_environment(void) {
+    free(malloc(100));
+    CHECK(clearenv() == 0);
+    CHECK(getenv("HOMING_SHOW_STATS") == NULL);
+}
+
 static const struct test_case cases[] = {
     CASE(null_is_zero),
+    CASE(clears_its_environment),
     CASE(at_least_the_size_asked),
     CASE(huge_blocks),
     CASE(usable_bytes_belong_to_the_block),
