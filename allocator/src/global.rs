@@ -161,8 +161,12 @@ pub unsafe fn free(p: *mut u8) {
                 let page = segment::page_of(seg, p);
                 (*heap).counters.free_blocks.add(1);
                 (*heap).counters.free_bytes.add((*page).block_size as usize);
+                // About to empty (the direct page is pinned, so this is
+                // another page: retire it) or on the full list: the cold
+                // path after the push.
+                let cold = (*page).free_needs_attention();
                 (*page).push_local(p.cast());
-                if (*page).in_full {
+                if cold {
                     Heap::free_cold(heap, page);
                 }
                 return;

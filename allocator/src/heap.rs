@@ -37,7 +37,8 @@ use homing_deferred::Queue;
 
 use crate::options;
 use crate::os;
-use crate::page::Page;
+use crate::page::{Page, PageQueue};
+use crate::purge::PurgeQueue;
 use crate::remote::Outbox;
 use crate::segment::{self, Kind, Segment};
 use crate::size_class::{self, CLASSES, CLASS_SIZE};
@@ -52,78 +53,6 @@ pub(crate) const ABANDONED: usize = 1;
 pub(crate) const CLAIMED: usize = 2;
 /// Holds nothing; may be reused for a new heap.
 pub(crate) const FREE: usize = 3;
-
-/// An intrusive queue of pages (links in `Page::next` / `Page::prev`).
-#[derive(Clone, Copy)]
-pub(crate) struct PageQueue {
-    first: *mut Page,
-    last: *mut Page,
-}
-
-impl PageQueue {
-    const EMPTY: PageQueue = PageQueue {
-        first: ptr::null_mut(),
-        last: ptr::null_mut(),
-    };
-
-    /// # Safety
-    /// `page` is live and in no queue.
-    unsafe fn push_front(&mut self, page: *mut Page) {
-        // SAFETY: the caller guarantees `page` is live and unlinked; queue
-        // members are live pages of the same owner.
-        unsafe {
-            (*page).prev = ptr::null_mut();
-            (*page).next = self.first;
-            if self.first.is_null() {
-                self.last = page;
-            } else {
-                (*self.first).prev = page;
-            }
-        }
-        self.first = page;
-    }
-
-    /// # Safety
-    /// `page` is live and in no queue.
-    unsafe fn push_back(&mut self, page: *mut Page) {
-        // SAFETY: as in `push_front`.
-        unsafe {
-            (*page).next = ptr::null_mut();
-            (*page).prev = self.last;
-            if self.last.is_null() {
-                self.first = page;
-            } else {
-                (*self.last).next = page;
-            }
-        }
-        self.last = page;
-    }
-
-    /// # Safety
-    /// `page` is in this queue.
-    unsafe fn remove(&mut self, page: *mut Page) {
-        // SAFETY: `page` and its neighbours are live members of this queue.
-        unsafe {
-            let (prev, next) = ((*page).prev, (*page).next);
-            if prev.is_null() {
-                self.first = next;
-            } else {
-                (*prev).next = next;
-            }
-            if next.is_null() {
-                self.last = prev;
-            } else {
-                (*next).prev = prev;
-            }
-            (*page).next = ptr::null_mut();
-            (*page).prev = ptr::null_mut();
-        }
-    }
-
-    fn is_single(&self) -> bool {
-        !self.first.is_null() && self.first == self.last
-    }
-}
 
 /// `UnsafeCell` that may live in a `static`: the statics below are never
 /// written (the empty page and heap only ever send allocations to the slow
@@ -175,12 +104,12 @@ pub(crate) struct Owned {
     pub(crate) direct: [*mut Page; CLASSES],
     bins: [PageQueue; CLASSES],
     full: PageQueue,
-    purge_queue: PageQueue,
     avail: [SegList; 2],
     all: *mut Segment,
-    /// Pages purged since the owner last added them to its counters (the
-    /// counters live outside this part, as other threads read them).
-    purged: usize,
+    /// The heap's purge queue (`Heap::purge`, beside this part: the
+    /// background purger shares it). Null only in the static empty heap,
+    /// which never retires a page.
+    purge: *const PurgeQueue,
 }
 
 /// The per-thread (or first-class) heap.
@@ -193,6 +122,8 @@ pub(crate) struct Heap {
     pub(crate) o: Owned,
     /// Blocks of this heap freed by other threads.
     pub(crate) inbox: Queue,
+    /// Free pages waiting to be purged; shared with the background purger.
+    pub(crate) purge: PurgeQueue,
     /// `ACTIVE`, `ABANDONED`, `CLAIMED` or `FREE`.
     pub(crate) state: AtomicUsize,
     /// `true` for a thread's heap, `false` for a first-class `Heap` (whose
@@ -233,6 +164,7 @@ macro_rules! empty_heap_value {
         Heap {
             o: Owned::EMPTY,
             inbox: Queue::new(),
+            purge: PurgeQueue::new(),
             state: AtomicUsize::new(ACTIVE),
             is_thread_heap: true,
             registry_next: ptr::null_mut(),
@@ -255,8 +187,11 @@ impl Heap {
         let mut heap = Heap::new_empty();
         heap.is_thread_heap = is_thread_heap;
         heap.state = AtomicUsize::new(state);
-        // SAFETY: forwarded from the caller.
-        unsafe { at.write(heap) };
+        // SAFETY: forwarded from the caller; the heap never moves again.
+        unsafe {
+            at.write(heap);
+            (*at).o.purge = ptr::addr_of!((*at).purge);
+        }
     }
 
     /// Resets a heap that holds no segment for reuse (keeps its registry
@@ -269,8 +204,9 @@ impl Heap {
     pub(crate) unsafe fn reset(heap: *mut Heap, is_thread_heap: bool) {
         // SAFETY: the caller owns the heap.
         unsafe {
-            debug_assert!((*heap).o.all.is_null());
+            debug_assert!((*heap).o.all.is_null() && (*heap).purge.is_empty());
             (*heap).o = Owned::EMPTY;
+            (*heap).o.purge = ptr::addr_of!((*heap).purge);
             (*heap).is_thread_heap = is_thread_heap;
         }
     }
@@ -355,7 +291,7 @@ impl Heap {
     unsafe fn count_purged(heap: *mut Heap) {
         // SAFETY: forwarded; two disjoint fields.
         unsafe {
-            let n = core::mem::take(&mut (*heap).o.purged);
+            let n = (*heap).purge.take_purged();
             (*heap).counters.pages_purged.add(n);
         }
     }
@@ -375,7 +311,7 @@ impl Heap {
             let h = &mut (*heap).o;
             let page = h.direct[class];
             let block = (*page).local_free;
-            if !block.is_null() && (*heap).inbox.is_empty() && h.purge_queue.first.is_null() {
+            if !block.is_null() && (*heap).inbox.is_empty() && (*heap).purge.is_empty() {
                 (*heap).touch_owned();
                 (*page).local_free = ptr::null_mut();
                 (*page).free = (*block).next;
@@ -409,17 +345,15 @@ impl Heap {
             }
             // Pages purged since the last slow path (stats lag by one).
             Self::count_purged(heap);
+            (*heap).purge.purge_expired(false, options::now_ms());
             let h = &mut (*heap).o;
-            if !h.purge_queue.first.is_null() {
-                h.purge_expired(false);
-            }
             // The direct page, then the rest of the class.
             let mut page = h.bins[class].first;
             while !page.is_null() {
                 let next = (*page).next;
                 let block = (*page).pop_refill();
                 if !block.is_null() {
-                    h.direct[class] = page;
+                    h.set_direct(class, page);
                     // Keep the page that serves at the front of its bin.
                     if h.bins[class].first != page {
                         h.bins[class].remove(page);
@@ -430,19 +364,19 @@ impl Heap {
                 }
                 // Nothing left: park it on the full list until a free.
                 h.bins[class].remove(page);
-                (*page).in_full = true;
+                (*page).mark_full();
                 h.full.push_back(page);
                 page = next;
             }
-            // A fresh page, after giving back the pages nobody uses.
-            h.retire_empty_pages();
+            // A fresh page. (Pages nobody uses were retired when their last
+            // block was freed, so their memory already serves other classes.)
             let page = h.new_page(heap, class);
             if page.is_null() {
-                h.direct[class] = empty_page();
+                h.set_direct(class, empty_page());
                 return ptr::null_mut();
             }
             h.bins[class].push_front(page);
-            h.direct[class] = page;
+            h.set_direct(class, page);
             let block = (*page).pop_refill();
             debug_assert!(!block.is_null());
             Self::count_alloc(heap, class);
@@ -567,18 +501,21 @@ impl Heap {
             (*heap).counters.free_blocks.add(1);
             (*heap).counters.free_bytes.add((*page).block_size as usize);
             (*page).push_local(p.cast());
-            // Off the thread's own fast path (inbox drains, claims, the
-            // first-class heap): a page emptied here is retired at once.
-            if (*page).in_full || (*page).used == 0 {
+            // As on the fast path: a page left full or emptied (no pin, so
+            // not the direct page) goes to the cold path.
+            if (*page).needs_attention() {
                 Self::free_cold(heap, page);
             }
         }
     }
 
-    /// A local free found its page on the full list: move it back to its
-    /// class. (A page that becomes empty is not retired here, which would put
-    /// a test on every free; `retire_empty_pages` sweeps empty pages before
-    /// a new page is taken, and `collect` retires them all.)
+    /// A free found its page on the full list (move it back to its class),
+    /// or emptied it (`used == 0`: no live block, and not the direct page,
+    /// which is pinned): retire it, so its memory serves other classes at
+    /// once and is purged when its delay has passed, and purge the pages
+    /// retired earlier whose delay has passed. A thread that frees a lot
+    /// and then sleeps thus keeps resident only what it freed in its last
+    /// `HOMING_PURGE_DELAY_MS` (see `purge` for the background purger).
     ///
     /// # Safety
     ///
@@ -596,11 +533,13 @@ impl Heap {
             let class = (*page).class as usize;
             if (*page).in_full {
                 h.full.remove(page);
-                (*page).in_full = false;
+                (*page).unmark_full();
                 h.bins[class].push_back(page);
             }
-            if (*page).used == 0 && page != h.direct[class] {
+            if (*page).used == 0 {
+                debug_assert!(!(*page).pinned);
                 h.retire_page(page);
+                h.purge().purge_expired(false, options::now_ms());
             }
         }
     }
@@ -620,12 +559,10 @@ impl Heap {
             (*heap).touch_owned();
             Self::drain_inbox(heap);
             let h = &mut (*heap).o;
+            // Nobody allocates from an abandoned heap: unpin every direct
+            // page (an empty one is retired as its pin goes).
             for class in 0..CLASSES {
-                let page = h.direct[class];
-                if page != empty_page() && (*page).used == 0 {
-                    h.direct[class] = empty_page();
-                    h.retire_page(page);
-                }
+                h.set_direct(class, empty_page());
             }
             let mut pages_in_use = 0;
             let mut seg = h.all;
@@ -637,8 +574,8 @@ impl Heap {
                 // Nothing live: everything goes back now (nobody may come to
                 // purge later), spare segments too, and the heap becomes free.
                 Self::collect(heap, true);
-            } else if !h.purge_queue.first.is_null() {
-                h.purge_expired(false);
+            } else {
+                (*heap).purge.purge_expired(false, options::now_ms());
             }
             Self::count_purged(heap);
         }
@@ -686,16 +623,20 @@ impl Heap {
             Self::drain_inbox(heap);
             let h = &mut (*heap).o;
             for class in 0..CLASSES {
+                if all {
+                    // Unpinned, an empty direct page is retired too.
+                    h.set_direct(class, empty_page());
+                }
                 let mut page = h.bins[class].first;
                 while !page.is_null() {
                     let next = (*page).next;
-                    if (*page).used == 0 && (all || !h.bins[class].is_single()) {
+                    if (*page).used == 0 {
                         h.retire_page(page);
                     }
                     page = next;
                 }
             }
-            h.purge_expired(all);
+            (*heap).purge.purge_expired(all, options::now_ms());
             if all {
                 // Spare segments too.
                 let mut seg = h.all;
@@ -720,8 +661,11 @@ impl Heap {
     pub(crate) unsafe fn release_all(heap: *mut Heap) {
         // SAFETY: forwarded from the caller.
         unsafe {
-            // Blocks in the inbox lie in the segments we are about to unmap.
+            // Blocks in the inbox, and queued free pages, lie in the
+            // segments we are about to unmap.
             let _ = (*heap).inbox.take();
+            (*heap).purge.clear();
+            let _ = (*heap).purge.take_purged();
             let h = &mut (*heap).o;
             let mut seg = h.all;
             while !seg.is_null() {
@@ -756,7 +700,7 @@ impl Heap {
             let h = &(*heap).o;
             for class in 0..CLASSES {
                 let d = h.direct[class];
-                if d != empty_page() && (*d).class as usize != class {
+                if d != empty_page() && ((*d).class as usize != class || !(*d).pinned) {
                     return false;
                 }
                 let mut page = h.bins[class].first;
@@ -789,13 +733,20 @@ impl Owned {
         direct: [EMPTY_PAGE.0.get(); CLASSES],
         bins: [PageQueue::EMPTY; CLASSES],
         full: PageQueue::EMPTY,
-        purge_queue: PageQueue::EMPTY,
         avail: [SegList {
             first: ptr::null_mut(),
         }; 2],
         all: ptr::null_mut(),
-        purged: 0,
+        purge: ptr::null(),
     };
+
+    /// The heap's purge queue.
+    fn purge(&self) -> &PurgeQueue {
+        debug_assert!(!self.purge.is_null(), "the empty heap retires nothing");
+        // SAFETY: set when the heap was made or reset; it points into the
+        // same heap, which is never unmapped.
+        unsafe { &*self.purge }
+    }
 
     /// Takes a free page from a segment (mapping a new one if needed) and
     /// sets it up for `class`. Null when out of memory.
@@ -823,8 +774,9 @@ impl Owned {
             }
             let page = ptr::addr_of_mut!((*seg).pages[slot]);
             if (*page).dirty && !(*page).in_use {
-                // Still waiting to be purged: reuse its memory instead.
-                self.purge_queue.remove(page);
+                // Still waiting to be purged: reuse its memory instead (if
+                // the background purger got to it first, it is clean now).
+                self.purge().remove(page);
             }
             let start = Segment::page_start(seg, slot);
             let bytes = 1 << (*seg).page_shift;
@@ -834,20 +786,34 @@ impl Owned {
         }
     }
 
-    /// Retires every page that holds no block, except the page each class
-    /// allocates from: run before a new page is taken, so memory freed in
-    /// one class serves another, and RSS follows the live set.
-    unsafe fn retire_empty_pages(&mut self) {
-        // SAFETY: every page on our bins is ours and live.
+    /// Makes `page` the one `class` allocates from (the empty page: none),
+    /// moving the pin (one count of `used`, see `page`) from the old direct
+    /// page to the new one. An old direct page left with no block is
+    /// retired.
+    ///
+    /// # Safety
+    ///
+    /// `page` is the empty page or an in-use page of ours of `class`.
+    unsafe fn set_direct(&mut self, class: usize, page: *mut Page) {
+        let old = self.direct[class];
+        if old == page {
+            return;
+        }
+        self.direct[class] = page;
+        // SAFETY: `page` and `old` are the empty page (never written) or
+        // live pages of ours.
         unsafe {
-            for class in 0..CLASSES {
-                let mut page = self.bins[class].first;
-                while !page.is_null() {
-                    let next = (*page).next;
-                    if (*page).used == 0 && page != self.direct[class] {
-                        self.retire_page(page);
-                    }
-                    page = next;
+            if page != empty_page() {
+                debug_assert!((*page).in_use && !(*page).pinned);
+                (*page).used += 1;
+                (*page).pinned = true;
+            }
+            if old != empty_page() {
+                debug_assert!((*old).pinned);
+                (*old).used = (*old).used.wrapping_sub(1);
+                (*old).pinned = false;
+                if (*old).used == 0 && !(*old).in_full {
+                    self.retire_page(old);
                 }
             }
         }
@@ -859,12 +825,9 @@ impl Owned {
         // SAFETY: the page is ours, in use, with `used == 0`.
         unsafe {
             debug_assert!((*page).used == 0 && (*page).in_use && !(*page).in_full);
+            debug_assert!(!(*page).pinned && self.direct[(*page).class as usize] != page);
             let class = (*page).class as usize;
             self.bins[class].remove(page);
-            if self.direct[class] == page {
-                let first = self.bins[class].first;
-                self.direct[class] = if first.is_null() { empty_page() } else { first };
-            }
             (*page).in_use = false;
             (*page).free = ptr::null_mut();
             (*page).local_free = ptr::null_mut();
@@ -878,10 +841,10 @@ impl Owned {
                 self.avail_push(k, seg);
             }
             if (*page).dirty {
-                (*page).freed_at_ms = options::now_ms();
-                self.purge_queue.push_back(page);
+                let now = options::now_ms();
+                self.purge().push(page, now);
                 if options::purge_delay_ms() == 0 {
-                    self.purge_expired(true);
+                    self.purge().purge_expired(true, now);
                 }
             }
             if (*seg).used_pages == 0 {
@@ -918,7 +881,7 @@ impl Owned {
             for slot in 1..(*seg).slots {
                 let page = ptr::addr_of_mut!((*seg).pages[slot]);
                 if !(*page).in_use && (*page).dirty {
-                    self.purge_queue.remove(page);
+                    self.purge().remove(page);
                 }
             }
             if (*seg).in_avail {
@@ -926,34 +889,6 @@ impl Owned {
             }
             self.unlink_all(seg);
             Segment::retire(seg);
-        }
-    }
-
-    /// Purges free pages whose delay has passed (all of them if `all`).
-    pub(crate) unsafe fn purge_expired(&mut self, all: bool) {
-        let delay = options::purge_delay_ms();
-        if delay == options::NEVER && !all {
-            return;
-        }
-        let now = options::now_ms();
-        // SAFETY: queued pages are free pages of our segments.
-        unsafe {
-            loop {
-                let page = self.purge_queue.first;
-                if page.is_null() {
-                    break;
-                }
-                if !all && now < (*page).freed_at_ms.saturating_add(delay as u64) {
-                    break;
-                }
-                self.purge_queue.remove(page);
-                let seg = segment::segment_of_page(page);
-                let slot = Segment::slot_of(seg, page);
-                let start = Segment::page_start(seg, slot);
-                os::purge(NonNull::new_unchecked(start), 1 << (*seg).page_shift);
-                (*page).dirty = false;
-                self.purged += 1;
-            }
         }
     }
 

@@ -19,6 +19,7 @@ mod heap_api;
 pub mod model;
 pub mod options;
 mod page;
+mod purge;
 mod remote;
 mod segment;
 pub mod size_class;

@@ -116,7 +116,10 @@ impl ModelHeap {
     /// Blocks in use on the page of `p` (including remote frees in flight).
     pub unsafe fn used_on_page_of(p: *mut u8) -> usize {
         // SAFETY: `p` is a live block; the caller owns its heap.
-        unsafe { (*segment::page_of(segment::segment_of(p), p)).used as usize }
+        unsafe {
+            let page = segment::page_of(segment::segment_of(p), p);
+            (*page).used_blocks() as usize - usize::from((*page).pinned)
+        }
     }
 
     /// Unmaps everything the heap holds and the heap itself.

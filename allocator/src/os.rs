@@ -179,6 +179,70 @@ pub unsafe fn purge(ptr: NonNull<u8>, size: usize) {
     PURGED.fetch_add(size, Ordering::Relaxed);
 }
 
+/// Gives the CPU to another thread (a spinning waiter's back-off).
+pub fn yield_now() {
+    #[cfg(not(any(miri, loom)))]
+    // SAFETY: no preconditions.
+    unsafe {
+        libc::sched_yield();
+    }
+    #[cfg(loom)]
+    loom::thread::yield_now();
+}
+
+/// The calling process's id (to notice a `fork`).
+#[cfg(not(any(miri, loom)))]
+pub(crate) fn process_id() -> usize {
+    // SAFETY: no preconditions; never fails.
+    unsafe { libc::getpid() as usize }
+}
+
+/// Starts a detached thread that, forever, sleeps `every_ms` milliseconds
+/// and calls `f`. The thread is a plain `pthread`: it allocates nothing
+/// itself (its stack is mapped by the C library). `false` if it could not
+/// be started.
+#[cfg(not(any(miri, loom)))]
+pub(crate) fn spawn_periodic(every_ms: usize, f: extern "C" fn()) -> bool {
+    /// What the thread runs: the period and the function, packed in the
+    /// thread argument (no allocation to carry them).
+    static PERIODIC: AtomicPtr<()> = AtomicPtr::new(core::ptr::null_mut());
+    static PERIOD_MS: AtomicUsize = AtomicUsize::new(0);
+
+    extern "C" fn run(_: *mut libc::c_void) -> *mut libc::c_void {
+        // Acquire: pairs with the Release stores before the thread started.
+        let f = PERIODIC.load(Ordering::Acquire);
+        let every = PERIOD_MS.load(Ordering::Acquire).max(1);
+        // SAFETY: only an `extern "C" fn()` is stored in PERIODIC.
+        let f: extern "C" fn() = unsafe { core::mem::transmute::<*mut (), extern "C" fn()>(f) };
+        let pause = libc::timespec {
+            tv_sec: (every / 1000) as libc::time_t,
+            tv_nsec: ((every % 1000) * 1_000_000) as libc::c_long,
+        };
+        loop {
+            // SAFETY: a valid timespec; an interrupted sleep just ends early.
+            unsafe { libc::nanosleep(&pause, core::ptr::null_mut()) };
+            f();
+        }
+    }
+
+    // Release: the thread's Acquire loads see both.
+    PERIOD_MS.store(every_ms, Ordering::Release);
+    PERIODIC.store(f as *mut (), Ordering::Release);
+    // SAFETY: `attr` is initialised before use and destroyed after; the
+    // thread runs `run`, which needs no argument.
+    unsafe {
+        let mut attr: libc::pthread_attr_t = core::mem::zeroed();
+        if libc::pthread_attr_init(&mut attr) != 0 {
+            return false;
+        }
+        libc::pthread_attr_setdetachstate(&mut attr, libc::PTHREAD_CREATE_DETACHED);
+        let mut thread: libc::pthread_t = 0;
+        let rc = libc::pthread_create(&mut thread, &attr, run, core::ptr::null_mut());
+        libc::pthread_attr_destroy(&mut attr);
+        rc == 0
+    }
+}
+
 #[cfg(not(any(miri, loom)))]
 mod imp {
     use core::ptr::NonNull;

@@ -21,11 +21,16 @@
 //!
 //! # Invariant
 //!
-//! `used + |free| + |local_free| + (capacity - reserved) == capacity`, where
-//! `used` counts blocks handed out and not yet back on a list, *including*
-//! blocks freed by other threads that are still in flight to the owner
-//! (in some outbox or in the inbox). So a page with `used == 0` holds no live
-//! block and no block in flight: it may be given back.
+//! `used - pinned + |free| + |local_free| + (capacity - reserved) == capacity`,
+//! where `used` counts blocks handed out and not yet back on a list,
+//! *including* blocks freed by other threads that are still in flight to the
+//! owner (in some outbox or in the inbox), plus one **pin** while the page is
+//! the one its class allocates from (`pinned`, the heap's `direct` page). So
+//! a page reaches `used == 0` exactly when it holds no live block, nothing in
+//! flight, and is not the direct page: the free that takes `used` to zero
+//! retires it (the decrement's own zero flag is the test, so the free fast
+//! path pays one branch for it), while a steady alloc/free loop on the
+//! direct page never leaves the fast path.
 
 use core::ptr;
 
@@ -41,6 +46,11 @@ const EXTEND_BYTES: usize = crate::os::OS_PAGE;
 /// ... but never fewer than one block nor more than this many (a 16-byte
 /// class would otherwise link 256 blocks at once).
 const EXTEND_MAX_BLOCKS: usize = 128;
+
+/// Subtracted from `used` while a page is on the full list: `used` then
+/// reads as negative (as an `i32`), so one signed test after the free's
+/// decrement catches both "emptied" (`0`) and "was full" (negative).
+pub(crate) const FULL_BIAS: u32 = 1 << 30;
 
 /// Metadata of one page; lives in its segment's header.
 #[repr(C)]
@@ -61,13 +71,17 @@ pub(crate) struct Page {
     /// Size class (meaningful while in use).
     pub(crate) class: u8,
     /// `true` while the page sits on its heap's full list (no free block
-    /// when it was last looked at). The local free path checks it.
+    /// when it was last looked at). `used` then carries [`FULL_BIAS`] less,
+    /// so the free path's one test ([`Page::needs_attention`]) sees it.
     pub(crate) in_full: bool,
     /// `true` while the page is assigned to a class (not a free slot).
     pub(crate) in_use: bool,
     /// `true` if the page's memory may hold data (touched since mapped or
     /// last purged); `false` means it reads as zero.
     pub(crate) dirty: bool,
+    /// `true` while the page is its heap's direct page for its class: `used`
+    /// then holds one extra count (the pin), so it never reaches zero.
+    pub(crate) pinned: bool,
     /// First byte of the page's block area.
     pub(crate) start: *mut u8,
     /// Links in the heap's class queue, full list or purge queue (owner only).
@@ -93,6 +107,7 @@ impl Page {
         in_full: false,
         in_use: false,
         dirty: false,
+        pinned: false,
         start: ptr::null_mut(),
         next: ptr::null_mut(),
         prev: ptr::null_mut(),
@@ -112,6 +127,7 @@ impl Page {
         self.class = class as u8;
         self.in_full = false;
         self.in_use = true;
+        self.pinned = false;
         self.start = start;
         self.next = ptr::null_mut();
         self.prev = ptr::null_mut();
@@ -165,6 +181,45 @@ impl Page {
         self.dirty = true;
     }
 
+    /// After a free's decrement of `used`: `true` if the page emptied (no
+    /// block, not the pinned direct page) or sits on the full list.
+    #[inline(always)]
+    pub(crate) fn needs_attention(&self) -> bool {
+        self.used as i32 <= 0
+    }
+
+    /// Before a free's decrement: `true` if the free will need attention
+    /// (as [`Page::needs_attention`] after it). Testing first lets the fast
+    /// path decrement `used` in memory and pay one compare and one branch
+    /// for both cases.
+    #[inline(always)]
+    pub(crate) fn free_needs_attention(&self) -> bool {
+        self.used as i32 <= 1
+    }
+
+    /// Parks the page on the full list's books (the caller links it).
+    pub(crate) fn mark_full(&mut self) {
+        debug_assert!(!self.in_full && self.used < FULL_BIAS);
+        self.in_full = true;
+        self.used = self.used.wrapping_sub(FULL_BIAS);
+    }
+
+    /// Takes the page off the full list's books (the caller unlinks it).
+    pub(crate) fn unmark_full(&mut self) {
+        debug_assert!(self.in_full);
+        self.in_full = false;
+        self.used = self.used.wrapping_add(FULL_BIAS);
+    }
+
+    /// Blocks handed out (and the pin), whatever list the page is on.
+    pub(crate) fn used_blocks(&self) -> u32 {
+        if self.in_full {
+            self.used.wrapping_add(FULL_BIAS)
+        } else {
+            self.used
+        }
+    }
+
     /// Pushes a block freed by the owner (or drained from the inbox).
     #[inline(always)]
     pub(crate) fn push_local(&mut self, block: *mut Block) {
@@ -172,7 +227,7 @@ impl Page {
         // in use; its first word becomes the link.
         unsafe { (*block).next = self.local_free };
         self.local_free = block;
-        self.used -= 1;
+        self.used = self.used.wrapping_sub(1);
     }
 
     /// Start of the block that contains `p` (for interior pointers).
@@ -199,7 +254,77 @@ impl Page {
 
     /// Checks the page invariant (O(n): debug and expensive-check builds).
     pub(crate) fn check(&self) -> bool {
-        self.used as usize + self.count_free() + (self.capacity - self.reserved) as usize
+        (self.used_blocks() as usize).wrapping_sub(usize::from(self.pinned))
+            + self.count_free()
+            + (self.capacity - self.reserved) as usize
             == self.capacity as usize
+    }
+}
+
+/// An intrusive queue of pages (links in `Page::next` / `Page::prev`).
+#[derive(Clone, Copy)]
+pub(crate) struct PageQueue {
+    pub(crate) first: *mut Page,
+    last: *mut Page,
+}
+
+impl PageQueue {
+    pub(crate) const EMPTY: PageQueue = PageQueue {
+        first: ptr::null_mut(),
+        last: ptr::null_mut(),
+    };
+
+    /// # Safety
+    /// `page` is live and in no queue.
+    pub(crate) unsafe fn push_front(&mut self, page: *mut Page) {
+        // SAFETY: the caller guarantees `page` is live and unlinked; queue
+        // members are live pages of the same owner.
+        unsafe {
+            (*page).prev = ptr::null_mut();
+            (*page).next = self.first;
+            if self.first.is_null() {
+                self.last = page;
+            } else {
+                (*self.first).prev = page;
+            }
+        }
+        self.first = page;
+    }
+
+    /// # Safety
+    /// `page` is live and in no queue.
+    pub(crate) unsafe fn push_back(&mut self, page: *mut Page) {
+        // SAFETY: as in `push_front`.
+        unsafe {
+            (*page).next = ptr::null_mut();
+            (*page).prev = self.last;
+            if self.last.is_null() {
+                self.first = page;
+            } else {
+                (*self.last).next = page;
+            }
+        }
+        self.last = page;
+    }
+
+    /// # Safety
+    /// `page` is in this queue.
+    pub(crate) unsafe fn remove(&mut self, page: *mut Page) {
+        // SAFETY: `page` and its neighbours are live members of this queue.
+        unsafe {
+            let (prev, next) = ((*page).prev, (*page).next);
+            if prev.is_null() {
+                self.first = next;
+            } else {
+                (*prev).next = next;
+            }
+            if next.is_null() {
+                self.last = prev;
+            } else {
+                (*next).prev = prev;
+            }
+            (*page).next = ptr::null_mut();
+            (*page).prev = ptr::null_mut();
+        }
     }
 }

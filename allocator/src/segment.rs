@@ -300,7 +300,7 @@ impl Segment {
             // one block in use, flagged like a full page.
             let page = &mut (*s).pages[0];
             page.used = 1;
-            page.in_full = true;
+            page.mark_full();
             page.in_use = true;
             page.capacity = 1;
             page.reserved = 1;

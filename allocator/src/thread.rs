@@ -139,7 +139,28 @@ pub(crate) fn bind() -> *mut Heap {
     };
     HEAP.with(|h| h.set(heap));
     exit::watch(heap);
+    #[cfg(not(miri))]
+    crate::purge::background::ensure_started(background_sweep);
     heap
+}
+
+/// One round of the background purger (`HOMING_BACKGROUND_PURGE=1`): the
+/// expired free pages of every heap are purged, busy or idle (a heap whose
+/// owner holds its purge queue this instant waits for the next round), and
+/// abandoned heaps are tidied under a short claim. It allocates nothing.
+#[cfg(not(miri))]
+extern "C" fn background_sweep() {
+    let now = crate::options::now_ms();
+    for heap in registry() {
+        // SAFETY: heaps are never unmapped; the purge queue is shared
+        // under its own lock.
+        unsafe { (*heap).purge.try_purge_expired(now) };
+        if crate::remote::try_claim(heap) {
+            // SAFETY: the claim makes us the owner until `let_go`; an
+            // abandoned heap's outbox is empty.
+            unsafe { crate::remote::let_go(heap) };
+        }
+    }
 }
 
 /// `true` once homing's exit hook has run on the calling thread.

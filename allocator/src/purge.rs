@@ -1,0 +1,282 @@
+//! Purging: giving the memory of free pages back to the OS once they have
+//! been free for `HOMING_PURGE_DELAY_MS`.
+//!
+//! # When memory goes back
+//!
+//! A page whose last block is freed is retired at once (see `page`: the
+//! free that takes `used` to zero) and, if its memory was touched, queued
+//! here with the time. Its memory is purged (`MADV_DONTNEED`) when the
+//! delay has passed, by the first of:
+//! - the heap's owner, on its allocation slow path, on the free that
+//!   retires another page, at `collect()`, or when it exits or lets go of
+//!   a claim;
+//! - the background purger (`HOMING_BACKGROUND_PURGE=1`), a thread that
+//!   wakes every delay and purges the expired pages of every heap, busy or
+//!   idle.
+//!
+//! Without the background purger, a thread that frees a lot and then
+//! neither allocates nor frees (it sleeps, or waits on a lock) keeps
+//! resident what it freed during its last delay, until it runs again.
+//! A page taken again before its delay has passed is reused as it is (no
+//! purge, no page fault).
+//!
+//! # Who touches what
+//!
+//! The queue, and the `dirty` and `freed_at_ms` fields of the pages on it,
+//! are shared by the heap's owner and the background purger, under `lock`,
+//! a spin lock neither holds for longer than a few `madvise` calls. The
+//! owner takes it only on slow paths (retiring a page, reusing a dirty free
+//! page, releasing a segment, purging); the purger only tries it, and
+//! skips a heap whose owner holds it. Nothing that holds the lock
+//! allocates, so no thread ever waits for itself.
+//!
+//! # Invariant
+//!
+//! A page is on the queue exactly when it is free (`!in_use`) and `dirty`;
+//! `pending` is the queue's length.
+
+use core::cell::UnsafeCell;
+use core::ptr::NonNull;
+
+use crate::options;
+use crate::os;
+use crate::page::{Page, PageQueue};
+use crate::segment::{self, Segment};
+use crate::sync::{AtomicBool, AtomicUsize, Ordering};
+
+/// The pages of one heap waiting to be purged, oldest first.
+pub(crate) struct PurgeQueue {
+    /// `true` while someone holds the queue.
+    lock: AtomicBool,
+    /// Pages on the queue: read without the lock as a hint.
+    pending: AtomicUsize,
+    /// The queue and the purge count since the owner last took it; only
+    /// under `lock`.
+    inner: UnsafeCell<Inner>,
+}
+
+struct Inner {
+    queue: PageQueue,
+    /// Pages purged since the owner last added them to its counters.
+    purged: usize,
+}
+
+// SAFETY: `inner` is only reached under `lock` (see `with`).
+unsafe impl Sync for PurgeQueue {}
+
+/// Spins this many times on a held lock before yielding the CPU.
+const SPINS_BEFORE_YIELD: usize = 64;
+
+impl PurgeQueue {
+    /// An empty queue.
+    #[cfg(not(loom))]
+    pub(crate) const fn new() -> PurgeQueue {
+        PurgeQueue {
+            lock: AtomicBool::new(false),
+            pending: AtomicUsize::new(0),
+            inner: UnsafeCell::new(Inner {
+                queue: PageQueue::EMPTY,
+                purged: 0,
+            }),
+        }
+    }
+
+    /// An empty queue (loom's atomics are not `const`).
+    #[cfg(loom)]
+    pub(crate) fn new() -> PurgeQueue {
+        PurgeQueue {
+            lock: AtomicBool::new(false),
+            pending: AtomicUsize::new(0),
+            inner: UnsafeCell::new(Inner {
+                queue: PageQueue::EMPTY,
+                purged: 0,
+            }),
+        }
+    }
+
+    fn try_lock(&self) -> bool {
+        // Acquire: we read what the previous holder wrote (the queue, the
+        // pages' `dirty`); Relaxed on failure: we read nothing.
+        self.lock
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    fn unlock(&self) {
+        // Release: the next holder sees our writes.
+        self.lock.store(false, Ordering::Release);
+    }
+
+    /// Runs `f` on the queue under the lock, waiting for it if the other
+    /// side holds it (briefly: see the module doc).
+    fn with<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
+        let mut spins = 0;
+        while !self.try_lock() {
+            spins += 1;
+            if spins % SPINS_BEFORE_YIELD == 0 {
+                os::yield_now();
+            } else {
+                core::hint::spin_loop();
+            }
+        }
+        // SAFETY: we hold the lock: nobody else reaches `inner`.
+        let r = f(unsafe { &mut *self.inner.get() });
+        self.unlock();
+        r
+    }
+
+    /// `true` if no page waits (a hint: the other side may be changing it).
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        // Relaxed: a hint; the lock orders every real access.
+        self.pending.load(Ordering::Relaxed) == 0
+    }
+
+    /// Queues the free, dirty page `page`, freed now.
+    ///
+    /// # Safety
+    ///
+    /// `page` belongs to the caller's heap (which owns this queue), is free
+    /// and dirty, and is on no list.
+    pub(crate) unsafe fn push(&self, page: *mut Page, now_ms: u64) {
+        self.with(|inner| {
+            // SAFETY: the caller's page, on no list.
+            unsafe {
+                (*page).freed_at_ms = now_ms;
+                inner.queue.push_back(page);
+            }
+            // Relaxed: a hint (see `is_empty`).
+            self.pending.fetch_add(1, Ordering::Relaxed);
+        });
+    }
+
+    /// Takes the free page `page` off the queue if it is on it (still
+    /// dirty: not purged yet). Returns whether it was.
+    ///
+    /// # Safety
+    ///
+    /// `page` is a free page of the caller's heap.
+    pub(crate) unsafe fn remove(&self, page: *mut Page) -> bool {
+        self.with(|inner| {
+            // SAFETY: under the lock, `dirty` of a free page says whether it
+            // is queued (module invariant).
+            unsafe {
+                if !(*page).dirty {
+                    return false;
+                }
+                inner.queue.remove(page);
+            }
+            // Relaxed: a hint.
+            self.pending.fetch_sub(1, Ordering::Relaxed);
+            true
+        })
+    }
+
+    /// Purges the queued pages whose delay has passed at `now_ms` (all of
+    /// them if `all`), waiting for the lock. The heap's owner calls it.
+    pub(crate) fn purge_expired(&self, all: bool, now_ms: u64) {
+        let delay = options::purge_delay_ms();
+        if (delay == options::NEVER && !all) || self.is_empty() {
+            return;
+        }
+        self.with(|inner| self.purge_locked(inner, all, delay, now_ms));
+    }
+
+    /// The background purger's call: as `purge_expired(false, now)`, but
+    /// skips the heap if its owner holds the queue.
+    pub(crate) fn try_purge_expired(&self, now_ms: u64) {
+        let delay = options::purge_delay_ms();
+        if delay == options::NEVER || self.is_empty() || !self.try_lock() {
+            return;
+        }
+        // SAFETY: we hold the lock.
+        let inner = unsafe { &mut *self.inner.get() };
+        self.purge_locked(inner, false, delay, now_ms);
+        self.unlock();
+    }
+
+    fn purge_locked(&self, inner: &mut Inner, all: bool, delay: usize, now_ms: u64) {
+        loop {
+            let page = inner.queue.first;
+            if page.is_null() {
+                break;
+            }
+            // SAFETY: queued pages are free pages of live segments of the
+            // queue's heap; a segment is released only after its pages are
+            // taken off the queue, under this lock.
+            unsafe {
+                if !all && now_ms < (*page).freed_at_ms.saturating_add(delay as u64) {
+                    break;
+                }
+                inner.queue.remove(page);
+                let seg = segment::segment_of_page(page);
+                let slot = Segment::slot_of(seg, page);
+                let start = Segment::page_start(seg, slot);
+                os::purge(NonNull::new_unchecked(start), 1 << (*seg).page_shift);
+                (*page).dirty = false;
+            }
+            inner.purged += 1;
+            // Relaxed: a hint.
+            self.pending.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Pages purged since the last call (for the owner's counters).
+    pub(crate) fn take_purged(&self) -> usize {
+        self.with(|inner| core::mem::take(&mut inner.purged))
+    }
+
+    /// Forgets every queued page (their segments are being released whole).
+    pub(crate) fn clear(&self) {
+        self.with(|inner| {
+            let mut page = inner.queue.first;
+            while !page.is_null() {
+                // SAFETY: queued pages are live until their segment goes,
+                // which happens after this call.
+                unsafe {
+                    let next = (*page).next;
+                    inner.queue.remove(page);
+                    page = next;
+                }
+            }
+            // Relaxed: a hint.
+            self.pending.store(0, Ordering::Relaxed);
+        });
+    }
+}
+
+/// The background purger (`HOMING_BACKGROUND_PURGE=1`): a thread started on
+/// the first heap binding that, every purge delay, purges the expired free
+/// pages of every heap, and tidies abandoned heaps (see `thread`).
+#[cfg(not(any(loom, miri)))]
+pub(crate) mod background {
+    use crate::sync::plain::{AtomicUsize, Ordering};
+
+    /// The process that started the purger (0: none yet). A forked child
+    /// has no purger thread: it starts its own.
+    static STARTED_IN: AtomicUsize = AtomicUsize::new(0);
+
+    /// Starts the purger if the option asks for it and this process has
+    /// none. `sweep` is one round over every heap.
+    pub(crate) fn ensure_started(sweep: extern "C" fn()) {
+        let delay = crate::options::purge_delay_ms();
+        if !crate::options::background_purge() || delay == crate::options::NEVER {
+            return;
+        }
+        let pid = crate::os::process_id();
+        // Relaxed: a once-per-process flag; racing starters are resolved by
+        // the exchange, and the thread needs nothing from us.
+        let seen = STARTED_IN.load(Ordering::Relaxed);
+        if seen == pid
+            || STARTED_IN
+                .compare_exchange(seen, pid, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        if !crate::os::spawn_periodic(delay.max(1), sweep) {
+            // Relaxed: as above; a later binding tries again.
+            STARTED_IN.store(0, Ordering::Relaxed);
+        }
+    }
+}
