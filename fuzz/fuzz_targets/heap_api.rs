@@ -41,7 +41,13 @@ enum Op {
     /// Allocate from heap `h` (or the thread heap if its slot is empty):
     /// `size` masked by `kind` (small ≤ 8 KiB, medium ≤ 128 KiB, huge
     /// ≤ 4 MiB), alignment 2^`align_log` masked by `kind` too.
-    Alloc { h: u8, kind: u8, size: u32, align_log: u8, zeroed: bool },
+    Alloc {
+        h: u8,
+        kind: u8,
+        size: u32,
+        align_log: u8,
+        zeroed: bool,
+    },
     /// Free live block `index` (mod count) with its own heap's `dealloc`.
     Dealloc { index: u16 },
     /// Free live block `index` through heap `h`'s `dealloc` (another
@@ -68,7 +74,15 @@ struct Live {
 impl Live {
     fn verify(&self, what: &str) {
         // SAFETY: the model's blocks are live, `size` bytes each.
-        unsafe { verify(self.addr as *const u8, self.size, self.seed, self.size, what) };
+        unsafe {
+            verify(
+                self.addr as *const u8,
+                self.size,
+                self.seed,
+                self.size,
+                what,
+            )
+        };
     }
 }
 
@@ -94,7 +108,13 @@ fuzz_target!(|ops: Vec<Op>| {
                     heaps[h] = Some(Heap::new());
                 }
             }
-            Op::Alloc { h, kind, size, align_log, zeroed } => {
+            Op::Alloc {
+                h,
+                kind,
+                size,
+                align_log,
+                zeroed,
+            } => {
                 let (size, align) = match kind % 4 {
                     0 => (size % (8 << 10), 1 << (align_log % 8)),
                     1 => (size % (128 << 10), 1 << (align_log % 13)),
@@ -107,11 +127,19 @@ fuzz_target!(|ops: Vec<Op>| {
                 let layout = Layout::from_size_align(size, align).unwrap();
                 let (p, heap) = match &heaps[h] {
                     Some(heap) => {
-                        let p = if zeroed { heap.alloc_zeroed(layout) } else { heap.alloc(layout) };
+                        let p = if zeroed {
+                            heap.alloc_zeroed(layout)
+                        } else {
+                            heap.alloc(layout)
+                        };
                         (p.expect("heap out of memory").as_ptr(), Some(h))
                     }
                     None => {
-                        let p = if zeroed { homing::alloc_zeroed(size, align) } else { homing::alloc(size, align) };
+                        let p = if zeroed {
+                            homing::alloc_zeroed(size, align)
+                        } else {
+                            homing::alloc(size, align)
+                        };
                         assert!(!p.is_null(), "thread heap out of memory");
                         (p, None)
                     }
@@ -127,7 +155,12 @@ fuzz_target!(|ops: Vec<Op>| {
                 seed = seed.wrapping_add(1);
                 // SAFETY: the block holds `usable` bytes, all writable.
                 unsafe { fill(p, usable, seed) };
-                live.push(Live { addr: p as usize, size: usable, seed, heap });
+                live.push(Live {
+                    addr: p as usize,
+                    size: usable,
+                    seed,
+                    heap,
+                });
             }
             Op::Dealloc { index } if !live.is_empty() => {
                 let l = live.swap_remove(index as usize % live.len());
@@ -178,7 +211,8 @@ fuzz_target!(|ops: Vec<Op>| {
                     });
                     heap.destroy();
                     // The other heaps' blocks are untouched.
-                    live.iter().for_each(|l| l.verify("after another heap's destroy"));
+                    live.iter()
+                        .for_each(|l| l.verify("after another heap's destroy"));
                 }
             }
             _ => {}
@@ -196,5 +230,9 @@ fuzz_target!(|ops: Vec<Op>| {
     homing::collect();
     let s = homing::stats();
     assert_eq!(s.huge_blocks, base_huge, "huge blocks left behind\n{s}");
-    assert!(s.heaps <= MAX_HEAPS, "heaps are not reused: {} ever created\n{s}", s.heaps);
+    assert!(
+        s.heaps <= MAX_HEAPS,
+        "heaps are not reused: {} ever created\n{s}",
+        s.heaps
+    );
 });

@@ -35,7 +35,12 @@ const SLOTS: usize = 4;
 enum Op {
     /// A raw layout in region `r`: `size` masked by `kind` (small, up to a
     /// chunk, or at least `LARGE_OBJECT`), alignment 2^`align_log` (≤ 2^16).
-    Alloc { r: u8, kind: u8, size: u32, align_log: u8 },
+    Alloc {
+        r: u8,
+        kind: u8,
+        size: u32,
+        align_log: u8,
+    },
     /// `alloc_slice_copy` of `len` (≤ 4096) `u32`s.
     Slice { r: u8, len: u16 },
     /// `alloc_str` of `len` (≤ 1024) characters.
@@ -88,7 +93,11 @@ impl Tracked {
 impl Drop for Tracked {
     fn drop(&mut self) {
         for (i, &b) in self.data.iter().enumerate() {
-            assert_eq!(b, pattern_byte(self.seed, i), "a tracked value's block is corrupted");
+            assert_eq!(
+                b,
+                pattern_byte(self.seed, i),
+                "a tracked value's block is corrupted"
+            );
         }
         // Relaxed: a count, read after the dropping thread was waited for
         // (the helper's hand-shake synchronises).
@@ -139,7 +148,11 @@ type IsoModel = Vec<(usize, u32)>;
 
 /// Checks every slice of a root against the model.
 fn verify_root(root: &[&[u8]], model: &IsoModel, what: &str) {
-    assert_eq!(root.len(), model.len(), "{what}: root has the wrong number of slices");
+    assert_eq!(
+        root.len(),
+        model.len(),
+        "{what}: root has the wrong number of slices"
+    );
     for (s, &(len, seed)) in root.iter().zip(model) {
         assert_eq!(s.len(), len, "{what}: slice length changed");
         // SAFETY: `s` is a live slice of `len` bytes.
@@ -185,7 +198,12 @@ fuzz_target!(|ops: Vec<Op>| {
 
     for op in ops {
         match op {
-            Op::Alloc { r, kind, size, align_log } => {
+            Op::Alloc {
+                r,
+                kind,
+                size,
+                align_log,
+            } => {
                 let m = regions[slot(r)].get_or_insert_with(new_region);
                 let size = match kind % 3 {
                     0 => size % 512,
@@ -199,12 +217,18 @@ fuzz_target!(|ops: Vec<Op>| {
                 let s = next_seed();
                 // SAFETY: a fresh allocation of `size` bytes in the region.
                 unsafe { fill(p, size, s) };
-                m.blocks.push(Block { addr: p as usize, len: size, seed: s });
+                m.blocks.push(Block {
+                    addr: p as usize,
+                    len: size,
+                    seed: s,
+                });
             }
             Op::Slice { r, len } => {
                 let m = regions[slot(r)].get_or_insert_with(new_region);
                 let s = next_seed();
-                let src: Vec<u32> = (0..len as u32 % 4097).map(|i| s ^ i.wrapping_mul(2_654_435_761)).collect();
+                let src: Vec<u32> = (0..len as u32 % 4097)
+                    .map(|i| s ^ i.wrapping_mul(2_654_435_761))
+                    .collect();
                 let got = m.region.alloc_slice_copy(&src);
                 assert_eq!(got, &src[..], "alloc_slice_copy copied wrong");
                 // Pattern the copy too, so later corruption shows.
@@ -212,12 +236,18 @@ fuzz_target!(|ops: Vec<Op>| {
                 let p = got.as_mut_ptr().cast::<u8>();
                 // SAFETY: the slice's `len` bytes are ours.
                 unsafe { fill(p, len, s) };
-                m.blocks.push(Block { addr: p as usize, len, seed: s });
+                m.blocks.push(Block {
+                    addr: p as usize,
+                    len,
+                    seed: s,
+                });
             }
             Op::Str { r, len } => {
                 let m = regions[slot(r)].get_or_insert_with(new_region);
                 let s = next_seed();
-                let text: String = (0..len % 1025).map(|i| (b'a' + ((s as u16 + i) % 26) as u8) as char).collect();
+                let text: String = (0..len % 1025)
+                    .map(|i| (b'a' + ((s as u16 + i) % 26) as u8) as char)
+                    .collect();
                 let got = m.region.alloc_str(&text);
                 assert_eq!(&*got, text.as_str(), "alloc_str copied wrong");
                 let (p, len) = (got.as_mut_ptr(), got.len());
@@ -225,7 +255,11 @@ fuzz_target!(|ops: Vec<Op>| {
                 // only the model reads these bytes from now on.
                 // SAFETY: the string's `len` bytes are ours.
                 unsafe { fill(p, len, s) };
-                m.blocks.push(Block { addr: p as usize, len, seed: s });
+                m.blocks.push(Block {
+                    addr: p as usize,
+                    len,
+                    seed: s,
+                });
             }
             Op::Tracked { r, size } => {
                 let m = regions[slot(r)].get_or_insert_with(new_region);
@@ -238,7 +272,9 @@ fuzz_target!(|ops: Vec<Op>| {
                 let m = regions[slot(r)].get_or_insert_with(new_region);
                 let s = next_seed();
                 let len = len as usize % 65;
-                let v = m.region.alloc_slice_fill_with(len, |i| Tracked::new(i * 3, s.wrapping_add(i as u32)));
+                let v = m
+                    .region
+                    .alloc_slice_fill_with(len, |i| Tracked::new(i * 3, s.wrapping_add(i as u32)));
                 assert_eq!(v.len(), len);
                 assert!(v.iter().enumerate().all(|(i, t)| t.data.len() == i * 3));
                 m.tracked += len;
@@ -287,7 +323,8 @@ fuzz_target!(|ops: Vec<Op>| {
                 }
             }
             Op::IsoAlloc { i, len } => {
-                let (iso, model) = isos[slot(i)].get_or_insert_with(|| (Iso::new(|_| Vec::new()), Vec::new()));
+                let (iso, model) =
+                    isos[slot(i)].get_or_insert_with(|| (Iso::new(|_| Vec::new()), Vec::new()));
                 let len = (len % (300 << 10)) as usize;
                 let s = next_seed();
                 iso.with(|region, root| iso_alloc(region, root, len, s));
@@ -295,8 +332,9 @@ fuzz_target!(|ops: Vec<Op>| {
             }
             Op::IsoSend { i, adds } => {
                 if let Some((iso, mut model)) = isos[slot(i)].take() {
-                    let adds: Vec<(usize, u32)> =
-                        (0..adds % 9).map(|k| (k as usize * 1000 + 1, next_seed())).collect();
+                    let adds: Vec<(usize, u32)> = (0..adds % 9)
+                        .map(|k| (k as usize * 1000 + 1, next_seed()))
+                        .collect();
                     let (tx, rx) = mpsc::channel();
                     let expect = model.clone();
                     let new = adds.clone();

@@ -3,7 +3,9 @@
 //!
 //! The pattern covers the bytes a corruption is most likely to hit without
 //! costing a full pass over huge blocks: the first and last [`EDGE`] bytes
-//! and one byte every [`STRIDE`] in between. Byte `i` of a block with seed
+//! and one byte every [`STRIDE`] in between, or at most [`INNER_POINTS`]
+//! bytes in between in a larger block (so an enormous block, mapped but
+//! never touched, stays address space: about a megabyte of it is written). Byte `i` of a block with seed
 //! `s` is [`pattern_byte`]`(s, i)`, so any prefix of a block can be checked
 //! after a resize that kept only that prefix.
 
@@ -12,8 +14,11 @@ use std::thread::JoinHandle;
 
 /// Bytes at each end of a block that are always patterned and checked.
 pub const EDGE: usize = 256;
-/// Distance between patterned bytes inside a block, away from its ends.
+/// Distance between patterned bytes inside a block, away from its ends, at
+/// least: an OS page, so every page of an ordinary huge block is touched.
 pub const STRIDE: usize = 4096;
+/// Patterned bytes inside a block (away from its ends), at most.
+pub const INNER_POINTS: usize = 256;
 
 /// The pattern's byte at offset `i` of a block with seed `seed`.
 pub fn pattern_byte(seed: u32, i: usize) -> u8 {
@@ -27,10 +32,11 @@ fn for_each_offset(len: usize, mut f: impl FnMut(usize)) {
     let head = len.min(EDGE);
     (0..head).for_each(&mut f);
     let tail = len.saturating_sub(EDGE).max(head);
-    let mut i = STRIDE;
+    let stride = STRIDE.max(len / INNER_POINTS);
+    let mut i = stride;
     while i < tail {
         f(i);
-        i += STRIDE;
+        i += stride;
     }
     (tail..len).for_each(f);
 }
@@ -78,7 +84,10 @@ pub unsafe fn verify_zero(p: *const u8, len: usize, what: &str) {
     let check = |i: usize| {
         // SAFETY: `i < len`.
         let got = unsafe { p.add(i).read() };
-        assert_eq!(got, 0, "{what}: block {p:p} ({len} bytes) not zero at byte {i}");
+        assert_eq!(
+            got, 0,
+            "{what}: block {p:p} ({len} bytes) not zero at byte {i}"
+        );
     };
     (0..len.min(FULL)).for_each(check);
     if len > FULL {
