@@ -285,11 +285,9 @@ impl Model {
             assert_eq!(errno(), libc::ENOMEM, "realloc failed without ENOMEM");
             let l = &self.live[i];
             l.verify(l.usable, "after a failed realloc");
-            // SAFETY: still live.
-            assert_eq!(
-                unsafe { homing_usable_size(l.addr as *mut c_void) },
-                l.usable
-            );
+            // SAFETY: the block is still live.
+            let usable = unsafe { homing_usable_size(l.addr as *mut c_void) };
+            assert_eq!(usable, l.usable, "a failed realloc changed the block");
             return;
         }
         assert!(
