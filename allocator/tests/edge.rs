@@ -20,6 +20,10 @@
 //! crashes, or must run at process exit, is seen from outside: the parent
 //! checks the exit status and a line the child prints when the case (and,
 //! for the exit case, its handlers) completed.
+//!
+//! Not under Miri, which runs no child processes (nor `atexit` handlers or
+//! raw `pthread`s).
+#![cfg(not(miri))]
 
 mod common;
 
