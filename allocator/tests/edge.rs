@@ -475,42 +475,57 @@ fn first_op_remote_free_body() {
     assert!(end.heaps <= base.heaps + 1, "{end}");
 
     // (2) Blocks of a thread that has exited (its heap abandoned), freed
-    // by eight raw threads at once, each starting with that free.
-    let base = common::settled();
-    let seed = rng.next_u64();
-    let exited: Vec<usize> = thread::spawn(move || {
-        let mut rng = Rng::new(seed);
-        (0..800)
-            .map(|i| cookie_block(mixed_size(&mut rng).max(8), i))
-            .collect()
-    })
-    .join()
-    .unwrap();
-    let loaded = common::settled();
-    assert_eq!(loaded.heaps_abandoned, base.heaps_abandoned + 1, "{loaded}");
-    let jobs: Vec<Job> = exited
-        .chunks(100)
-        .map(|c| Job {
-            blocks: c.as_ptr(),
-            len: c.len(),
-            collect: false,
-            phase: AtomicUsize::new(0),
-            wait: false,
+    // by raw threads at once (two or eight), each starting with that free;
+    // many rounds, since how the frees interleave decides who lets the heap
+    // go last. After each round the heap must be free again.
+    for round in 0..FIRST_FREE_ROUNDS {
+        let freers = if round % 2 == 0 { 2 } else { 8 };
+        let base = common::settled();
+        let seed = rng.next_u64();
+        let exited: Vec<usize> = thread::spawn(move || {
+            let mut rng = Rng::new(seed);
+            (0..800)
+                .map(|i| cookie_block(mixed_size(&mut rng).max(8), i))
+                .collect()
         })
-        .collect();
-    // SAFETY: every job outlives its thread: all joined below.
-    let tids: Vec<_> = jobs.iter().map(|j| unsafe { spawn_raw(j) }).collect();
-    tids.into_iter().for_each(join_raw);
-    drop(jobs);
-    drop(exited);
-    let end = common::settled();
-    common::assert_balanced(&base, &end, "first-op remote frees into an abandoned heap");
-    assert_eq!(
-        end.heaps_abandoned, base.heaps_abandoned,
-        "the exited thread's heap is still abandoned after all its blocks were freed\n{end}"
-    );
-    assert!(end.heaps <= base.heaps + 9, "{end}");
+        .join()
+        .unwrap();
+        let loaded = common::settled();
+        assert_eq!(loaded.heaps_abandoned, base.heaps_abandoned + 1, "{loaded}");
+        let jobs: Vec<Job> = exited
+            .chunks(exited.len() / freers)
+            .map(|c| Job {
+                blocks: c.as_ptr(),
+                len: c.len(),
+                collect: false,
+                phase: AtomicUsize::new(0),
+                wait: false,
+            })
+            .collect();
+        // SAFETY: every job outlives its thread: all joined below.
+        let tids: Vec<_> = jobs.iter().map(|j| unsafe { spawn_raw(j) }).collect();
+        tids.into_iter().for_each(join_raw);
+        drop(jobs);
+        drop(exited);
+        let end = common::settled();
+        let what = format!(
+            "round {round}: first-op remote frees by {freers} threads into an abandoned heap"
+        );
+        common::assert_balanced(&base, &end, &what);
+        assert_eq!(
+            end.heaps_abandoned,
+            base.heaps_abandoned,
+            "{what}: the exited thread's heap is still abandoned after all its blocks \
+             were freed, holding {:.1} MiB (before: {:.1} MiB)\n{end}",
+            common::mib(common::in_use(&end)),
+            common::mib(common::in_use(&base))
+        );
+        assert!(end.heaps <= base.heaps + 9, "{what}\n{end}");
+    }
 }
+
+/// Rounds of the abandoned-heap part of `first_operation_is_a_remote_free`.
+const FIRST_FREE_ROUNDS: usize = 300;
 
 #[test]
 fn first_operation_is_a_remote_free() {
@@ -565,12 +580,15 @@ fn thousand_threads_body() {
     let mut max_heaps = 0;
     let mut max_abandoned = 0;
     for wave in 0..CHURN_THREADS / WAVE {
+        // Joined explicitly: a scope waits only for the closures, not for
+        // the threads' exit (thread-locals, homing's exit hook).
         thread::scope(|s| {
+            let mut wave_threads = Vec::with_capacity(WAVE);
             for k in 0..WAVE {
                 let id = wave * WAVE + k;
                 let tx = txs[id % FREERS].clone();
                 let sent = &sent;
-                s.spawn(move || {
+                wave_threads.push(s.spawn(move || {
                     let mut rng = Rng::new(id as u64);
                     let mut mine = Vec::with_capacity(64);
                     for i in 0..200u64 {
@@ -594,7 +612,10 @@ fn thousand_threads_body() {
                         // SAFETY: as above.
                         unsafe { free_cookie_block(b) };
                     }
-                });
+                }));
+            }
+            for t in wave_threads {
+                t.join().unwrap();
             }
         });
         let s = homing::stats();
