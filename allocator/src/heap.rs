@@ -45,6 +45,12 @@ use crate::size_class::{self, CLASSES, CLASS_SIZE};
 use crate::stats::{HeapCounters, GLOBAL};
 use crate::sync::AtomicUsize;
 
+/// Empty pages a small class keeps in its bin (not retired) while it is
+/// being allocated from (see `Owned::keep_as_spare`).
+const SMALL_SPARES: u8 = 2;
+/// The same for a medium class (a medium page is 512 KiB).
+const MEDIUM_SPARES: u8 = 1;
+
 /// Bound to a thread (or, for a first-class heap, to its creator).
 pub(crate) const ACTIVE: usize = 0;
 /// Its thread exited; pages and inbox wait for a claim or an adoption.
@@ -104,6 +110,8 @@ pub(crate) struct Owned {
     pub(crate) direct: [*mut Page; CLASSES],
     bins: [PageQueue; CLASSES],
     full: PageQueue,
+    /// Empty pages kept in each class's bin (see `keep_as_spare`).
+    spares: [u8; CLASSES],
     avail: [SegList; 2],
     all: *mut Segment,
     /// The heap's purge queue (`Heap::purge`, beside this part: the
@@ -538,8 +546,12 @@ impl Heap {
             }
             if (*page).used == 0 {
                 debug_assert!(!(*page).pinned);
+                if h.keep_as_spare(class, page) {
+                    return;
+                }
+                // Retiring queues the page and purges the pages whose delay
+                // has passed.
                 h.retire_page(page);
-                h.purge().purge_expired(false, options::now_ms());
             }
         }
     }
@@ -733,6 +745,7 @@ impl Owned {
         direct: [EMPTY_PAGE.0.get(); CLASSES],
         bins: [PageQueue::EMPTY; CLASSES],
         full: PageQueue::EMPTY,
+        spares: [0; CLASSES],
         avail: [SegList {
             first: ptr::null_mut(),
         }; 2],
@@ -786,6 +799,49 @@ impl Owned {
         }
     }
 
+    /// Keeps the emptied page `page` of `class` in its bin, as a spare,
+    /// instead of retiring it, if the class is being allocated from (it has
+    /// a direct page) and has fewer than its quota of spares: a class whose
+    /// live set swings across page boundaries then takes back a warm page
+    /// with its free list built, rather than retiring pages and setting up
+    /// fresh ones a moment later (retiring every emptied page cost 10–15%
+    /// on the single-thread `local` workload). A spare stops being one when
+    /// it becomes the direct page again or is retired (`collect`, exit).
+    /// `true` if kept.
+    ///
+    /// # Safety
+    ///
+    /// `page` is an empty, unpinned page of `class` in `bins[class]`.
+    unsafe fn keep_as_spare(&mut self, class: usize, page: *mut Page) -> bool {
+        let quota = if crate::size_class::is_small(class) {
+            SMALL_SPARES
+        } else {
+            MEDIUM_SPARES
+        };
+        if self.direct[class] == empty_page() || self.spares[class] >= quota {
+            return false;
+        }
+        self.spares[class] += 1;
+        // SAFETY: the caller's page.
+        unsafe { (*page).spare = true };
+        true
+    }
+
+    /// `page` stops being a spare (it is allocated from again, or retired).
+    ///
+    /// # Safety
+    ///
+    /// `page` is a live page of ours.
+    unsafe fn unspare(&mut self, page: *mut Page) {
+        // SAFETY: the caller's page.
+        unsafe {
+            if (*page).spare {
+                (*page).spare = false;
+                self.spares[(*page).class as usize] -= 1;
+            }
+        }
+    }
+
     /// Makes `page` the one `class` allocates from (the empty page: none),
     /// moving the pin (one count of `used`, see `page`) from the old direct
     /// page to the new one. An old direct page left with no block is
@@ -805,6 +861,7 @@ impl Owned {
         unsafe {
             if page != empty_page() {
                 debug_assert!((*page).in_use && !(*page).pinned);
+                self.unspare(page);
                 (*page).used += 1;
                 (*page).pinned = true;
             }
@@ -826,6 +883,7 @@ impl Owned {
         unsafe {
             debug_assert!((*page).used == 0 && (*page).in_use && !(*page).in_full);
             debug_assert!(!(*page).pinned && self.direct[(*page).class as usize] != page);
+            self.unspare(page);
             let class = (*page).class as usize;
             self.bins[class].remove(page);
             (*page).in_use = false;
@@ -841,11 +899,9 @@ impl Owned {
                 self.avail_push(k, seg);
             }
             if (*page).dirty {
-                let now = options::now_ms();
-                self.purge().push(page, now);
-                if options::purge_delay_ms() == 0 {
-                    self.purge().purge_expired(true, now);
-                }
+                // Queued, and whatever waited long enough purged, under one
+                // hold of the queue (all of it with a zero delay).
+                self.purge().push_and_purge(page, options::now_ms());
             }
             if (*seg).used_pages == 0 {
                 self.segment_emptied(seg);

@@ -82,6 +82,9 @@ pub(crate) struct Page {
     /// `true` while the page is its heap's direct page for its class: `used`
     /// then holds one extra count (the pin), so it never reaches zero.
     pub(crate) pinned: bool,
+    /// `true` while the page is empty and kept in its bin as a spare (the
+    /// heap counts its spares per class).
+    pub(crate) spare: bool,
     /// First byte of the page's block area.
     pub(crate) start: *mut u8,
     /// Links in the heap's class queue, full list or purge queue (owner only).
@@ -108,6 +111,7 @@ impl Page {
         in_use: false,
         dirty: false,
         pinned: false,
+        spare: false,
         start: ptr::null_mut(),
         next: ptr::null_mut(),
         prev: ptr::null_mut(),
@@ -128,6 +132,7 @@ impl Page {
         self.in_full = false;
         self.in_use = true;
         self.pinned = false;
+        self.spare = false;
         self.start = start;
         self.next = ptr::null_mut();
         self.prev = ptr::null_mut();

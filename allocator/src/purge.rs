@@ -152,13 +152,16 @@ impl PurgeQueue {
         self.pending.load(Ordering::Relaxed) == 0
     }
 
-    /// Queues the free, dirty page `page`, freed now.
+    /// Queues the free, dirty page `page`, freed at `now_ms`, then purges
+    /// the queued pages whose delay has passed (every one with a zero
+    /// delay), under one hold of the lock.
     ///
     /// # Safety
     ///
     /// `page` belongs to the caller's heap (which owns this queue), is free
     /// and dirty, and is on no list.
-    pub(crate) unsafe fn push(&self, page: *mut Page, now_ms: u64) {
+    pub(crate) unsafe fn push_and_purge(&self, page: *mut Page, now_ms: u64) {
+        let delay = options::purge_delay_ms();
         self.with(|inner| {
             // SAFETY: the caller's page, on no list.
             unsafe {
@@ -167,6 +170,9 @@ impl PurgeQueue {
             }
             // Relaxed: a hint (see `is_empty`).
             self.pending.fetch_add(1, Ordering::Relaxed);
+            if delay != options::NEVER {
+                self.purge_locked(inner, delay == 0, delay, now_ms);
+            }
         });
     }
 
