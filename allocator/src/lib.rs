@@ -13,8 +13,8 @@ compile_error!(
      with Linux semantics; other operating systems are not supported yet"
 );
 
-/// Unstable internals: the OS layer, shared with `homing-regions` and
-/// `homing-capi`. Not part of the public API; may change in any release.
+// Unstable internals: the OS layer, shared with `homing-regions` and
+// `homing-capi`. Not part of the public API; may change in any release.
 #[doc(hidden)]
 pub mod os;
 mod sync;
@@ -28,15 +28,15 @@ mod heap;
 mod heap_api;
 #[cfg(loom)]
 pub mod model;
-/// Unstable internals: the `HOMING_*` options as read at start-up. Not part
-/// of the public API; may change in any release.
+// Unstable internals: the `HOMING_*` options as read at start-up. Not part
+// of the public API; may change in any release.
 #[doc(hidden)]
 pub mod options;
 mod page;
 mod remote;
 mod segment;
-/// Unstable internals: the size-class table, shared with `homing-capi`. Not
-/// part of the public API; may change in any release.
+// Unstable internals: the size-class table, shared with `homing-capi`. Not
+// part of the public API; may change in any release.
 #[doc(hidden)]
 pub mod size_class;
 mod stats;

@@ -27,15 +27,15 @@
 
 mod sync;
 
-/// Unstable internals: chunks of OS memory. Not part of the public API; may
-/// change in any release.
+// Unstable internals: chunks of OS memory. Not part of the public API; may
+// change in any release.
 #[doc(hidden)]
 pub mod chunk;
 mod stack;
 
-/// Unstable internals: the global chunk pool (its statistics are used by
-/// this crate's tests). Not part of the public API; may change in any
-/// release.
+// Unstable internals: the global chunk pool (its statistics are used by
+// this crate's tests). Not part of the public API; may change in any
+// release.
 #[doc(hidden)]
 pub mod pool;
 
