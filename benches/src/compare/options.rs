@@ -22,15 +22,16 @@ usage: compare [--quick] [--runs N] [--workload A,B] [--alloc A,B] [--threads N,
 Runs every workload with every allocator (each in its own child process,
 allocators alternating run by run), prints a markdown table of median times,
 ranges, peak RSS and ratios to homing (or to the system allocator when homing
-is not measured), and writes latest.json and latest.svg to --out.
+is not measured), and writes report.md, report.json and chart.svg to a new
+folder <date>-<HHMM>-<commit>[-quick] under --out (earlier runs are kept).
 
   --quick          a tenth of the work per run (the suite takes under 2 minutes)
   --runs N         runs per workload x allocator (default 5)
   --workload A,B   only these workloads (see --list)
   --alloc A,B      only these allocators (see --list)
   --threads N,M    only the cases with these thread counts
-  --out DIR        where the JSON and SVG go (default: target/homing-bench
-                   in the workspace)
+  --out DIR        the folder that receives each run's folder (default:
+                   results/ in the workspace)
   --no-build       do not run `cargo build` for the wl-* binaries first
   --list           list the workloads and allocators, then exit
 ";
@@ -48,7 +49,7 @@ pub struct Options {
     pub allocators: Vec<&'static str>,
     /// Only cases with these thread counts (`None`: all).
     pub threads: Option<Vec<usize>>,
-    /// Directory of the JSON and SVG reports.
+    /// The folder under which each run's results folder is made.
     pub out: PathBuf,
     /// Build the `wl-*` binaries before running.
     pub build: bool,
@@ -58,15 +59,10 @@ pub struct Options {
     pub help: bool,
 }
 
-/// The default report directory: `target/homing-bench` in the workspace
-/// that holds this crate.
+/// The default parent of the results folders: `results/` in the workspace
+/// that holds this crate, outside `target/` so that `cargo clean` keeps it.
 pub fn default_out_dir() -> PathBuf {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .parent()
-        .unwrap_or(&manifest)
-        .join("target")
-        .join("homing-bench")
+    super::meta::workspace_dir().join("results")
 }
 
 impl Options {
@@ -169,7 +165,7 @@ mod tests {
         assert_eq!(o.workloads.len(), WORKLOADS.len());
         assert_eq!(o.allocators.len(), allocators::built().count());
         assert_eq!(o.threads, None);
-        assert!(o.out.ends_with("target/homing-bench"));
+        assert!(o.out.ends_with("results") && !o.out.to_string_lossy().contains("target"));
     }
 
     #[test]
