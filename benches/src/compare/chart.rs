@@ -22,7 +22,7 @@ const BAR: f64 = 13.0;
 /// Space between two cases.
 const GAP: f64 = 26.0;
 /// Top of the first panel (title and legend above it).
-const FIRST_TOP: f64 = 78.0;
+const FIRST_TOP: f64 = 96.0;
 /// Height of the time panel.
 const TIME_HEIGHT: f64 = 250.0;
 /// Height of the RSS panel.
@@ -39,10 +39,27 @@ const MIN_TICK_SPACING: f64 = 20.0;
 const PALETTE: [&str; 8] = [
     "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#76b7b2", "#edc948", "#9c755f",
 ];
-/// The ratios the axes may label, smallest first.
-const TICKS: [f64; 31] = [
-    0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 1.75, 2.0,
-    2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 30.0, 50.0, 100.0, 200.0,
+/// The ratios the axes label first, where they fit: powers of two.
+const MAJOR_TICKS: [f64; 15] = [
+    1.0 / 128.0,
+    1.0 / 64.0,
+    1.0 / 32.0,
+    1.0 / 16.0,
+    0.125,
+    0.25,
+    0.5,
+    1.0,
+    2.0,
+    4.0,
+    8.0,
+    16.0,
+    32.0,
+    64.0,
+    128.0,
+];
+/// The ratios the axes label between those, where there is room.
+const MINOR_TICKS: [f64; 14] = [
+    0.6, 0.7, 0.8, 0.9, 1.1, 1.25, 1.5, 1.75, 3.0, 5.0, 6.0, 10.0, 20.0, 50.0,
 ];
 
 /// Escapes text for SVG content and attribute values.
@@ -114,21 +131,15 @@ impl Axis {
         top + (self.hi - l) / (self.hi - self.lo) * height
     }
 
-    /// The ticks to label: 1× and then, outward, every tick of [`TICKS`]
-    /// inside the axis at least [`MIN_TICK_SPACING`] pixels from the last.
+    /// The ticks to label: the powers of two inside the axis, then each
+    /// of [`MINOR_TICKS`] that is at least [`MIN_TICK_SPACING`] pixels from
+    /// every tick taken so far.
     pub fn ticks(&self, height: f64) -> Vec<f64> {
         let pixels = |a: f64, b: f64| (a.log2() - b.log2()).abs() / (self.hi - self.lo) * height;
-        let mut ticks = vec![1.0];
-        for side in [
-            TICKS.iter().rev().filter(|&&t| t < 1.0).collect::<Vec<_>>(),
-            TICKS.iter().filter(|&&t| t > 1.0).collect(),
-        ] {
-            let mut last = 1.0;
-            for &t in side {
-                if self.contains(t) && pixels(t, last) >= MIN_TICK_SPACING {
-                    ticks.push(t);
-                    last = t;
-                }
+        let mut ticks: Vec<f64> = Vec::new();
+        for &t in MAJOR_TICKS.iter().chain(&MINOR_TICKS) {
+            if self.contains(t) && ticks.iter().all(|&k| pixels(t, k) >= MIN_TICK_SPACING) {
+                ticks.push(t);
             }
         }
         ticks.sort_by(f64::total_cmp);
@@ -308,9 +319,10 @@ fn panel(
         let y = top + height + 15.0;
         let _ = writeln!(
             s,
-            r##"<text x="{x:.1}" y="{y:.1}" text-anchor="middle">{}</text><text x="{x:.1}" y="{:.1}" text-anchor="middle" fill="#555">{threads} threads</text>"##,
+            r##"<text x="{x:.1}" y="{y:.1}" text-anchor="middle">{}</text><text x="{x:.1}" y="{:.1}" text-anchor="middle" fill="#555">{threads} thread{}</text>"##,
             xml(workload),
-            y + 13.0
+            y + 13.0,
+            if *threads == 1 { "" } else { "s" }
         );
     }
 }
@@ -334,7 +346,7 @@ pub fn svg(rows: &[Row], meta: &Meta) -> String {
     let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
     let _ = writeln!(
         s,
-        r#"<text x="{LEFT}" y="20" font-size="15" font-weight="bold">homing and its peers, relative to {} (below 1×: less time or memory than {})</text>"#,
+        r#"<text x="{LEFT}" y="20" font-size="15" font-weight="bold">Each allocator relative to {}, per workload (below 1×: less time or memory than {})</text>"#,
         xml(&baseline),
         xml(&baseline)
     );

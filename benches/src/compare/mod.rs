@@ -379,6 +379,15 @@ pub fn main() -> ExitCode {
         print_list();
         return ExitCode::SUCCESS;
     }
+    if let Some(dir) = &options.redraw {
+        return match redraw(dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match compare(&options) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
@@ -387,6 +396,25 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The file name of the chart in a run folder.
+const CHART: &str = "chart.svg";
+
+/// Rewrites `dir`'s `report.md` and chart from its `report.json`.
+fn redraw(dir: &Path) -> Result<(), String> {
+    let path = dir.join("report.json");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let saved = report::Saved::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    write_report(
+        dir,
+        "report.md",
+        &report::report_markdown(&saved.rows, &saved.meta, CHART, &saved.problems),
+    )?;
+    write_report(dir, CHART, &chart::svg(&saved.rows, &saved.meta))?;
+    eprintln!("rewrote report.md and {CHART} in {}", dir.display());
+    Ok(())
 }
 
 /// Builds, runs, prints and writes; `Ok(false)` if some run failed.
@@ -428,7 +456,6 @@ fn compare(options: &Options) -> Result<bool, String> {
     print!("{}", report::markdown(&rows));
     println!();
     println!("{}", report::legend(&rows, &meta));
-    const CHART: &str = "chart.svg";
     let md = write_report(
         &out_dir,
         "report.md",

@@ -18,6 +18,7 @@ pub const QUICK_WORK_DIVISOR: u64 = 10;
 pub const USAGE: &str = "\
 usage: compare [--quick] [--runs N] [--workload A,B] [--alloc A,B] [--threads N,M]
                [--out DIR] [--no-build] [--list] [--help]
+       compare --redraw RUN_DIR
 
 Runs every workload with every allocator (each in its own child process,
 allocators alternating run by run), prints a markdown table of median times,
@@ -34,6 +35,8 @@ folder <date>-<HHMM>-<commit>[-quick] under --out (earlier runs are kept).
                    results/ in the workspace)
   --no-build       do not run `cargo build` for the wl-* binaries first
   --list           list the workloads and allocators, then exit
+  --redraw RUN_DIR rewrite RUN_DIR's report.md and chart.svg from its
+                   report.json (after a change to the report code), then exit
 ";
 
 /// What the command line asks for.
@@ -55,6 +58,8 @@ pub struct Options {
     pub build: bool,
     /// Print the registries and exit.
     pub list: bool,
+    /// Rewrite this run folder's report.md and chart.svg, then exit.
+    pub redraw: Option<PathBuf>,
     /// Print the usage and exit.
     pub help: bool,
 }
@@ -70,7 +75,7 @@ impl Options {
     pub fn parse(args: &[String]) -> Result<Self, String> {
         let flags = Flags::parse(
             args,
-            &["runs", "workload", "alloc", "threads", "out"],
+            &["runs", "workload", "alloc", "threads", "out", "redraw"],
             &["quick", "no-build", "list", "help"],
         )?;
         let runs = flags.parsed::<usize>("runs")?.unwrap_or(DEFAULT_RUNS);
@@ -112,6 +117,7 @@ impl Options {
                 .map_or_else(default_out_dir, PathBuf::from),
             build: !flags.has("no-build"),
             list: flags.has("list"),
+            redraw: flags.value("redraw").map(PathBuf::from),
             help: flags.has("help"),
         })
     }
@@ -182,6 +188,7 @@ mod tests {
             "--no-build",
             "--out",
             "/tmp/x",
+            "--redraw=/tmp/run",
         ])
         .unwrap();
         assert!(o.quick && !o.build);
@@ -190,6 +197,7 @@ mod tests {
         assert_eq!(o.threads, Some(vec![8, 2]));
         assert_eq!(o.runs, 7);
         assert_eq!(o.out, PathBuf::from("/tmp/x"));
+        assert_eq!(o.redraw, Some(PathBuf::from("/tmp/run")));
     }
 
     #[test]

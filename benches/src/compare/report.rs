@@ -242,6 +242,26 @@ pub fn json(rows: &[Row], meta: &Meta, problems: &[String]) -> String {
     serde_json::to_string_pretty(&report).expect("rows are plain data")
 }
 
+/// What `report.json` holds that the reports are made from (the ratios and
+/// flags in it are recomputed).
+#[derive(Debug, Deserialize)]
+pub struct Saved {
+    /// The run's metadata.
+    pub meta: Meta,
+    /// The rows, with their samples.
+    pub rows: Vec<Row>,
+    /// The problems the run met.
+    #[serde(default)]
+    pub problems: Vec<String>,
+}
+
+impl Saved {
+    /// Reads the text of a `report.json`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        serde_json::from_str(text).map_err(|e| e.to_string())
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -329,6 +349,12 @@ pub(crate) mod tests {
         // Flattened: the row's own fields sit beside the ratios.
         let back: Row = serde_json::from_value(rows[0].clone()).unwrap();
         assert_eq!(back, sample()[0]);
+        // And the whole report reads back for --redraw.
+        let saved = Saved::parse(&json(&sample(), &meta(), &problems)).unwrap();
+        assert_eq!(
+            (saved.rows, saved.meta, saved.problems),
+            (sample(), meta(), problems)
+        );
     }
 
     #[test]
