@@ -403,11 +403,15 @@ pub fn svg(rows: &[Row], meta: &Meta) -> String {
         if meta.quick { " (--quick)" } else { "" },
         xml(&meta.rustc)
     );
+    let load = meta
+        .load()
+        .map_or(String::new(), |l| format!("; load average {l}"));
     let _ = writeln!(
         s,
-        r##"<text x="{LEFT}" y="{:.1}" fill="#333">{}</text>"##,
+        r##"<text x="{LEFT}" y="{:.1}" fill="#333">{}{}</text>"##,
         caption_y + 15.0,
-        xml(&meta.machine())
+        xml(&meta.machine()),
+        xml(&load)
     );
     s.push_str("</svg>\n");
     s
@@ -469,5 +473,6 @@ mod tests {
         assert_eq!(svg.matches(r##"fill="#c00">!</text>"##).count(), 1);
         assert!(svg.contains("commit abc123") && svg.contains("2026-12-01T21:40:05Z"));
         assert!(svg.contains("Test CPU, 2 CPUs"));
+        assert!(svg.contains("load average start 0.5 0.4 0.3, end 1.5 1.0 0.5"));
     }
 }

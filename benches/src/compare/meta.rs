@@ -56,6 +56,13 @@ pub struct Meta {
     pub quick: bool,
     /// Runs per workload × allocator.
     pub runs: usize,
+    /// `/proc/loadavg`'s 1-, 5- and 15-minute load averages when the runs
+    /// started: other work on the machine, the main source of noise.
+    #[serde(default)]
+    pub load_start: String,
+    /// The same when the runs ended.
+    #[serde(default)]
+    pub load_end: String,
 }
 
 impl Meta {
@@ -84,7 +91,23 @@ impl Meta {
             peers,
             quick,
             runs,
+            load_start: load_average(),
+            load_end: String::new(),
         }
+    }
+
+    /// The load averages, when both ends are known: `start 5.30 8.84 8.18,
+    /// end 1.2 1.5 2.0`.
+    pub fn load(&self) -> Option<String> {
+        if self.load_start.is_empty() {
+            return None;
+        }
+        let end = if self.load_end.is_empty() {
+            String::new()
+        } else {
+            format!(", end {}", self.load_end)
+        };
+        Some(format!("start {}{end}", self.load_start))
     }
 
     /// A one-line description of the machine, for captions.
@@ -236,6 +259,17 @@ fn cpu_model() -> String {
     UNKNOWN.into()
 }
 
+/// The first three fields of `/proc/loadavg`, or [`UNKNOWN`].
+pub fn load_average() -> String {
+    let line = first_line_of("/proc/loadavg");
+    let fields: Vec<&str> = line.split_whitespace().take(3).collect();
+    if fields.len() == 3 {
+        fields.join(" ")
+    } else {
+        UNKNOWN.into()
+    }
+}
+
 /// `MemTotal` in MiB, or 0.
 fn memory_mib() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
@@ -322,5 +356,6 @@ mod tests {
             assert_ne!(version, UNKNOWN, "{name} not in Cargo.lock");
         }
         assert!(meta.cpus > 0);
+        assert_eq!(meta.load_start.split(' ').count(), 3, "{}", meta.load_start);
     }
 }

@@ -428,7 +428,7 @@ fn compare(options: &Options) -> Result<bool, String> {
     if cases.is_empty() {
         return Err("no case matches the --workload and --threads selection".into());
     }
-    let meta = Meta::collect(&meta::workspace_dir(), options.quick, options.runs);
+    let mut meta = Meta::collect(&meta::workspace_dir(), options.quick, options.runs);
     let out_dir = options.out.join(meta.folder_name());
     eprintln!(
         "compare: {} cases x {} allocators x {} runs = {} runs{}; results go to {}",
@@ -451,7 +451,10 @@ fn compare(options: &Options) -> Result<bool, String> {
             ));
         }
     }
+    // The load when the runs start, not while cargo was building.
+    meta.load_start = meta::load_average();
     let (rows, problems) = run_all(options, &exe_dir, &cases);
+    meta.load_end = meta::load_average();
     println!();
     print!("{}", report::markdown(&rows));
     println!();

@@ -164,6 +164,9 @@ pub fn report_markdown(rows: &[Row], meta: &Meta, chart_file: &str, problems: &[
     let _ = writeln!(out, "| | |\n|---|---|");
     let _ = writeln!(out, "| commit | `{}` |", meta.commit);
     let _ = writeln!(out, "| machine | {} |", meta.machine());
+    if let Some(load) = meta.load() {
+        let _ = writeln!(out, "| load average (1, 5, 15 min) | {load} |");
+    }
     let _ = writeln!(out, "| toolchain | {} |", meta.rustc);
     let _ = writeln!(out, "| system allocator | {} |", meta.libc);
     let features = if meta.homing_features.is_empty() {
@@ -324,6 +327,8 @@ pub(crate) mod tests {
             peers: vec![("mimalloc".into(), "0.1.52".into())],
             quick: false,
             runs: 3,
+            load_start: "0.5 0.4 0.3".into(),
+            load_end: "1.5 1.0 0.5".into(),
         }
     }
 
@@ -412,6 +417,7 @@ pub(crate) mod tests {
         assert!(md.contains("| commit | `abc123` |"));
         assert!(md.contains("Test CPU, 2 CPUs, 24 GiB, Linux 6.1"));
         assert!(md.contains("homing 0.1.0 (features: stats)"));
+        assert!(md.contains("| start 0.5 0.4 0.3, end 1.5 1.0 0.5 |"));
         assert!(md.contains("](chart.svg)"));
         assert!(md.contains("## Problems\n\n- bad run"));
     }
