@@ -331,6 +331,7 @@ impl Queue {
     /// still sound, but the owner-only rule is what the heap relies on).
     ///
     /// ```
+    /// use core::ptr::NonNull;
     /// use std::sync::Arc;
     /// use homing_deferred::{Node, Queue};
     ///
@@ -339,17 +340,24 @@ impl Queue {
     ///     .map(|_| {
     ///         let queue = Arc::clone(&queue);
     ///         std::thread::spawn(move || {
-    ///             // A leaked node stands for a block freed on this thread.
-    ///             let node = Box::leak(Box::new(Node::new())).into();
-    ///             // SAFETY: the node lives forever and is pushed once.
-    ///             unsafe { queue.push(node) };
+    ///             // A boxed node stands for a block freed on this thread.
+    ///             let node = Box::into_raw(Box::new(Node::new()));
+    ///             // SAFETY: non-null; the node lives until the owner frees it.
+    ///             unsafe { queue.push(NonNull::new_unchecked(node)) };
     ///         })
     ///     })
     ///     .collect();
     /// for p in producers {
     ///     p.join().unwrap();
     /// }
-    /// assert_eq!(queue.take().count(), 4); // the owner takes all four at once
+    /// let mut taken = 0;
+    /// for node in queue.take() {
+    ///     // The owner takes all four at once and frees them.
+    ///     // SAFETY: each node came from `Box::into_raw` and is in no queue now.
+    ///     drop(unsafe { Box::from_raw(node.as_ptr()) });
+    ///     taken += 1;
+    /// }
+    /// assert_eq!(taken, 4);
     /// ```
     #[inline]
     pub fn take(&self) -> Chain {
