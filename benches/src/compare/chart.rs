@@ -132,8 +132,8 @@ impl Axis {
     }
 
     /// The ticks to label: the powers of two inside the axis, then each
-    /// of [`MINOR_TICKS`] that is at least [`MIN_TICK_SPACING`] pixels from
-    /// every tick taken so far.
+    /// of the in-between ratios (0.8×, 1.5×, 3×, ...) that is at least 20
+    /// pixels from every tick taken so far.
     pub fn ticks(&self, height: f64) -> Vec<f64> {
         let pixels = |a: f64, b: f64| (a.log2() - b.log2()).abs() / (self.hi - self.lo) * height;
         let mut ticks: Vec<f64> = Vec::new();
