@@ -33,6 +33,8 @@ const LABELS: f64 = 34.0;
 const PANEL_GAP: f64 = 30.0;
 /// Under the last panel's labels: the caption.
 const CAPTION: f64 = 50.0;
+/// The narrowest chart: room for the title and the caption.
+const MIN_WIDTH: f64 = 920.0;
 /// Ticks closer than this, in pixels, are thinned out.
 const MIN_TICK_SPACING: f64 = 20.0;
 /// Fill colours of the allocators' bars, in order of first appearance.
@@ -201,7 +203,10 @@ pub fn bars(rows: &[Row]) -> (Vec<(String, usize)>, Vec<String>, Vec<Bar>, Vec<B
 
 /// Horizontal layout: where case `case`'s group and its bars start.
 struct Columns {
+    /// Width of one case's group.
     group: f64,
+    /// From a group's left edge to its first bar (the bars are centred).
+    inset: f64,
 }
 
 impl Columns {
@@ -210,7 +215,7 @@ impl Columns {
     }
 
     fn bar_x(&self, case: usize, allocator: usize) -> f64 {
-        self.group_x(case) + GAP / 2.0 + allocator as f64 * BAR
+        self.group_x(case) + self.inset + allocator as f64 * BAR
     }
 }
 
@@ -331,10 +336,16 @@ fn panel(
 pub fn svg(rows: &[Row], meta: &Meta) -> String {
     let baseline = baseline_name(rows).unwrap_or_default();
     let (cases, allocators, time, rss) = bars(rows);
+    // At least wide enough for the title and caption; groups widen to
+    // fill that when there are few cases.
+    let bars_width = allocators.len().max(1) as f64 * BAR;
+    let natural = LEFT + RIGHT + cases.len().max(1) as f64 * (bars_width + GAP);
+    let width = natural.max(MIN_WIDTH);
+    let group = (width - LEFT - RIGHT) / cases.len().max(1) as f64;
     let columns = Columns {
-        group: allocators.len().max(1) as f64 * BAR + GAP,
+        group,
+        inset: (group - bars_width) / 2.0,
     };
-    let width = (LEFT + RIGHT + cases.len().max(1) as f64 * columns.group).max(760.0);
     let rss_top = FIRST_TOP + TIME_HEIGHT + LABELS + PANEL_GAP;
     let height = rss_top + RSS_HEIGHT + LABELS + CAPTION;
 
