@@ -29,6 +29,21 @@ pub struct Homing;
 
 /// Allocates `size` bytes aligned to `align`. Null when out of memory, when
 /// `align` is not a power of two, or when the size cannot be met.
+///
+/// Works whether or not [`Homing`] is the global allocator; free the block
+/// with [`free`].
+///
+/// ```
+/// let p = homing::alloc(100, 16);
+/// assert!(!p.is_null());
+/// assert_eq!(p as usize % 16, 0);
+/// // SAFETY: `p` holds 100 bytes.
+/// unsafe { p.write_bytes(7, 100) };
+/// // SAFETY: a live block from homing, given up here.
+/// unsafe { homing::free(p) };
+///
+/// assert!(homing::alloc(8, 3).is_null()); // not a power of two
+/// ```
 #[inline]
 pub fn alloc(size: usize, align: usize) -> *mut u8 {
     if !align.is_power_of_two() {
@@ -140,6 +155,22 @@ fn alloc_general(mut heap: *mut Heap, size: usize, align: usize) -> *mut u8 {
 
 /// Frees a block from [`alloc`]. Null does nothing.
 ///
+/// Any thread may free any block: a block of another thread's heap is sent
+/// home to that heap (in batches) instead of being touched here.
+///
+/// ```
+/// let p = homing::alloc(64, 8) as usize;
+/// // Freed on another thread: posted back to this thread's heap.
+/// std::thread::spawn(move || {
+///     // SAFETY: a live block from homing, given up here.
+///     unsafe { homing::free(p as *mut u8) }
+/// })
+/// .join()
+/// .unwrap();
+/// // SAFETY: null is allowed and does nothing.
+/// unsafe { homing::free(std::ptr::null_mut()) };
+/// ```
+///
 /// # Safety
 ///
 /// `p` is null or a live block from this allocator that the caller gives up.
@@ -217,6 +248,17 @@ unsafe fn free_slow(p: *mut u8) {
 
 /// Bytes usable in the block that starts at `p` (at least what was asked).
 ///
+/// ```
+/// let p = homing::alloc(100, 8);
+/// // SAFETY: `p` is a live block from homing.
+/// let usable = unsafe { homing::usable_size(p) };
+/// assert!(usable >= 100);
+/// // SAFETY: all `usable` bytes are the caller's.
+/// unsafe { p.write_bytes(0, usable) };
+/// // SAFETY: a live block from homing, given up here.
+/// unsafe { homing::free(p) };
+/// ```
+///
 /// # Safety
 ///
 /// `p` is a live block from this allocator.
@@ -248,6 +290,20 @@ pub unsafe fn usable_size_for(p: *mut u8, call: &'static str) -> usize {
 /// Resizes: in place when the block's class still fits (and is not more
 /// than twice too big), otherwise allocate, copy, free. Null on failure,
 /// leaving `p` untouched.
+///
+/// ```
+/// let p = homing::alloc(16, 8);
+/// // SAFETY: `p` holds 16 bytes.
+/// unsafe { p.write_bytes(0xab, 16) };
+/// // SAFETY: `p` is a live 16-byte block aligned to 8.
+/// let q = unsafe { homing::realloc(p, 16, 8, 4096) };
+/// assert!(!q.is_null());
+/// // The first 16 bytes moved with the block.
+/// // SAFETY: `q` holds at least 4096 bytes, the first 16 written above.
+/// assert!(unsafe { std::slice::from_raw_parts(q, 16) }.iter().all(|&b| b == 0xab));
+/// // SAFETY: a live block from homing, given up here (`p` is gone).
+/// unsafe { homing::free(q) };
+/// ```
 ///
 /// # Safety
 ///
@@ -291,6 +347,14 @@ pub unsafe fn realloc(p: *mut u8, old_size: usize, align: usize, new_size: usize
 
 /// Allocates zeroed memory. Huge blocks come fresh from the OS and are not
 /// written again.
+///
+/// ```
+/// let p = homing::alloc_zeroed(1000, 8);
+/// // SAFETY: `p` holds 1000 bytes, all zero.
+/// assert!(unsafe { std::slice::from_raw_parts(p, 1000) }.iter().all(|&b| b == 0));
+/// // SAFETY: a live block from homing, given up here.
+/// unsafe { homing::free(p) };
+/// ```
 pub fn alloc_zeroed(size: usize, align: usize) -> *mut u8 {
     if !align.is_power_of_two() {
         return ptr::null_mut();
@@ -333,6 +397,15 @@ unsafe impl GlobalAlloc for Homing {
 /// Gives back what the calling thread's heap does not need right now: posts
 /// its outbox, drains its inbox, returns empty pages and purges free memory.
 /// A VM calls it at safe points; it is never needed for correctness.
+///
+/// ```
+/// let blocks: Vec<usize> = (0..1000).map(|_| homing::alloc(256, 8) as usize).collect();
+/// for p in blocks {
+///     // SAFETY: live blocks from homing, given up here.
+///     unsafe { homing::free(p as *mut u8) };
+/// }
+/// homing::collect(); // the now empty pages go back (and are purged later)
+/// ```
 pub fn collect() {
     let heap = thread::current();
     if heap == heap::empty_heap() {
@@ -348,11 +421,25 @@ pub fn collect() {
 
 /// A snapshot of the process-wide statistics (all zeros in the counters
 /// kept per heap when the `stats` feature is off).
+///
+/// ```
+/// let p = homing::alloc(1 << 20, 8);
+/// let s = homing::stats();
+/// assert!(s.os_mapped >= 1 << 20); // counted with or without `stats`
+/// println!("{s}"); // the table shown on [`Stats`]
+/// // SAFETY: a live block from homing, given up here.
+/// unsafe { homing::free(p) };
+/// ```
 pub fn stats() -> crate::Stats {
     thread::snapshot()
 }
 
-/// Prints [`stats`] to standard error.
+/// Prints [`stats`] to standard error (what `libhoming.so` prints at exit
+/// under `HOMING_SHOW_STATS=1`).
+///
+/// ```
+/// homing::print_stats();
+/// ```
 pub fn print_stats() {
     std::eprintln!("{}", stats());
 }

@@ -43,11 +43,26 @@ pub struct Heap {
 impl Heap {
     /// A new heap. Panics if the OS has no memory even for its header (use
     /// [`Heap::try_new`] to get `None` instead).
+    ///
+    /// ```
+    /// use allocator_api2::boxed::Box;
+    ///
+    /// let heap = homing::Heap::new();
+    /// let answer = Box::new_in(42u32, &heap); // `&Heap` is an `Allocator`
+    /// assert_eq!(*answer, 42);
+    /// ```
     pub fn new() -> Heap {
         Self::try_new().expect("homing: out of memory creating a heap")
     }
 
     /// A new heap, or `None` if the OS has no memory for it.
+    ///
+    /// ```
+    /// let Some(heap) = homing::Heap::try_new() else {
+    ///     return; // out of memory: carry on without a heap
+    /// };
+    /// heap.collect();
+    /// ```
     pub fn try_new() -> Option<Heap> {
         let raw = thread::acquire(false)?;
         Some(Heap {
@@ -58,6 +73,16 @@ impl Heap {
 
     /// Allocates a block for `layout`, or `None` when out of memory.
     /// A zero-size layout gets a real (minimum-size) block.
+    ///
+    /// ```
+    /// use std::alloc::Layout;
+    ///
+    /// let heap = homing::Heap::new();
+    /// let p = heap.alloc(Layout::from_size_align(48, 16).unwrap()).unwrap();
+    /// assert_eq!(p.as_ptr() as usize % 16, 0);
+    /// // SAFETY: a live block of `heap`, given up here.
+    /// unsafe { heap.dealloc(p) };
+    /// ```
     pub fn alloc(&self, layout: Layout) -> Option<NonNull<u8>> {
         let raw = self.raw.as_ptr();
         // SAFETY: we own the heap (owner thread: `Heap` is !Send).
@@ -82,6 +107,17 @@ impl Heap {
     }
 
     /// Like [`Heap::alloc`], zeroed.
+    ///
+    /// ```
+    /// use std::alloc::Layout;
+    ///
+    /// let heap = homing::Heap::new();
+    /// let p = heap.alloc_zeroed(Layout::array::<u64>(100).unwrap()).unwrap();
+    /// // SAFETY: the block holds 100 zeroed `u64`s.
+    /// let words = unsafe { std::slice::from_raw_parts(p.as_ptr().cast::<u64>(), 100) };
+    /// assert!(words.iter().all(|&w| w == 0));
+    /// heap.destroy(); // frees the block too
+    /// ```
     pub fn alloc_zeroed(&self, layout: Layout) -> Option<NonNull<u8>> {
         let p = self.alloc(layout)?;
         if size_class::class_for(layout.size(), layout.align()).is_some() {
@@ -93,6 +129,19 @@ impl Heap {
 
     /// Frees a block of this heap on the owner thread (no atomic operation).
     /// Blocks of other heaps are passed to [`crate::free`].
+    ///
+    /// ```
+    /// use std::alloc::Layout;
+    ///
+    /// let heap = homing::Heap::new();
+    /// let mine = heap.alloc(Layout::new::<[u8; 32]>()).unwrap();
+    /// let global = std::ptr::NonNull::new(homing::alloc(32, 8)).unwrap();
+    /// // SAFETY: both are live homing blocks, given up here.
+    /// unsafe {
+    ///     heap.dealloc(mine); // this heap's: freed in place
+    ///     heap.dealloc(global); // another heap's: goes to `homing::free`
+    /// }
+    /// ```
     ///
     /// # Safety
     ///
@@ -113,6 +162,18 @@ impl Heap {
 
     /// Takes back blocks freed by other threads, returns empty pages and
     /// purges free memory.
+    ///
+    /// ```
+    /// use std::alloc::Layout;
+    ///
+    /// let heap = homing::Heap::new();
+    /// let p = heap.alloc(Layout::new::<u64>()).unwrap().as_ptr() as usize;
+    /// // SAFETY (in the thread): a live homing block, given up there.
+    /// std::thread::spawn(move || unsafe { homing::free(p as *mut u8) })
+    ///     .join()
+    ///     .unwrap();
+    /// heap.collect(); // takes the block back from the heap's inbox
+    /// ```
     pub fn collect(&self) {
         // SAFETY: we own the heap.
         unsafe { heap::Heap::collect(self.raw.as_ptr(), true) };
@@ -120,6 +181,16 @@ impl Heap {
 
     /// Releases every block the heap still holds, at once, and the heap
     /// itself. Equivalent to dropping it.
+    ///
+    /// ```
+    /// use std::alloc::Layout;
+    ///
+    /// let heap = homing::Heap::new();
+    /// for _ in 0..1000 {
+    ///     heap.alloc(Layout::new::<[u8; 100]>()).unwrap(); // never freed one by one
+    /// }
+    /// heap.destroy(); // all 1000 blocks go at once
+    /// ```
     pub fn destroy(self) {
         drop(self);
     }

@@ -5,6 +5,17 @@
 
 extern crate std;
 
+// homing maps memory with Linux calls (`mremap`, `MADV_DONTNEED` semantics,
+// `/proc` reads): say so instead of failing deep inside `os`.
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "homing supports Linux only (x86_64 and aarch64): it uses mmap/mremap/madvise \
+     with Linux semantics; other operating systems are not supported yet"
+);
+
+// Unstable internals: the OS layer, shared with `homing-regions` and
+// `homing-capi`. Not part of the public API; may change in any release.
+#[doc(hidden)]
 pub mod os;
 mod sync;
 
@@ -17,12 +28,18 @@ mod heap;
 mod heap_api;
 #[cfg(loom)]
 pub mod model;
+// Unstable internals: the `HOMING_*` options as read at start-up. Not part
+// of the public API; may change in any release.
+#[doc(hidden)]
 pub mod options;
 mod page;
 mod purge;
 mod registry;
 mod remote;
 mod segment;
+// Unstable internals: the size-class table, shared with `homing-capi`. Not
+// part of the public API; may change in any release.
+#[doc(hidden)]
 pub mod size_class;
 mod stats;
 #[cfg(not(loom))]

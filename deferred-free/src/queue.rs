@@ -48,6 +48,18 @@ use crate::sync::{AtomicPtr, Ordering, UnsafeCell};
 ///
 /// A block of at least `size_of::<Node>()` bytes (one pointer, outside loom)
 /// and pointer alignment can be reinterpreted as a `Node` while it is queued.
+///
+/// ```
+/// use core::ptr::NonNull;
+/// use homing_deferred::Node;
+///
+/// // A freed block's first word becomes its node.
+/// let mut block = [0usize; 4];
+/// // SAFETY: `block` is writable, pointer-aligned and ours alone.
+/// let node = unsafe { Node::init(NonNull::from(&mut block).cast()) };
+/// // SAFETY: `node` is ours and in no queue.
+/// assert!(unsafe { Node::next(node) }.is_none());
+/// ```
 #[repr(C)]
 pub struct Node {
     next: UnsafeCell<*mut Node>,
@@ -56,6 +68,14 @@ pub struct Node {
 impl Node {
     /// A node linked to nothing, for tests and for memory the caller
     /// initialises itself (see [`Node::init`]).
+    ///
+    /// ```
+    /// use homing_deferred::Node;
+    ///
+    /// let mut node = Node::new();
+    /// // SAFETY: `node` is ours and in no queue.
+    /// assert!(unsafe { Node::next((&mut node).into()) }.is_none());
+    /// ```
     #[cfg(not(loom))]
     pub const fn new() -> Self {
         Self {
@@ -74,6 +94,20 @@ impl Node {
     /// Writes a fresh, unlinked node at `at` (whatever the memory held) and
     /// returns it.
     ///
+    /// ```
+    /// use core::ptr::NonNull;
+    /// use homing_deferred::{Node, Queue};
+    ///
+    /// let queue = Queue::new();
+    /// let mut block = [usize::MAX; 2]; // a "freed block" with old contents
+    /// // SAFETY: writable, pointer-aligned, ours until the owner takes it.
+    /// unsafe {
+    ///     let node = Node::init(NonNull::from(&mut block).cast());
+    ///     queue.push(node);
+    /// }
+    /// assert_eq!(queue.take().count(), 1);
+    /// ```
+    ///
     /// # Safety
     ///
     /// `at` must be valid for writes of a `Node` and suitably aligned, and no
@@ -87,6 +121,19 @@ impl Node {
     }
 
     /// The node after `node` in its chain, or `None` at the end.
+    ///
+    /// ```
+    /// use homing_deferred::Node;
+    ///
+    /// let (mut a, mut b) = (Node::new(), Node::new());
+    /// let (a, b) = ((&mut a).into(), (&mut b).into());
+    /// // SAFETY: both nodes are ours and in no queue.
+    /// unsafe {
+    ///     Node::set_next(a, Some(b));
+    ///     assert_eq!(Node::next(a), Some(b));
+    ///     assert_eq!(Node::next(b), None);
+    /// }
+    /// ```
     ///
     /// # Safety
     ///
@@ -102,6 +149,20 @@ impl Node {
     }
 
     /// Links `node` to `next` (or to nothing).
+    ///
+    /// ```
+    /// use homing_deferred::{Node, Queue};
+    ///
+    /// let queue = Queue::new();
+    /// let (mut a, mut b) = (Node::new(), Node::new());
+    /// let (a, b) = ((&mut a).into(), (&mut b).into());
+    /// // SAFETY: the nodes are ours, linked a → b, and outlive their time queued.
+    /// unsafe {
+    ///     Node::set_next(a, Some(b));
+    ///     queue.push_batch(a, b);
+    /// }
+    /// assert_eq!(queue.take().collect::<Vec<_>>(), [a, b]);
+    /// ```
     ///
     /// # Safety
     ///
@@ -164,6 +225,13 @@ unsafe impl Send for Queue {}
 impl Queue {
     /// An empty queue; `const`, so it can live in a `static` or in memory
     /// that is set up without running code.
+    ///
+    /// ```
+    /// use homing_deferred::Queue;
+    ///
+    /// static INBOX: Queue = Queue::new();
+    /// assert!(INBOX.is_empty());
+    /// ```
     #[cfg(not(loom))]
     pub const fn new() -> Self {
         Self {
@@ -181,6 +249,17 @@ impl Queue {
 
     /// Publishes one node.
     ///
+    /// ```
+    /// use homing_deferred::{Node, Queue};
+    ///
+    /// let queue = Queue::new();
+    /// let mut node = Node::new();
+    /// let node = (&mut node).into();
+    /// // SAFETY: `node` outlives its time in the queue and is pushed once.
+    /// unsafe { queue.push(node) };
+    /// assert_eq!(queue.take().next(), Some(node));
+    /// ```
+    ///
     /// # Safety
     ///
     /// `node` must point to memory valid for a `Node` that stays valid until
@@ -195,6 +274,22 @@ impl Queue {
     /// Publishes the chain `first → … → last` whole, with one successful
     /// compare-exchange. The chain's order is kept: `take` returns `first`
     /// before `last`.
+    ///
+    /// ```
+    /// use homing_deferred::{Node, Queue};
+    ///
+    /// let queue = Queue::new();
+    /// let mut nodes = [Node::new(), Node::new(), Node::new()];
+    /// let [a, b, c] = nodes.each_mut().map(Into::into);
+    /// // SAFETY: a → b → c is a chain of our own nodes, each in no other queue,
+    /// // all alive until taken.
+    /// unsafe {
+    ///     Node::set_next(a, Some(b));
+    ///     Node::set_next(b, Some(c));
+    ///     queue.push_batch(a, c);
+    /// }
+    /// assert_eq!(queue.take().collect::<Vec<_>>(), [a, b, c]);
+    /// ```
     ///
     /// # Safety
     ///
@@ -234,6 +329,36 @@ impl Queue {
     /// Only the owner may call it: the single-consumer side is a protocol the
     /// caller keeps (several takers would each get disjoint chains, which is
     /// still sound, but the owner-only rule is what the heap relies on).
+    ///
+    /// ```
+    /// use core::ptr::NonNull;
+    /// use std::sync::Arc;
+    /// use homing_deferred::{Node, Queue};
+    ///
+    /// let queue = Arc::new(Queue::new());
+    /// let producers: Vec<_> = (0..4)
+    ///     .map(|_| {
+    ///         let queue = Arc::clone(&queue);
+    ///         std::thread::spawn(move || {
+    ///             // A boxed node stands for a block freed on this thread.
+    ///             let node = Box::into_raw(Box::new(Node::new()));
+    ///             // SAFETY: non-null; the node lives until the owner frees it.
+    ///             unsafe { queue.push(NonNull::new_unchecked(node)) };
+    ///         })
+    ///     })
+    ///     .collect();
+    /// for p in producers {
+    ///     p.join().unwrap();
+    /// }
+    /// let mut taken = 0;
+    /// for node in queue.take() {
+    ///     // The owner takes all four at once and frees them.
+    ///     // SAFETY: each node came from `Box::into_raw` and is in no queue now.
+    ///     drop(unsafe { Box::from_raw(node.as_ptr()) });
+    ///     taken += 1;
+    /// }
+    /// assert_eq!(taken, 4);
+    /// ```
     #[inline]
     pub fn take(&self) -> Chain {
         // Acquire pairs with the producers' Release compare-exchanges: every
@@ -251,6 +376,19 @@ impl Queue {
     /// A cheap hint for the owner's slow path: `true` if nothing was pushed
     /// that the owner has not taken. It may be stale by the time it returns;
     /// a `false` is confirmed by `take`.
+    ///
+    /// ```
+    /// use homing_deferred::{Node, Queue};
+    ///
+    /// let queue = Queue::new();
+    /// assert!(queue.is_empty());
+    /// let mut node = Node::new();
+    /// // SAFETY: the node outlives its time in the queue.
+    /// unsafe { queue.push((&mut node).into()) };
+    /// assert!(!queue.is_empty());
+    /// queue.take();
+    /// assert!(queue.is_empty());
+    /// ```
     #[inline]
     pub fn is_empty(&self) -> bool {
         // Relaxed: a hint only; nothing is read through this value, and the
@@ -276,6 +414,24 @@ impl fmt::Debug for Queue {
 /// A null-terminated chain of nodes owned by the calling thread, such as the
 /// result of [`Queue::take`]. Iterating yields each node after reading its
 /// link, so the caller may reuse a node's memory as soon as it gets it.
+///
+/// ```
+/// use core::ptr::NonNull;
+/// use homing_deferred::{Node, Queue};
+///
+/// let queue = Queue::new();
+/// let mut blocks = [[0usize; 2]; 3];
+/// for block in &mut blocks {
+///     // SAFETY: writable, aligned, ours, alive until taken.
+///     unsafe { queue.push(Node::init(NonNull::from(block).cast())) };
+/// }
+/// for node in queue.take() {
+///     // The link is already read: the block's memory is the caller's again.
+///     // SAFETY: `node` is one of `blocks`, no longer in any chain.
+///     unsafe { node.cast::<[usize; 2]>().write([1, 2]) };
+/// }
+/// assert!(blocks.iter().all(|b| *b == [1, 2]));
+/// ```
 #[derive(Debug)]
 pub struct Chain {
     head: Option<NonNull<Node>>,
@@ -283,17 +439,50 @@ pub struct Chain {
 
 impl Chain {
     /// The empty chain.
+    ///
+    /// ```
+    /// use homing_deferred::Chain;
+    ///
+    /// let mut chain = Chain::empty();
+    /// assert!(chain.is_empty());
+    /// assert_eq!(chain.next(), None);
+    /// ```
     pub const fn empty() -> Self {
         Self { head: None }
     }
 
     /// `true` if the chain has no node.
+    ///
+    /// ```
+    /// use homing_deferred::{Node, Queue};
+    ///
+    /// let queue = Queue::new();
+    /// assert!(queue.take().is_empty());
+    /// let mut node = Node::new();
+    /// // SAFETY: the node outlives its time in the queue.
+    /// unsafe { queue.push((&mut node).into()) };
+    /// assert!(!queue.take().is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.head.is_none()
     }
 
     /// Reverses the chain in place (O(n), plain loads and stores), turning
     /// `take`'s newest-first order into push order.
+    ///
+    /// ```
+    /// use homing_deferred::{Node, Queue};
+    ///
+    /// let queue = Queue::new();
+    /// let mut nodes = [Node::new(), Node::new()];
+    /// let [first, second] = nodes.each_mut().map(Into::into);
+    /// // SAFETY: the nodes outlive their time in the queue, each pushed once.
+    /// unsafe {
+    ///     queue.push(first);
+    ///     queue.push(second);
+    /// }
+    /// assert_eq!(queue.take().reversed().collect::<Vec<_>>(), [first, second]);
+    /// ```
     pub fn reversed(self) -> Chain {
         let mut reversed = None;
         let mut cur = self.head;
@@ -352,6 +541,13 @@ pub struct Batch {
 
 impl Batch {
     /// An empty batch.
+    ///
+    /// ```
+    /// use homing_deferred::Batch;
+    ///
+    /// let batch = Batch::new();
+    /// assert!(batch.is_empty() && batch.len() == 0);
+    /// ```
     pub const fn new() -> Self {
         Self {
             first: None,
@@ -361,18 +557,58 @@ impl Batch {
     }
 
     /// Number of nodes in the batch.
+    ///
+    /// ```
+    /// use homing_deferred::{Batch, Node};
+    ///
+    /// let mut nodes = [Node::new(), Node::new()];
+    /// let mut batch = Batch::new();
+    /// for node in &mut nodes {
+    ///     // SAFETY: each node is ours, in no other chain, and outlives the batch.
+    ///     unsafe { batch.push_front(node.into()) };
+    /// }
+    /// assert_eq!(batch.len(), 2);
+    /// ```
     #[inline]
     pub fn len(&self) -> usize {
         self.len
     }
 
     /// `true` if the batch has no node.
+    ///
+    /// ```
+    /// use homing_deferred::{Batch, Node, Queue};
+    ///
+    /// let queue = Queue::new();
+    /// let mut node = Node::new();
+    /// let mut batch = Batch::new();
+    /// // SAFETY: the node is ours and outlives its time in the queue.
+    /// unsafe { batch.push_front((&mut node).into()) };
+    /// assert!(!batch.is_empty());
+    /// // SAFETY: as above.
+    /// unsafe { batch.publish(&queue) };
+    /// assert!(batch.is_empty()); // publishing empties the batch
+    /// ```
     #[inline]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// Prepends `node` (plain stores only).
+    ///
+    /// ```
+    /// use homing_deferred::{Batch, Node};
+    ///
+    /// let mut nodes = [Node::new(), Node::new()];
+    /// let [a, b] = nodes.each_mut().map(Into::into);
+    /// let mut batch = Batch::new();
+    /// // SAFETY: the nodes are ours, in no other chain, and outlive the batch.
+    /// unsafe {
+    ///     batch.push_front(a);
+    ///     batch.push_front(b);
+    /// }
+    /// assert_eq!(batch.into_chain().collect::<Vec<_>>(), [b, a]); // newest first
+    /// ```
     ///
     /// # Safety
     ///
@@ -392,6 +628,21 @@ impl Batch {
     /// Publishes the whole batch to `queue` with one successful
     /// compare-exchange and leaves this batch empty. Does nothing if empty.
     ///
+    /// ```
+    /// use homing_deferred::{Batch, Node, Queue};
+    ///
+    /// let inbox = Queue::new();
+    /// let mut nodes = [Node::new(), Node::new(), Node::new()];
+    /// let mut batch = Batch::new();
+    /// for node in &mut nodes {
+    ///     // SAFETY: each node is ours, in no other chain, alive until taken.
+    ///     unsafe { batch.push_front(node.into()) };
+    /// }
+    /// // SAFETY: the nodes stay valid until the owner takes them below.
+    /// unsafe { batch.publish(&inbox) };
+    /// assert_eq!(inbox.take().count(), 3);
+    /// ```
+    ///
     /// # Safety
     ///
     /// The nodes must stay valid until the queue's owner takes them.
@@ -407,6 +658,18 @@ impl Batch {
 
     /// Turns the batch into a chain the caller walks itself (for example to
     /// free the blocks locally instead of posting them).
+    ///
+    /// ```
+    /// use homing_deferred::{Batch, Node};
+    ///
+    /// let mut node = Node::new();
+    /// let mut batch = Batch::new();
+    /// // SAFETY: the node is ours and outlives the batch.
+    /// unsafe { batch.push_front((&mut node).into()) };
+    /// let mut local = batch.into_chain();
+    /// assert_eq!(local.next(), Some((&mut node).into()));
+    /// assert!(local.is_empty());
+    /// ```
     pub fn into_chain(self) -> Chain {
         Chain { head: self.first }
     }

@@ -5,9 +5,9 @@
 //! Each uses only the ones above it in this list.
 //!
 //! 1. `sync`: the atomics and cells (loom's under `cfg(loom)`).
-//! 2. [`chunk`]: a chunk of memory from `homing::os`, its header at the end.
+//! 2. `chunk`: a chunk of memory from `homing::os`, its header at the end.
 //! 3. `stack`: a lock-free Treiber stack of chunks with an ABA tag.
-//! 4. [`pool`]: the global chunk pool (hot and purged stacks per class).
+//! 4. `pool`: the global chunk pool (hot and purged stacks per class).
 //! 5. `cache`: each thread's small chunk cache in front of the pool.
 //! 6. `region`: [`Region`], bump allocation and the drop list.
 //! 7. `alloc_api`: `allocator_api2::alloc::Allocator` for `&Region`.
@@ -27,9 +27,16 @@
 
 mod sync;
 
+// Unstable internals: chunks of OS memory. Not part of the public API; may
+// change in any release.
+#[doc(hidden)]
 pub mod chunk;
 mod stack;
 
+// Unstable internals: the global chunk pool (its statistics are used by
+// this crate's tests). Not part of the public API; may change in any
+// release.
+#[doc(hidden)]
 pub mod pool;
 
 mod cache;

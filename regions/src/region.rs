@@ -41,6 +41,17 @@ use crate::chunk::{class_size, Chunk, Header, CLASSES, HEADER_SIZE, MAX_CHUNK};
 /// chunk) instead of a place in a pooled chunk: a quarter of the largest
 /// chunk, so a large object never strands more than a quarter of a chunk,
 /// and objects larger than any chunk always fit.
+///
+/// ```
+/// use homing_regions::{Region, LARGE_OBJECT};
+///
+/// let region = Region::new();
+/// // A large slice gets a mapping of its own; the bump chunk stays for small
+/// // objects. Both go when the region is dropped.
+/// let big = region.alloc_slice_copy(&vec![0u8; LARGE_OBJECT]);
+/// let small = region.alloc(7u32);
+/// assert_eq!((big.len(), *small), (LARGE_OBJECT, 7));
+/// ```
 pub const LARGE_OBJECT: usize = MAX_CHUNK / 4;
 
 /// One value (or slice) to drop when the region is dropped or reset.

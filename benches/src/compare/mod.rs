@@ -1,10 +1,15 @@
 //! `compare`: every workload × allocator, each run in its own process.
 //!
-//! Layout, bottom up: [`stats`] (median, range) and [`allocators`] (the peer
-//! registry) use nothing else here; [`child`] runs one `wl-*` process and
-//! reads its report and peak RSS; [`report`] turns summarised rows into the
-//! markdown table, JSON and SVG; [`options`] reads the command line; this
-//! module drives the runs.
+//! Layout, bottom up: [`stats`] (median, range), [`allocators`] (the peer
+//! registry) and [`meta`] (commit, toolchain, machine, peer versions) use
+//! nothing else here; [`child`] runs one `wl-*` process and reads its report
+//! and peak RSS; [`report`] turns summarised rows into the markdown table
+//! and the JSON, [`chart`] into the SVG; [`options`] reads the command line;
+//! this module drives the runs and writes the results folder.
+//!
+//! Output: a folder per run, `results/<date>-<HHMM>-<commit>[-quick]/` in
+//! the workspace (or under `--out`), holding `report.md`, `report.json` and
+//! `chart.svg`; earlier runs' folders are kept.
 //!
 //! Method: for each case (workload and thread count) the allocators run in
 //! round-robin order, rotated by one each run, so a slow phase of the
@@ -13,7 +18,9 @@
 //! threads never leak into another's measurement.
 
 pub mod allocators;
+pub mod chart;
 pub mod child;
+pub mod meta;
 pub mod options;
 pub mod report;
 pub mod stats;
@@ -25,8 +32,9 @@ use std::time::Instant;
 
 use crate::workloads::{Params, Workload, OVERSUBSCRIBED_THREADS, WORKLOADS};
 use child::Measurement;
+use meta::Meta;
 use options::{Options, QUICK_WORK_DIVISOR, USAGE};
-use report::Row;
+use report::{Row, Sample};
 use stats::Summary;
 
 /// One workload at one thread count, with the parameters every allocator
@@ -106,6 +114,15 @@ pub fn summarise(case: &Case, allocator: &str, runs: &[Measurement]) -> Option<R
         min_s: time.min,
         max_s: time.max,
         peak_rss_kib: rss.median.round() as u64,
+        rss_min_kib: rss.min as u64,
+        rss_max_kib: rss.max as u64,
+        samples: runs
+            .iter()
+            .map(|m| Sample {
+                elapsed_s: m.report.elapsed_s,
+                peak_rss_kib: m.peak_rss_kib,
+            })
+            .collect(),
     })
 }
 
@@ -115,19 +132,23 @@ pub fn summarise(case: &Case, allocator: &str, runs: &[Measurement]) -> Option<R
 fn build_children(exe_dir: &Path) -> Result<(), String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--quiet", "-p", "homing-bench", "--bins"])
+    // Not `--quiet`: cargo's own progress (a bar on a terminal, a line per
+    // crate otherwise) shows from the first second of a fresh checkout.
+    cmd.args(["build", "-p", "homing-bench", "--bins"])
         .arg("--manifest-path")
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"));
-    match exe_dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") => {}
+    let profile = match exe_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") => "dev",
         Some("release") => {
             cmd.arg("--release");
+            "release"
         }
         Some(profile) => {
             cmd.args(["--profile", profile]);
+            profile
         }
         None => return Err("cannot tell the build profile of this executable".into()),
-    }
+    };
     // Cargo marks the root of a target directory with this file; only then
     // is `exe_dir`'s parent the target directory to build into.
     if let Some(target) = exe_dir.parent() {
@@ -135,7 +156,9 @@ fn build_children(exe_dir: &Path) -> Result<(), String> {
             cmd.arg("--target-dir").arg(target);
         }
     }
-    eprintln!("building the wl-* binaries: {cmd:?}");
+    eprintln!(
+        "compare: building the wl-* binaries (one per allocator; cargo build, profile {profile}) ..."
+    );
     let status = cmd
         .status()
         .map_err(|e| format!("cannot run cargo to build the wl-* binaries: {e}"))?;
@@ -168,8 +191,38 @@ fn print_list() {
     }
 }
 
-/// Where the progress goes: one overwritten line on a terminal, one line
-/// per run otherwise.
+/// `secs` as `m:ss` (or `h:mm:ss`).
+///
+/// ```
+/// use homing_bench::compare::clock;
+///
+/// assert_eq!(clock(75.4), "1:15");
+/// assert_eq!(clock(3725.0), "1:02:05");
+/// ```
+pub fn clock(secs: f64) -> String {
+    let s = secs.max(0.0).round() as u64;
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
+}
+
+/// The estimated time left after `done` of `total` runs took `elapsed`
+/// seconds: the mean so far times the runs left; `None` before the first.
+///
+/// ```
+/// use homing_bench::compare::eta;
+///
+/// assert_eq!(eta(0, 10, 0.0), None);
+/// assert_eq!(eta(2, 10, 4.0), Some(16.0));
+/// ```
+pub fn eta(done: usize, total: usize, elapsed: f64) -> Option<f64> {
+    (done > 0).then(|| elapsed / done as f64 * total.saturating_sub(done) as f64)
+}
+
+/// Where the progress goes: one overwritten status line on a terminal (a
+/// line per run otherwise), and a line per finished case.
 struct Progress {
     done: usize,
     total: usize,
@@ -187,13 +240,15 @@ impl Progress {
         }
     }
 
+    /// Before a run starts.
     fn show(&mut self, case: &Case, allocator: &str, run: usize, runs: usize) {
-        self.done += 1;
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let left = eta(self.done, self.total, elapsed).map_or("--:--".into(), clock);
         let line = format!(
-            "[{:>4}/{}] {:>5.0}s  {} x{}  {:<9} run {}/{}",
-            self.done,
+            "[{:>3}/{}] {} elapsed, ETA {left}  {} x{}  {:<9} run {}/{}",
+            self.done + 1,
             self.total,
-            self.started.elapsed().as_secs_f64(),
+            clock(elapsed),
             case.workload.name,
             case.params.threads,
             allocator,
@@ -207,14 +262,36 @@ impl Progress {
         }
     }
 
-    fn finish(&self) {
+    /// After a run.
+    fn ran(&mut self) {
+        self.done += 1;
+    }
+
+    /// A case is finished: one line that stays, with its medians.
+    fn case_done(&self, case: &Case, rows: &[Row]) {
+        let medians: Vec<String> = rows
+            .iter()
+            .map(|r| format!("{} {:.3}s", r.allocator, r.median_s))
+            .collect();
         if self.terminal {
-            eprintln!();
+            eprint!("\r\x1b[K");
         }
         eprintln!(
-            "{} runs in {:.0} s",
+            "  {} x{}: {}",
+            case.workload.name,
+            case.params.threads,
+            medians.join(", ")
+        );
+    }
+
+    fn finish(&self) {
+        if self.terminal {
+            eprint!("\r\x1b[K");
+        }
+        eprintln!(
+            "{} runs in {}",
             self.done,
-            self.started.elapsed().as_secs_f64()
+            clock(self.started.elapsed().as_secs_f64())
         );
     }
 }
@@ -240,7 +317,9 @@ fn run_all(options: &Options, exe_dir: &Path, cases: &[Case]) -> (Vec<Row>, Vec<
             for allocator in run_order(&options.allocators, run) {
                 progress.show(case, allocator, run, options.runs);
                 let binary = exe_dir.join(format!("wl-{allocator}"));
-                match child::measure(&binary, &args) {
+                let result = child::measure(&binary, &args);
+                progress.ran();
+                match result {
                     Ok(m) => {
                         let slot = options
                             .allocators
@@ -270,11 +349,13 @@ fn run_all(options: &Options, exe_dir: &Path, cases: &[Case]) -> (Vec<Row>, Vec<
                 case.workload.name, case.params.threads
             ));
         }
+        let first = rows.len();
         for (allocator, runs) in options.allocators.iter().zip(&measured) {
             if let Some(row) = summarise(case, allocator, runs) {
                 rows.push(row);
             }
         }
+        progress.case_done(case, &rows[first..]);
     }
     progress.finish();
     (rows, problems)
@@ -298,6 +379,15 @@ pub fn main() -> ExitCode {
         print_list();
         return ExitCode::SUCCESS;
     }
+    if let Some(dir) = &options.redraw {
+        return match redraw(dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match compare(&options) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
@@ -308,6 +398,25 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// The file name of the chart in a run folder.
+const CHART: &str = "chart.svg";
+
+/// Rewrites `dir`'s `report.md` and chart from its `report.json`.
+fn redraw(dir: &Path) -> Result<(), String> {
+    let path = dir.join("report.json");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let saved = report::Saved::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    write_report(
+        dir,
+        "report.md",
+        &report::report_markdown(&saved.rows, &saved.meta, CHART, &saved.problems),
+    )?;
+    write_report(dir, CHART, &chart::svg(&saved.rows, &saved.meta))?;
+    eprintln!("rewrote report.md and {CHART} in {}", dir.display());
+    Ok(())
+}
+
 /// Builds, runs, prints and writes; `Ok(false)` if some run failed.
 fn compare(options: &Options) -> Result<bool, String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
@@ -315,6 +424,21 @@ fn compare(options: &Options) -> Result<bool, String> {
         .parent()
         .ok_or("this executable has no directory")?
         .to_path_buf();
+    let cases = cases(options);
+    if cases.is_empty() {
+        return Err("no case matches the --workload and --threads selection".into());
+    }
+    let mut meta = Meta::collect(&meta::workspace_dir(), options.quick, options.runs);
+    let out_dir = options.out.join(meta.folder_name());
+    eprintln!(
+        "compare: {} cases x {} allocators x {} runs = {} runs{}; results go to {}",
+        cases.len(),
+        options.allocators.len(),
+        options.runs,
+        cases.len() * options.allocators.len() * options.runs,
+        if options.quick { " (--quick)" } else { "" },
+        out_dir.display()
+    );
     if options.build {
         build_children(&exe_dir)?;
     }
@@ -327,25 +451,29 @@ fn compare(options: &Options) -> Result<bool, String> {
             ));
         }
     }
-    let cases = cases(options);
-    if cases.is_empty() {
-        return Err("no case matches the --workload and --threads selection".into());
-    }
+    // The load when the runs start, not while cargo was building.
+    meta.load_start = meta::load_average();
     let (rows, problems) = run_all(options, &exe_dir, &cases);
+    meta.load_end = meta::load_average();
     println!();
     print!("{}", report::markdown(&rows));
     println!();
+    println!("{}", report::legend(&rows, &meta));
+    let md = write_report(
+        &out_dir,
+        "report.md",
+        &report::report_markdown(&rows, &meta, CHART, &problems),
+    )?;
+    write_report(
+        &out_dir,
+        "report.json",
+        &report::json(&rows, &meta, &problems),
+    )?;
+    write_report(&out_dir, CHART, &chart::svg(&rows, &meta))?;
     println!(
-        "{} runs per workload x allocator{}; times are the workload alone (process start-up \
-         excluded), peak RSS is the median of the runs' ru_maxrss; ratios above 1 mean slower \
-         or bigger than {}.",
-        options.runs,
-        if options.quick { ", --quick" } else { "" },
-        report::baseline_name(&rows).unwrap_or_default()
+        "\nwrote {} with report.json and {CHART} beside it",
+        md.display()
     );
-    let json = write_report(&options.out, "latest.json", &report::json(&rows))?;
-    let svg = write_report(&options.out, "latest.svg", &report::svg(&rows))?;
-    println!("wrote {} and {}", json.display(), svg.display());
     for p in &problems {
         eprintln!("problem: {p}");
     }
@@ -407,6 +535,10 @@ mod tests {
             peak_rss_kib: rss,
         };
         let row = summarise(&case, "system", &[m(3.0, 10), m(1.0, 30), m(2.0, 20)]).unwrap();
+        assert_eq!((row.rss_min_kib, row.rss_max_kib), (10, 30));
+        assert_eq!(row.samples.len(), 3);
+        assert_eq!(row.samples[0].elapsed_s, 3.0); // in the order they ran
+        assert_eq!(row.samples[1].peak_rss_kib, 30);
         assert_eq!(
             (
                 row.runs,

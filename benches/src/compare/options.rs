@@ -18,21 +18,25 @@ pub const QUICK_WORK_DIVISOR: u64 = 10;
 pub const USAGE: &str = "\
 usage: compare [--quick] [--runs N] [--workload A,B] [--alloc A,B] [--threads N,M]
                [--out DIR] [--no-build] [--list] [--help]
+       compare --redraw RUN_DIR
 
 Runs every workload with every allocator (each in its own child process,
 allocators alternating run by run), prints a markdown table of median times,
 ranges, peak RSS and ratios to homing (or to the system allocator when homing
-is not measured), and writes latest.json and latest.svg to --out.
+is not measured), and writes report.md, report.json and chart.svg to a new
+folder <date>-<HHMM>-<commit>[-quick] under --out (earlier runs are kept).
 
   --quick          a tenth of the work per run (the suite takes under 2 minutes)
   --runs N         runs per workload x allocator (default 5)
   --workload A,B   only these workloads (see --list)
   --alloc A,B      only these allocators (see --list)
   --threads N,M    only the cases with these thread counts
-  --out DIR        where the JSON and SVG go (default: target/homing-bench
-                   in the workspace)
+  --out DIR        the folder that receives each run's folder (default:
+                   results/ in the workspace)
   --no-build       do not run `cargo build` for the wl-* binaries first
   --list           list the workloads and allocators, then exit
+  --redraw RUN_DIR rewrite RUN_DIR's report.md and chart.svg from its
+                   report.json (after a change to the report code), then exit
 ";
 
 /// What the command line asks for.
@@ -48,25 +52,22 @@ pub struct Options {
     pub allocators: Vec<&'static str>,
     /// Only cases with these thread counts (`None`: all).
     pub threads: Option<Vec<usize>>,
-    /// Directory of the JSON and SVG reports.
+    /// The folder under which each run's results folder is made.
     pub out: PathBuf,
     /// Build the `wl-*` binaries before running.
     pub build: bool,
     /// Print the registries and exit.
     pub list: bool,
+    /// Rewrite this run folder's report.md and chart.svg, then exit.
+    pub redraw: Option<PathBuf>,
     /// Print the usage and exit.
     pub help: bool,
 }
 
-/// The default report directory: `target/homing-bench` in the workspace
-/// that holds this crate.
+/// The default parent of the results folders: `results/` in the workspace
+/// that holds this crate, outside `target/` so that `cargo clean` keeps it.
 pub fn default_out_dir() -> PathBuf {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .parent()
-        .unwrap_or(&manifest)
-        .join("target")
-        .join("homing-bench")
+    super::meta::workspace_dir().join("results")
 }
 
 impl Options {
@@ -74,7 +75,7 @@ impl Options {
     pub fn parse(args: &[String]) -> Result<Self, String> {
         let flags = Flags::parse(
             args,
-            &["runs", "workload", "alloc", "threads", "out"],
+            &["runs", "workload", "alloc", "threads", "out", "redraw"],
             &["quick", "no-build", "list", "help"],
         )?;
         let runs = flags.parsed::<usize>("runs")?.unwrap_or(DEFAULT_RUNS);
@@ -116,6 +117,7 @@ impl Options {
                 .map_or_else(default_out_dir, PathBuf::from),
             build: !flags.has("no-build"),
             list: flags.has("list"),
+            redraw: flags.value("redraw").map(PathBuf::from),
             help: flags.has("help"),
         })
     }
@@ -169,7 +171,7 @@ mod tests {
         assert_eq!(o.workloads.len(), WORKLOADS.len());
         assert_eq!(o.allocators.len(), allocators::built().count());
         assert_eq!(o.threads, None);
-        assert!(o.out.ends_with("target/homing-bench"));
+        assert!(o.out.ends_with("results") && !o.out.to_string_lossy().contains("target"));
     }
 
     #[test]
@@ -186,6 +188,7 @@ mod tests {
             "--no-build",
             "--out",
             "/tmp/x",
+            "--redraw=/tmp/run",
         ])
         .unwrap();
         assert!(o.quick && !o.build);
@@ -194,6 +197,7 @@ mod tests {
         assert_eq!(o.threads, Some(vec![8, 2]));
         assert_eq!(o.runs, 7);
         assert_eq!(o.out, PathBuf::from("/tmp/x"));
+        assert_eq!(o.redraw, Some(PathBuf::from("/tmp/run")));
     }
 
     #[test]
