@@ -5,6 +5,7 @@
 
 extern crate std;
 
+mod account;
 pub mod os;
 mod sync;
 
@@ -33,6 +34,6 @@ pub use global::{
     Homing,
 };
 #[cfg(not(loom))]
-pub use heap_api::Heap;
+pub use heap_api::{Heap, Holder};
 #[cfg(not(loom))]
-pub use stats::Stats;
+pub use stats::{HeapStats, Stats};
