@@ -384,3 +384,87 @@ fn cxx_program() {
     let out = run_ok(Command::new(&exe).env("LD_PRELOAD", libhoming_so()));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n");
 }
+
+/// Heaps handed between worker threads (`homing_heap_release` /
+/// `homing_heap_acquire`) while another thread frees their blocks; the
+/// refusals of a misused hand-off; per-heap stats and the limit.
+#[test]
+fn heap_hand_off_stats_and_limit() {
+    let dir = lib_dir();
+    let rpath = format!("-Wl,-rpath,{}", dir.display());
+    let libdir = format!("-L{}", dir.display());
+    let exe = compile_with(
+        "cc",
+        "handoff.c",
+        "handoff",
+        CFLAGS,
+        &[&libdir, "-lhoming", &rpath, "-ldl"],
+    );
+    run_cases(&exe, &[]);
+}
+
+/// What each case of `handoff_misuse.c` must report (None: must pass).
+const HANDOFF_MISUSE: &[(&str, Option<&str>)] = &[
+    (
+        "used_by_a_thread_that_does_not_hold_it",
+        Some("homing_heap_malloc of a heap the calling thread does not hold (another thread holds it"),
+    ),
+    (
+        "used_after_release",
+        Some("homing_heap_free of a heap the calling thread does not hold (it was released and not acquired"),
+    ),
+    (
+        "acquired_while_another_thread_holds_it",
+        Some("homing_heap_acquire of a heap another thread holds (two threads using one heap at once"),
+    ),
+    (
+        "released_by_a_thread_that_does_not_hold_it",
+        Some("homing_heap_release of a heap the calling thread does not hold (another thread holds it"),
+    ),
+    (
+        "destroyed_by_a_thread_that_does_not_hold_it",
+        Some("homing_heap_destroy of a heap the calling thread does not hold (it was released"),
+    ),
+    ("proper_hand_off_passes", None),
+];
+
+/// The checked build reports a heap used by a thread that does not hold it,
+/// and two threads using one heap at once, naming the call.
+#[test]
+fn checked_build_reports_hand_off_misuse() {
+    let dir = checked_lib_dir();
+    let rpath = format!("-Wl,-rpath,{}", dir.display());
+    let libdir = format!("-L{}", dir.display());
+    let exe = compile_with(
+        "cc",
+        "handoff_misuse.c",
+        "handoff_misuse",
+        CFLAGS,
+        &[&libdir, "-lhoming", &rpath, "-ldl"],
+    );
+    // Cargo's LD_LIBRARY_PATH (searched before the RUNPATH) holds the
+    // unchecked build: preload the checked one so it is the one bound.
+    let so = dir.join("libhoming.so");
+    let env = [("LD_PRELOAD", so.as_os_str())];
+    let names = cases(&exe, &env);
+    assert_eq!(names.len(), HANDOFF_MISUSE.len());
+    for (name, message) in HANDOFF_MISUSE {
+        let out = run(Command::new(&exe).arg(name).envs(env));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        match message {
+            Some(message) => {
+                assert_eq!(
+                    out.status.signal(),
+                    Some(libc::SIGABRT),
+                    "{name}: {}\n{stderr}",
+                    out.status
+                );
+                assert!(
+                    stderr.contains("homing: ") && stderr.contains(message),
+                    "{name}:\n{stderr}"
+                );
+            }
+            None => assert!(out.status.success(), "{name}: {}\n{stderr}", out.status),
+        }
+    }
+}
