@@ -468,3 +468,63 @@ fn checked_build_reports_hand_off_misuse() {
         }
     }
 }
+
+/// Where Debian's `liblua5.4-dev` puts its headers.
+const LUA_INCLUDE: &str = "/usr/include/lua5.4";
+
+/// Lua 5.4 embedded as a VM runtime does: many states on a pool of worker
+/// threads, moved between workers between jobs, each state's memory from
+/// (1) the C library's realloc/free, (2) homing's malloc, (3) a homing heap
+/// per worker, (4) a homing heap per state handed over with
+/// release/acquire, read with `homing_heap_stats` at every job and
+/// destroyed whole. The four outputs are identical; one more state runs
+/// into its limit (LUA_ERRMEM) and recovers; with homing, mapped memory is
+/// back to its baseline at the end (the program checks both).
+#[test]
+fn lua_states_on_moving_heaps() {
+    if !Path::new(LUA_INCLUDE).join("lua.h").exists() {
+        eprintln!(
+            "\n!!! SKIPPED: no Lua 5.4 headers in {LUA_INCLUDE} (apt-get install liblua5.4-dev): \
+             the embedded Lua test did not run\n"
+        );
+        return;
+    }
+    let lua_inc = format!("-I{LUA_INCLUDE}");
+    let mut flags = CFLAGS.to_vec();
+    flags.push(&lua_inc);
+    let plain = compile_with(
+        "cc",
+        "lua_states.c",
+        "lua_states_glibc",
+        &flags,
+        &["-DNO_HOMING", "-llua5.4", "-lm"],
+    );
+    let dir = lib_dir();
+    let rpath = format!("-Wl,-rpath,{}", dir.display());
+    let libdir = format!("-L{}", dir.display());
+    let homing = compile_with(
+        "cc",
+        "lua_states.c",
+        "lua_states_homing",
+        &flags,
+        &[&libdir, "-lhoming", &rpath, "-llua5.4", "-lm"],
+    );
+    let (states, jobs) = ("24", "8");
+    let reference = run_ok(Command::new(&plain).args(["global", states, jobs]));
+    let expected = String::from_utf8_lossy(&reference.stdout).into_owned();
+    assert!(expected.contains("state 23: 8 jobs"), "{expected}");
+    assert!(expected.contains("LUA_ERRMEM"), "{expected}");
+    for mode in ["global", "worker", "state"] {
+        let out = run_ok(Command::new(&homing).args([mode, states, jobs]));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            expected,
+            "lua_states {mode}: output differs from the C library's\n{stderr}"
+        );
+        assert!(stderr.contains("mapped (minus segment cache)"), "{stderr}");
+        if mode == "state" {
+            assert!(stderr.contains("refusals"), "{stderr}");
+        }
+    }
+}
