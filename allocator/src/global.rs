@@ -205,6 +205,10 @@ unsafe fn free_slow(p: *mut u8) {
             let bound = thread::bind();
             if !bound.is_null() {
                 mine = bound;
+                if owner == mine {
+                    // The binding adopted the block's own (abandoned) heap.
+                    return Heap::free_owned(mine, p);
+                }
             }
         }
         remote::free_remote(mine, owner, p);

@@ -21,6 +21,7 @@ pub mod model;
 pub mod options;
 mod page;
 mod purge;
+mod registry;
 mod remote;
 mod segment;
 pub mod size_class;

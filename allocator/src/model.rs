@@ -172,3 +172,143 @@ impl ModelHeap {
         }
     }
 }
+
+impl ModelHeap {
+    /// A first-class heap's `destroy`: everything released, the heap `FREE`
+    /// for the registry to reuse (not unmapped).
+    pub unsafe fn release_to_free(self) {
+        // SAFETY: the caller owns the heap and nothing uses its blocks.
+        unsafe {
+            Heap::release_all(self.0);
+            (*self.0).state.store(FREE, Ordering::Release);
+        }
+    }
+
+    /// The claim a remote free takes on an abandoned heap, then the
+    /// let-go that tidies it (and frees it when it holds nothing).
+    pub fn claim_and_let_go(self) -> bool {
+        if !remote::try_claim(self.0) {
+            return false;
+        }
+        // SAFETY: the claim makes us the owner until `let_go`.
+        unsafe { remote::let_go(self.0) };
+        true
+    }
+
+    /// What the background purger does to this heap: purge its queued free
+    /// pages if the owner does not hold the queue this instant (every page,
+    /// as if their delay had passed). Any thread may call it.
+    pub fn background_purge(self) {
+        // SAFETY: model heaps live until `destroy`; the queue has its lock.
+        unsafe { (*self.0).purge.try_purge(true, u64::MAX) }
+    }
+
+    /// Pages waiting on the purge queue (a hint).
+    pub fn purge_pending(self) -> bool {
+        // SAFETY: as above.
+        unsafe { !(*self.0).purge.is_empty() }
+    }
+
+    /// The heap's address (to compare identities).
+    pub fn addr(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// A registry of heaps of the model's own (the process's is a `static`).
+pub struct ModelRegistry(crate::registry::Registry);
+
+impl ModelRegistry {
+    pub fn new() -> ModelRegistry {
+        ModelRegistry(crate::registry::Registry::new())
+    }
+
+    /// What a thread binding its heap does: adopt, reuse, or make one.
+    pub fn acquire_thread_heap(&self) -> ModelHeap {
+        ModelHeap(self.0.acquire(true).expect("model heap"))
+    }
+
+    /// What `Heap::new` does: reuse a free heap, or make one.
+    pub fn acquire_first_class(&self) -> ModelHeap {
+        ModelHeap(self.0.acquire(false).expect("model heap"))
+    }
+
+    /// Heaps ever made.
+    pub fn created(&self) -> usize {
+        self.0.created()
+    }
+
+    /// Every heap, newest first.
+    pub fn heaps(&self) -> std::vec::Vec<ModelHeap> {
+        self.0.iter().map(ModelHeap).collect()
+    }
+}
+
+impl Default for ModelRegistry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A segment cache of the model's own, with segments made for it.
+pub struct ModelCache(segment::cache::SegmentCache);
+
+/// A released (unowned) small segment, as the cache holds them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ModelSegment(*mut segment::Segment);
+
+// SAFETY: a test handle; ownership moves through the cache's slots.
+unsafe impl Send for ModelSegment {}
+
+impl ModelSegment {
+    pub fn new() -> ModelSegment {
+        let seg = segment::Segment::create(core::ptr::null_mut(), segment::Kind::Small)
+            .expect("model segment");
+        ModelSegment(seg.as_ptr())
+    }
+
+    /// Writes the header as a releasing owner would (a loom-visible plain
+    /// write the taker must see: the cache's Release/Acquire orders it).
+    pub unsafe fn scribble(self, value: usize) {
+        // SAFETY: the caller holds the segment; the cell is loom's witness.
+        unsafe { (*self.0).model_cell.with_mut(|c| *c = value) };
+    }
+
+    pub unsafe fn scribbled(self) -> usize {
+        // SAFETY: the caller holds the segment.
+        unsafe { (*self.0).model_cell.with(|c| *c) }
+    }
+
+    pub unsafe fn destroy(self) {
+        // SAFETY: the caller holds the segment and nothing uses it.
+        unsafe { segment::Segment::destroy(self.0) }
+    }
+}
+
+impl ModelCache {
+    pub fn new() -> ModelCache {
+        ModelCache(segment::cache::SegmentCache::new())
+    }
+
+    pub fn put(&self, seg: ModelSegment) -> bool {
+        self.0.put(seg.0)
+    }
+
+    pub fn take(&self) -> Option<ModelSegment> {
+        self.0.take().map(|s| ModelSegment(s.as_ptr()))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Default for ModelCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}

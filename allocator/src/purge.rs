@@ -35,8 +35,14 @@
 //! A page is on the queue exactly when it is free (`!in_use`) and `dirty`;
 //! `pending` is the queue's length.
 
-use core::cell::UnsafeCell;
 use core::ptr::NonNull;
+
+// Under loom the queue lives in a loom cell, so an access outside the lock
+// is reported as a data race.
+#[cfg(not(loom))]
+use core::cell::UnsafeCell;
+#[cfg(loom)]
+use loom::cell::UnsafeCell;
 
 use crate::options;
 use crate::os;
@@ -120,9 +126,23 @@ impl PurgeQueue {
             }
         }
         // SAFETY: we hold the lock: nobody else reaches `inner`.
-        let r = f(unsafe { &mut *self.inner.get() });
+        let r = unsafe { self.inner_mut(f) };
         self.unlock();
         r
+    }
+
+    /// Runs `f` on the queue itself.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the lock.
+    unsafe fn inner_mut<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
+        #[cfg(loom)]
+        // SAFETY: forwarded: the lock makes the access exclusive.
+        return self.inner.with_mut(|inner| f(unsafe { &mut *inner }));
+        #[cfg(not(loom))]
+        // SAFETY: forwarded: the lock makes the access exclusive.
+        f(unsafe { &mut *self.inner.get() })
     }
 
     /// `true` if no page waits (a hint: the other side may be changing it).
@@ -185,13 +205,17 @@ impl PurgeQueue {
     /// The background purger's call: as `purge_expired(false, now)`, but
     /// skips the heap if its owner holds the queue.
     pub(crate) fn try_purge_expired(&self, now_ms: u64) {
+        self.try_purge(false, now_ms);
+    }
+
+    /// As `try_purge_expired`, or every queued page if `all`.
+    pub(crate) fn try_purge(&self, all: bool, now_ms: u64) {
         let delay = options::purge_delay_ms();
-        if delay == options::NEVER || self.is_empty() || !self.try_lock() {
+        if (delay == options::NEVER && !all) || self.is_empty() || !self.try_lock() {
             return;
         }
         // SAFETY: we hold the lock.
-        let inner = unsafe { &mut *self.inner.get() };
-        self.purge_locked(inner, false, delay, now_ms);
+        unsafe { self.inner_mut(|inner| self.purge_locked(inner, all, delay, now_ms)) };
         self.unlock();
     }
 

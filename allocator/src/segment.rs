@@ -108,6 +108,11 @@ pub(crate) struct Segment {
     pub(crate) huge_size: usize,
     /// Page metadata, indexed by slot.
     pub(crate) pages: [Page; SLOTS],
+    /// Under loom: a cell standing for the header's plain fields, written
+    /// by whoever holds the segment, so a hand-over through the segment
+    /// cache without a happens-before edge is reported as a data race.
+    #[cfg(loom)]
+    pub(crate) model_cell: loom::cell::UnsafeCell<usize>,
 }
 
 /// Bytes of a segment header, rounded to whole OS pages.
@@ -226,6 +231,8 @@ impl Segment {
             (*s).map_base = seg.as_ptr().cast();
             (*s).map_size = SEGMENT_SIZE;
             (*s).map_align = SEGMENT_SIZE;
+            #[cfg(loom)]
+            ptr::addr_of_mut!((*s).model_cell).write(loom::cell::UnsafeCell::new(0));
         }
         // Free paths find the segment by address (`segment_of`) and reach
         // its blocks through it: expose the mapping's provenance.
@@ -359,85 +366,131 @@ pub(crate) fn segment_of_page(page: *mut Page) -> *mut Segment {
 /// and out with one compare-exchange (no ABA hazard: a slot that held the
 /// same segment twice still holds a valid cached segment).
 pub(crate) mod cache {
-    #[cfg(not(loom))]
-    use core::ptr;
-    use core::ptr::NonNull;
+    use core::ptr::{self, NonNull};
 
     use super::Segment;
+    use crate::sync::{AtomicPtr, AtomicUsize, Ordering};
 
     /// Segments kept: 16 × 4 MiB of address space, no RSS (purged).
-    #[cfg(not(loom))]
-    const SLOTS: usize = 16;
+    pub(crate) const CACHE_SLOTS: usize = 16;
 
-    /// Segments in the cache now (a statistic).
-    pub(crate) static CACHED: crate::sync::plain::AtomicUsize =
-        crate::sync::plain::AtomicUsize::new(0);
-
-    #[cfg(not(loom))]
-    static CACHE: [crate::sync::AtomicPtr<Segment>; SLOTS] =
-        [const { crate::sync::AtomicPtr::new(ptr::null_mut()) }; SLOTS];
-
-    /// Caches `seg`; `false` if the cache is full.
-    #[cfg(not(loom))]
-    pub(super) fn put(seg: *mut Segment) -> bool {
-        use crate::sync::Ordering;
-        for slot in &CACHE {
-            // Relaxed load: a hint. Release on success: the taker (Acquire)
-            // sees the segment's header as we left it.
-            if slot.load(Ordering::Relaxed).is_null()
-                && slot
-                    .compare_exchange(ptr::null_mut(), seg, Ordering::Release, Ordering::Relaxed)
-                    .is_ok()
-            {
-                // Relaxed: a statistic.
-                CACHED.fetch_add(1, crate::sync::plain::Ordering::Relaxed);
-                return true;
-            }
-        }
-        false
+    /// A cache of released segments (the process has one, [`CACHE`]; the
+    /// loom model makes its own).
+    pub(crate) struct SegmentCache {
+        slots: [AtomicPtr<Segment>; CACHE_SLOTS],
+        /// Segments in the cache now (a statistic).
+        cached: AtomicUsize,
     }
 
-    /// Takes a cached segment, if any.
+    /// The process's cache.
     #[cfg(not(loom))]
-    pub(super) fn take() -> Option<NonNull<Segment>> {
-        use crate::sync::Ordering;
-        for slot in &CACHE {
-            let seg = slot.load(Ordering::Relaxed);
-            // Acquire: pairs with `put`'s Release.
-            if !seg.is_null()
-                && slot
-                    .compare_exchange(seg, ptr::null_mut(), Ordering::Acquire, Ordering::Relaxed)
-                    .is_ok()
-            {
-                // Relaxed: a statistic.
-                CACHED.fetch_sub(1, crate::sync::plain::Ordering::Relaxed);
-                return NonNull::new(seg);
+    pub(crate) static CACHE: SegmentCache = SegmentCache {
+        slots: [const { AtomicPtr::new(ptr::null_mut()) }; CACHE_SLOTS],
+        cached: AtomicUsize::new(0),
+    };
+
+    impl SegmentCache {
+        /// An empty cache (loom's atomics are not `const`).
+        #[cfg(loom)]
+        pub(crate) fn new() -> SegmentCache {
+            SegmentCache {
+                slots: core::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
+                cached: AtomicUsize::new(0),
             }
         }
-        None
+
+        /// Caches `seg`; `false` if the cache is full.
+        pub(crate) fn put(&self, seg: *mut Segment) -> bool {
+            for slot in &self.slots {
+                // Relaxed load: a hint. Release on success: the taker
+                // (Acquire) sees the segment's header as we left it.
+                if slot.load(Ordering::Relaxed).is_null()
+                    && slot
+                        .compare_exchange(
+                            ptr::null_mut(),
+                            seg,
+                            Ordering::Release,
+                            Ordering::Relaxed,
+                        )
+                        .is_ok()
+                {
+                    // Relaxed: a statistic.
+                    self.cached.fetch_add(1, Ordering::Relaxed);
+                    return true;
+                }
+            }
+            false
+        }
+
+        /// Takes a cached segment, if any.
+        pub(crate) fn take(&self) -> Option<NonNull<Segment>> {
+            for slot in &self.slots {
+                let seg = slot.load(Ordering::Relaxed);
+                // Acquire: pairs with `put`'s Release.
+                if !seg.is_null()
+                    && slot
+                        .compare_exchange(
+                            seg,
+                            ptr::null_mut(),
+                            Ordering::Acquire,
+                            Ordering::Relaxed,
+                        )
+                        .is_ok()
+                {
+                    // Relaxed: a statistic.
+                    self.cached.fetch_sub(1, Ordering::Relaxed);
+                    return NonNull::new(seg);
+                }
+            }
+            None
+        }
+
+        /// Empties the cache, handing each segment to `release`. Returns
+        /// how many.
+        pub(crate) fn drain(&self, mut release: impl FnMut(*mut Segment)) -> usize {
+            let mut n = 0;
+            for slot in &self.slots {
+                // Acquire: pairs with `put`'s Release, as in `take`.
+                let seg = slot.swap(ptr::null_mut(), Ordering::Acquire);
+                if !seg.is_null() {
+                    // Relaxed: a statistic.
+                    self.cached.fetch_sub(1, Ordering::Relaxed);
+                    release(seg);
+                    n += 1;
+                }
+            }
+            n
+        }
+
+        /// Segments cached now.
+        pub(crate) fn len(&self) -> usize {
+            // Relaxed: a statistic.
+            self.cached.load(Ordering::Relaxed)
+        }
+    }
+
+    /// Caches `seg` in the process's cache; `false` if it is full.
+    #[cfg(not(loom))]
+    pub(super) fn put(seg: *mut Segment) -> bool {
+        CACHE.put(seg)
+    }
+
+    /// Takes a segment from the process's cache.
+    #[cfg(not(loom))]
+    pub(super) fn take() -> Option<NonNull<Segment>> {
+        CACHE.take()
     }
 
     /// Unmaps every cached segment (the OS refused memory: cached segments
     /// hold address space and commit charge). Returns how many.
     #[cfg(not(loom))]
     pub(crate) fn drain() -> usize {
-        use crate::sync::Ordering;
-        let mut n = 0;
-        for slot in &CACHE {
-            // Acquire: pairs with `put`'s Release, as in `take`.
-            let seg = slot.swap(ptr::null_mut(), Ordering::Acquire);
-            if !seg.is_null() {
-                // Relaxed: a statistic.
-                CACHED.fetch_sub(1, crate::sync::plain::Ordering::Relaxed);
-                // SAFETY: a cached segment is nobody's and holds nothing.
-                unsafe { Segment::destroy(seg) };
-                n += 1;
-            }
-        }
-        n
+        // SAFETY: a cached segment is nobody's and holds nothing.
+        CACHE.drain(|seg| unsafe { Segment::destroy(seg) })
     }
 
-    /// Under loom there is no cache (it would be a `static`).
+    /// Under loom the allocator runs without a process cache (the model
+    /// drives a [`SegmentCache`] of its own).
     #[cfg(loom)]
     pub(super) fn put(_seg: *mut Segment) -> bool {
         false
@@ -452,8 +505,7 @@ pub(crate) mod cache {
     pub(crate) fn cached_bytes() -> usize {
         #[cfg(not(loom))]
         {
-            // Relaxed: a statistic.
-            CACHED.load(crate::sync::plain::Ordering::Relaxed) * super::SEGMENT_SIZE
+            CACHE.len() * super::SEGMENT_SIZE
         }
         #[cfg(loom)]
         0

@@ -11,12 +11,11 @@
 //!   always `core`'s.
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 
 #[cfg(not(loom))]
 pub(crate) use core::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 
-/// The heap registry is only built outside loom.
 #[cfg(not(loom))]
 pub(crate) use core::sync::atomic::AtomicPtr;
 

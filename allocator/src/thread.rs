@@ -28,21 +28,16 @@
 //! - an allocation claims the heap it gave up (or takes one as a new thread
 //!   would), allocates from it and lets it go again at once ([`alloc_late`]).
 //!
-//! # The registry
-//!
-//! Every heap ever made is on a global push-only list (heaps are never
-//! unmapped, so a pointer to one stays valid forever and a heap's address is
-//! a stable identity for remote frees). A heap's `state` says whether it is
-//! free to take.
+//! Heaps come from the registry (`registry`): adopted, reused or new.
 
 use core::cell::Cell;
-use core::mem::size_of;
 use core::ptr;
 
-use crate::heap::{self, Heap, ABANDONED, ACTIVE, FREE};
+use crate::heap::{self, Heap, ABANDONED};
 use crate::os;
+use crate::registry::HEAPS;
 use crate::stats::Stats;
-use crate::sync::{AtomicPtr, AtomicUsize, Ordering};
+use crate::sync::{AtomicUsize, Ordering};
 
 std::thread_local! {
     static HEAP: Cell<*mut Heap> = const { Cell::new(heap::EMPTY_HEAP.0.get()) };
@@ -58,72 +53,14 @@ pub(crate) fn current() -> *mut Heap {
     HEAP.with(Cell::get)
 }
 
-/// Newest heap of the registry.
-static REGISTRY: AtomicPtr<Heap> = AtomicPtr::new(ptr::null_mut());
-/// Heaps ever created.
-static HEAPS: AtomicUsize = AtomicUsize::new(0);
-
-/// Iterates over every heap ever made.
-fn registry() -> impl Iterator<Item = *mut Heap> {
-    // Acquire: pairs with the Release push below, so each heap's
-    // `registry_next` (written before the push) is visible.
-    let mut cur = REGISTRY.load(Ordering::Acquire);
-    core::iter::from_fn(move || {
-        if cur.is_null() {
-            return None;
-        }
-        let heap = cur;
-        // SAFETY: heaps are never unmapped; `registry_next` is immutable
-        // after the push that published it.
-        cur = unsafe { (*heap).registry_next };
-        Some(heap)
-    })
+/// Takes a heap for a new owner (see [`Registry::acquire`]).
+pub(crate) fn acquire(is_thread_heap: bool) -> Option<*mut Heap> {
+    HEAPS.acquire(is_thread_heap)
 }
 
-/// Takes a heap for a new owner: for a thread heap, an abandoned heap with
-/// its pages first (adoption); then a free heap; then a new one. `None`
-/// when the OS has no memory for a new heap.
-pub(crate) fn acquire(is_thread_heap: bool) -> Option<*mut Heap> {
-    for wanted in [ABANDONED, FREE] {
-        if wanted == ABANDONED && !is_thread_heap {
-            continue;
-        }
-        for heap in registry() {
-            // SAFETY: heaps are never unmapped.
-            let state = unsafe { &(*heap).state };
-            // Relaxed read: a hint; Acquire on the successful exchange makes
-            // the previous owner's writes to the heap visible to us.
-            if state.load(Ordering::Relaxed) == wanted
-                && state
-                    .compare_exchange(wanted, ACTIVE, Ordering::Acquire, Ordering::Relaxed)
-                    .is_ok()
-            {
-                if wanted == FREE {
-                    // SAFETY: a free heap holds nothing and is ours now.
-                    unsafe { Heap::reset(heap, is_thread_heap) };
-                }
-                return Some(heap);
-            }
-        }
-    }
-    let bytes = os::align_up(size_of::<Heap>(), os::OS_PAGE)?;
-    let heap = os::map(bytes, os::OS_PAGE)?.cast::<Heap>().as_ptr();
-    // SAFETY: fresh memory, exclusively ours until published.
-    unsafe { Heap::init_at(heap, is_thread_heap, ACTIVE) };
-    // Relaxed: a statistic.
-    HEAPS.fetch_add(1, Ordering::Relaxed);
-    let mut head = REGISTRY.load(Ordering::Relaxed);
-    loop {
-        // SAFETY: not yet published; only we see it.
-        unsafe { (*heap).registry_next = head };
-        // Release: publishes the heap's initialisation and `registry_next`
-        // to registry readers (Acquire above). Relaxed on failure: we only
-        // retry with the new head.
-        match REGISTRY.compare_exchange_weak(head, heap, Ordering::Release, Ordering::Relaxed) {
-            Ok(_) => return Some(heap),
-            Err(now) => head = now,
-        }
-    }
+/// Every heap ever made.
+fn registry() -> impl Iterator<Item = *mut Heap> {
+    HEAPS.iter()
 }
 
 /// Gives the calling thread a real heap; null if there is no memory.
@@ -259,7 +196,7 @@ pub(crate) fn snapshot() -> Stats {
         }
     }
     // Relaxed: a statistic.
-    stats.heaps = HEAPS.load(Ordering::Relaxed);
+    stats.heaps = HEAPS.created();
     stats.add_global();
     stats
 }

@@ -213,5 +213,194 @@ fn hand_off_races_remote_frees_and_a_destroy() {
         assert!(!heap.release(OLD));
         freer.join().unwrap();
         new_holder.join().unwrap();
+
+/// The heap registry: a thread that exits (abandons its heap) races a new
+/// thread binding a heap. The new thread adopts the abandoned heap or makes
+/// its own, never shares one with a live owner (the heap's owner cell
+/// would report the race), and a block of the exited thread freed later
+/// brings its heap down to `FREE`.
+#[test]
+fn registry_adoption_races_an_exit() {
+    loom::model(|| {
+        let registry = std::sync::Arc::new(homing::model::ModelRegistry::new());
+        let r1 = registry.clone();
+        let exiting = thread::spawn(move || {
+            let heap = r1.acquire_thread_heap();
+            // SAFETY: this thread owns `heap` until it abandons it.
+            unsafe {
+                let kept = heap.alloc(SIZE);
+                let scratch = heap.alloc(SIZE);
+                heap.free_local(scratch);
+                heap.abandon();
+                (heap, Ptr(kept))
+            }
+        });
+        let r2 = registry.clone();
+        let binding = thread::spawn(move || {
+            let heap = r2.acquire_thread_heap();
+            // SAFETY: this thread owns `heap` (adopted or new).
+            unsafe {
+                let p = heap.alloc(SIZE);
+                heap.free_local(p);
+                heap.abandon();
+            }
+            heap
+        });
+        let (first, kept) = exiting.join().unwrap();
+        let second = binding.join().unwrap();
+        assert!(registry.created() <= 2);
+        if registry.created() == 1 {
+            assert_eq!(first.addr(), second.addr(), "one heap, adopted");
+        }
+        // The exited thread's block, freed from a thread with a heap of its
+        // own (a claim: `first` is abandoned or was re-abandoned).
+        // (A thread heap outside the registry, so it adopts nothing.)
+        let freer = ModelHeap::new();
+        // SAFETY: `kept` is `first`'s live block, given up here; `freer`
+        // is ours.
+        unsafe {
+            freer.free_remote(first, kept.0);
+            freer.flush();
+            freer.destroy();
+        }
+        for heap in registry.heaps() {
+            if heap.state() == State::Abandoned {
+                assert!(heap.claim_and_let_go());
+            }
+        }
+        for heap in registry.heaps() {
+            assert_eq!(
+                heap.state(),
+                State::Free,
+                "a heap still holds memory (first {:x}, second {:x}, this {:x}, holds nothing: {})",
+                first.addr(),
+                second.addr(),
+                heap.addr(),
+                // SAFETY: read only after every thread let go.
+                unsafe { heap.holds_nothing() }
+            );
+        }
+    });
+}
+
+/// A first-class heap destroyed on one thread (`FREE`) and a heap created
+/// on another: the second reuses the first only after its release, and
+/// sees it reset.
+#[test]
+fn registry_reuses_a_free_heap() {
+    loom::model(|| {
+        let registry = std::sync::Arc::new(homing::model::ModelRegistry::new());
+        let first = registry.acquire_first_class();
+        // SAFETY: the main thread owns `first` until it moves below.
+        let block = Ptr(unsafe { first.alloc(SIZE) });
+        let r = registry.clone();
+        let destroyer = thread::spawn(move || {
+            let _ = block;
+            // SAFETY: ownership of `first` moved here with the spawn; its
+            // block dies with it.
+            unsafe { first.release_to_free() };
+        });
+        let r2 = r.clone();
+        let creator = thread::spawn(move || {
+            let heap = r2.acquire_first_class();
+            // SAFETY: ours, reused or new.
+            unsafe {
+                let p = heap.alloc(SIZE);
+                heap.free_local(p);
+                heap.release_to_free();
+            }
+        });
+        destroyer.join().unwrap();
+        creator.join().unwrap();
+        assert!(registry.created() <= 2);
+        for heap in registry.heaps() {
+            assert_eq!(heap.state(), State::Free);
+        }
+    });
+}
+
+/// The segment cache: two threads each release a segment into it and take
+/// one back. Each segment comes out exactly once, and whoever takes one
+/// sees the header its releaser wrote (Release put, Acquire take).
+#[test]
+fn segment_cache_hands_each_segment_out_once() {
+    loom::model(|| {
+        let cache = std::sync::Arc::new(homing::model::ModelCache::new());
+        let workers: Vec<_> = (0..2)
+            .map(|i| {
+                let cache = cache.clone();
+                thread::spawn(move || {
+                    let seg = homing::model::ModelSegment::new();
+                    // SAFETY: ours until it is put.
+                    unsafe { seg.scribble(100 + i) };
+                    assert!(cache.put(seg));
+                    // A take may miss a segment (its first look at each
+                    // slot is a relaxed hint): the allocator then maps a new
+                    // one, which is harmless. It never hands one out twice.
+                    let got = cache.take()?;
+                    // SAFETY: the take made it ours.
+                    let mark = unsafe { got.scribbled() };
+                    assert!(mark == 100 || mark == 101, "a stale header");
+                    Some(got)
+                })
+            })
+            .collect();
+        let mut taken: Vec<_> = workers
+            .into_iter()
+            .filter_map(|t| t.join().unwrap())
+            .collect();
+        // After the joins nothing is stale: the rest is in the cache.
+        while let Some(seg) = cache.take() {
+            taken.push(seg);
+        }
+        assert_eq!(taken.len(), 2, "a segment lost");
+        assert_ne!(taken[0], taken[1], "one segment handed out twice");
+        assert!(cache.is_empty());
+        for seg in taken {
+            // SAFETY: ours, and nothing else holds it.
+            unsafe { seg.destroy() };
+        }
+    });
+}
+
+/// The purge queue, shared by a heap's owner and the background purger:
+/// the owner retires pages (queueing them) and takes pages again (reusing a
+/// queued one) while the purger purges whatever is queued. The queue lives
+/// in a loom cell, so any access outside the lock fails the model.
+#[test]
+fn purge_queue_shared_with_the_background_purger() {
+    loom::model(|| {
+        let owner = ModelHeap::new();
+        // Blocks of a medium class, 4 to a page: the first four fill one
+        // page, the fifth opens a second (the direct page, pinned).
+        const BIG: usize = 100_000;
+        // SAFETY: the main thread owns `owner` throughout.
+        let blocks: Vec<Ptr> = (0..5).map(|_| Ptr(unsafe { owner.alloc(BIG) })).collect();
+        let purger = thread::spawn(move || owner.background_purge());
+        // SAFETY: as above; the blocks are live and freed once.
+        unsafe {
+            // The first page empties: retired and queued, racing the purger.
+            for b in &blocks[..4] {
+                owner.free_local(b.0);
+            }
+            // Enough to need a page again: the queued one is reused (taken
+            // off the queue) or, if the purger got it first, clean.
+            let again: Vec<*mut u8> = (0..4).map(|_| owner.alloc(BIG)).collect();
+            for &p in &again {
+                p.write_bytes(7, 64);
+            }
+            for p in again {
+                owner.free_local(p);
+            }
+            owner.free_local(blocks[4].0);
+        }
+        purger.join().unwrap();
+        owner.background_purge();
+        // SAFETY: as above.
+        unsafe {
+            owner.collect();
+            assert!(owner.holds_nothing());
+            owner.destroy();
+        }
     });
 }

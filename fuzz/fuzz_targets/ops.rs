@@ -18,7 +18,11 @@ static GLOBAL: Homing = Homing;
 enum Op {
     /// Allocate `size` (masked to 0..=300 KiB, so huge blocks happen) at
     /// alignment 2^`align_log` (masked to ≤ 2^17).
-    Alloc { size: u32, align_log: u8, zeroed: bool },
+    Alloc {
+        size: u32,
+        align_log: u8,
+        zeroed: bool,
+    },
     /// Resize live block number `index` (mod count) to `size`.
     Realloc { index: u16, size: u32 },
     /// Free live block `index` here.
@@ -65,21 +69,36 @@ fuzz_target!(|ops: Vec<Op>| {
     let mut seed = 0u8;
     for op in ops {
         match op {
-            Op::Alloc { size, align_log, zeroed } => {
+            Op::Alloc {
+                size,
+                align_log,
+                zeroed,
+            } => {
                 let size = (size % (300 << 10)) as usize;
                 let align = 1usize << (align_log % 18);
-                let p = if zeroed { homing::alloc_zeroed(size, align) } else { homing::alloc(size, align) };
+                let p = if zeroed {
+                    homing::alloc_zeroed(size, align)
+                } else {
+                    homing::alloc(size, align)
+                };
                 assert!(!p.is_null());
                 assert_eq!(p as usize % align, 0);
                 // SAFETY: a live block.
                 assert!(unsafe { homing::usable_size(p) } >= size);
                 if zeroed {
                     // SAFETY: `p` holds `size` bytes.
-                    assert!(unsafe { std::slice::from_raw_parts(p, size) }.iter().all(|&b| b == 0));
+                    assert!(unsafe { std::slice::from_raw_parts(p, size) }
+                        .iter()
+                        .all(|&b| b == 0));
                 }
                 seed = seed.wrapping_add(1);
                 fill(p, size, seed);
-                live.push(Live { ptr: p as usize, size, align, seed });
+                live.push(Live {
+                    ptr: p as usize,
+                    size,
+                    align,
+                    seed,
+                });
             }
             Op::Realloc { index, size } if !live.is_empty() => {
                 let i = index as usize % live.len();

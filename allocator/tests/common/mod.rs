@@ -264,17 +264,26 @@ fn status_field(name: &str) -> Option<usize> {
     Some(kib * 1024)
 }
 
-/// Peak resident set (`VmHWM`), in bytes; `None` where unavailable (Miri).
+/// Whether the process's RSS says anything about homing: not under Miri
+/// (no `/proc`), nor under ThreadSanitizer (`.ci/tsan` builds with
+/// `--cfg homing_tsan`), whose shadow memory and access history grow with
+/// every byte the program touches and make up most of the RSS.
+fn rss_meaningful() -> bool {
+    !cfg!(miri) && !cfg!(homing_tsan)
+}
+
+/// Peak resident set (`VmHWM`), in bytes; `None` where unavailable or
+/// meaningless (see `rss_meaningful`).
 pub fn peak_rss() -> Option<usize> {
-    if cfg!(miri) {
+    if !rss_meaningful() {
         return None;
     }
     status_field("VmHWM:")
 }
 
-/// Current resident set (`VmRSS`), in bytes.
+/// Current resident set (`VmRSS`), in bytes; `None` as for [`peak_rss`].
 pub fn current_rss() -> Option<usize> {
-    if cfg!(miri) {
+    if !rss_meaningful() {
         return None;
     }
     status_field("VmRSS:")
@@ -284,7 +293,7 @@ pub fn current_rss() -> Option<usize> {
 /// Linux 4.0+). `false` if the kernel or sandbox does not allow it, in which
 /// case `VmHWM` remains the peak over the process's life.
 pub fn reset_peak_rss() -> bool {
-    !cfg!(miri) && std::fs::write("/proc/self/clear_refs", "5").is_ok()
+    rss_meaningful() && std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
 /// Bytes in mebibytes, for messages.
