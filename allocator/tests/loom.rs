@@ -213,6 +213,8 @@ fn hand_off_races_remote_frees_and_a_destroy() {
         assert!(!heap.release(OLD));
         freer.join().unwrap();
         new_holder.join().unwrap();
+    });
+}
 
 /// The heap registry: a thread that exits (abandons its heap) races a new
 /// thread binding a heap. The new thread adopts the abandoned heap or makes
