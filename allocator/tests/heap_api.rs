@@ -410,7 +410,7 @@ fn heap_handed_between_threads() {
                   seed: u64| {
         thread::spawn(move || {
             let mut rng = Rng::new(seed);
-            while let Some(Some((heap, mut mine, mut serial))) = rx.recv().ok() {
+            while let Ok(Some((heap, mut mine, mut serial))) = rx.recv() {
                 if serial as usize >= rounds * per_round {
                     done.send((heap, mine, serial)).unwrap();
                     let _ = next.send(None);
