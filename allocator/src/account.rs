@@ -318,3 +318,45 @@ impl Account {
         remote_drained.wrapping_sub(self.remote_base.get())
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// The embedder docs say a heap's header is one OS page.
+    #[test]
+    fn a_heap_header_fits_one_os_page() {
+        let size = core::mem::size_of::<crate::heap::Heap>();
+        std::eprintln!("size_of::<Heap>() = {size}");
+        assert!(size <= crate::os::OS_PAGE, "{size}");
+    }
+
+    #[test]
+    fn hand_off_word() {
+        let a = Account::new();
+        a.set_holder(7);
+        assert_eq!(a.acquire(8), Err(7));
+        assert_eq!(a.release(8), Err(7));
+        assert_eq!(a.release(7), Ok(()));
+        assert_eq!(a.release(7), Err(0));
+        assert_eq!(a.acquire(8), Ok(()));
+        assert_eq!(a.holder(), 8);
+    }
+
+    #[test]
+    fn admit_counts_pages_and_huge_against_the_limit() {
+        let a = Account::new();
+        assert!(a.admit(usize::MAX));
+        a.set_limit(100);
+        a.page(60, true);
+        assert!(a.admit(40));
+        assert!(!a.admit(41));
+        a.huge(30, true);
+        assert!(!a.admit(11));
+        assert_eq!(a.refusals(), 2);
+        a.huge(30, false);
+        a.page(60, false);
+        assert!(a.admit(100));
+        assert_eq!((a.in_use(), a.os_bytes()), (0, 0));
+    }
+}
