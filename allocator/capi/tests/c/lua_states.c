@@ -14,7 +14,8 @@
  *   state   one homing heap per state, handed from worker to worker with
  *           homing_heap_release / homing_heap_acquire, read with
  *           homing_heap_stats after every job, destroyed whole at the end
- *           (no lua_close needed).
+ *           (no lua_close needed); LUA_STATES_COLLECT=1 in the environment:
+ *           homing_heap_collect after every job.
  * One more state runs under a memory limit (homing_heap_set_limit in state
  * mode; the same limit counted in the allocator function otherwise) until
  * Lua raises "not enough memory", then is collected and runs again.
@@ -56,6 +57,8 @@
 
 enum mode { GLOBAL, WORKER, STATE };
 static enum mode mode;
+/* LUA_STATES_COLLECT=1: homing_heap_collect after every job (STATE mode). */
+static int collect_after_job;
 
 struct vm {
     lua_State *L;
@@ -235,8 +238,11 @@ static void *worker(void *arg) {
 #endif
         run_job(vm);
 #ifndef NO_HOMING
-        if (mode == STATE)
+        if (mode == STATE) {
+            if (collect_after_job)
+                homing_heap_collect(vm->heap); /* a safe point */
             CHECK(homing_heap_release(vm->heap) == 0);
+        }
 #endif
 
         pthread_mutex_lock(&lock);
@@ -326,6 +332,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "unknown mode %s\n", argv[1]);
         return 2;
     }
+    collect_after_job = getenv("LUA_STATES_COLLECT") != NULL;
     nvms = atoi(argv[2]);
     jobs_per_state = atoi(argv[3]);
     CHECK(nvms > 0 && jobs_per_state > 0);
