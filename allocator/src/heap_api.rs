@@ -311,6 +311,11 @@ impl Drop for Heap {
         // `destroy` contract).
         unsafe {
             heap::Heap::release_all(raw);
+            // A free heap may become a thread's heap next: no limit, no
+            // holder, fresh numbers.
+            let account = &(*raw).account;
+            account.restart((*raw).counters.remote_drained.get());
+            account.set_holder(0);
             // Release: the next taker (Acquire in `acquire`) sees the heap reset.
             (*raw).state.store(FREE, Ordering::Release);
         }

@@ -666,6 +666,32 @@ fn limit_refuses_and_recovers() {
     assert!(heap.stats().live_bytes > limit);
     drop(past);
     heap.destroy();
+    // A destroyed heap is reused, possibly as a new thread's own heap: its
+    // limit must not go with it.
+    let tiny = Heap::new();
+    tiny.set_limit(Some(0));
+    assert!(tiny.alloc(layout).is_none());
+    tiny.destroy();
+    let again = Heap::new();
+    assert_eq!(again.limit(), None);
+    assert!(again.alloc(layout).is_some());
+    again.destroy();
+    let tiny = Heap::new();
+    tiny.set_limit(Some(0));
+    tiny.destroy();
+    thread::spawn(|| {
+        let blocks: Vec<_> = (0..2000).map(|_| homing::alloc(1000, 16)).collect();
+        assert!(
+            blocks.iter().all(|p| !p.is_null()),
+            "a thread heap inherited a limit"
+        );
+        for p in blocks {
+            // SAFETY: live blocks, freed once.
+            unsafe { homing::free(p) };
+        }
+    })
+    .join()
+    .unwrap();
 }
 
 #[test]
