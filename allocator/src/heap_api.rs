@@ -71,6 +71,29 @@ use crate::thread;
 /// drop(v);
 /// heap.destroy(); // releases whatever is left at once
 /// ```
+///
+/// A heap moves to another thread with its value (`Send`):
+///
+/// ```
+/// let heap = homing::Heap::new();
+/// let p = heap.alloc(core::alloc::Layout::new::<u64>()).unwrap();
+/// let addr = p.as_ptr() as usize; // raw pointers are not Send
+/// std::thread::spawn(move || {
+///     let p = core::ptr::NonNull::new(addr as *mut u8).unwrap();
+///     // SAFETY: a live block of the heap, freed once.
+///     unsafe { heap.dealloc(p) };
+///     heap.destroy();
+/// })
+/// .join()
+/// .unwrap();
+/// ```
+///
+/// but two threads never share it (`!Sync`):
+///
+/// ```compile_fail
+/// fn shared<T: Sync>(_: &T) {}
+/// shared(&homing::Heap::new());
+/// ```
 pub struct Heap {
     raw: NonNull<heap::Heap>,
     /// One thread at a time: `Send` (below), not `Sync`.
