@@ -35,12 +35,13 @@ use core::ptr::{self, NonNull};
 
 use homing_deferred::Queue;
 
+use crate::account::Account;
 use crate::options;
 use crate::os;
 use crate::page::{Page, PageQueue};
 use crate::purge::PurgeQueue;
 use crate::remote::Outbox;
-use crate::segment::{self, Kind, Segment};
+use crate::segment::{self, Kind, Segment, SEGMENT_SIZE};
 use crate::size_class::{self, CLASSES, CLASS_SIZE};
 use crate::stats::{HeapCounters, GLOBAL};
 use crate::sync::AtomicUsize;
@@ -144,6 +145,8 @@ pub(crate) struct Heap {
     pub(crate) outbox: Outbox,
     /// Counters (owner-written).
     pub(crate) counters: HeapCounters,
+    /// Hand-off word, limit and byte counts (see `account`).
+    pub(crate) account: Account,
     /// Under loom: a cell standing for every owner-only field. Each owner
     /// operation writes it, so a hand-over of the heap between threads
     /// without a happens-before edge is reported as a data race.
@@ -178,6 +181,7 @@ macro_rules! empty_heap_value {
             registry_next: ptr::null_mut(),
             outbox: Outbox::new(),
             counters: HeapCounters::new(),
+            account: Account::new(),
             #[cfg(loom)]
             owner_token: loom::cell::UnsafeCell::new(0),
         }
@@ -354,6 +358,7 @@ impl Heap {
             // Pages purged since the last slow path (stats lag by one).
             Self::count_purged(heap);
             (*heap).purge.purge_expired(false, options::now_ms());
+            crate::stats::sample_peak(heap);
             let h = &mut (*heap).o;
             // The direct page, then the rest of the class.
             let mut page = h.bins[class].first;
@@ -378,7 +383,13 @@ impl Heap {
             }
             // A fresh page. (Pages nobody uses were retired when their last
             // block was freed, so their memory already serves other classes.)
-            let page = h.new_page(heap, class);
+            // The heap's limit (see `account`) is checked here only.
+            let page_bytes = 1usize << Kind::of_class(class).page_shift();
+            let page = if (*heap).account.admit(page_bytes) {
+                h.new_page(heap, class)
+            } else {
+                ptr::null_mut()
+            };
             if page.is_null() {
                 h.set_direct(class, empty_page());
                 return ptr::null_mut();
@@ -417,6 +428,11 @@ impl Heap {
         // SAFETY: the caller owns `heap`.
         let owned = unsafe { !(*heap).is_thread_heap };
         let owner = if owned { heap } else { ptr::null_mut() };
+        // SAFETY: the caller owns `heap`. (A first-class heap's limit: the
+        // request is a lower bound of the mapping.)
+        if owned && unsafe { !(*heap).account.admit(size) } {
+            return ptr::null_mut();
+        }
         let Some(seg) = Segment::create_huge(owner, size, align) else {
             return ptr::null_mut();
         };
@@ -425,6 +441,8 @@ impl Heap {
         unsafe {
             if owned {
                 (*heap).o.link_all(seg);
+                crate::stats::sample_peak(heap);
+                (*heap).account.huge((*seg).map_size, true);
             }
             GLOBAL.huge((*seg).map_size, true);
             (*seg).huge_block
@@ -453,6 +471,10 @@ impl Heap {
                 return false;
             };
             let old_map = (*seg).map_size;
+            let owner = (*seg).heap;
+            if !owner.is_null() && !(*owner).account.admit(new_map.saturating_sub(old_map)) {
+                return false;
+            }
             if new_map > isize::MAX as usize
                 || !os::grow_in_place(NonNull::new_unchecked((*seg).map_base), old_map, new_map)
             {
@@ -461,6 +483,9 @@ impl Heap {
             (*seg).map_size = new_map;
             (*seg).huge_size = new_map - offset;
             GLOBAL.huge_resized(old_map, new_map);
+            if !owner.is_null() {
+                (*owner).account.huge_resized(old_map, new_map);
+            }
             true
         }
     }
@@ -477,6 +502,7 @@ impl Heap {
             let owner = (*seg).heap;
             if !owner.is_null() {
                 (*owner).o.unlink_all(seg);
+                (*owner).account.huge((*seg).map_size, false);
             }
             GLOBAL.huge((*seg).map_size, false);
             Segment::destroy(seg);
@@ -691,6 +717,7 @@ impl Heap {
                 seg = next;
             }
             h.all = ptr::null_mut();
+            (*heap).account.released_all();
             // Everything handed out is gone: balance the counters.
             let c = &(*heap).counters;
             c.free_blocks
@@ -774,6 +801,7 @@ impl Owned {
                     return ptr::null_mut();
                 };
                 seg = fresh.as_ptr();
+                (*heap).account.segment(SEGMENT_SIZE, true);
                 self.link_all(seg);
                 self.avail_push(k, seg);
             }
@@ -794,6 +822,7 @@ impl Owned {
             let start = Segment::page_start(seg, slot);
             let bytes = 1 << (*seg).page_shift;
             (*page).init(start, bytes, class, CLASS_SIZE[class] as usize);
+            (*heap).account.page(bytes, true);
             debug_assert!((*seg).check());
             page
         }
@@ -891,6 +920,7 @@ impl Owned {
             (*page).local_free = ptr::null_mut();
             (*page).block_size = 0;
             let seg = segment::segment_of_page(page);
+            (*(*seg).heap).account.page(1 << (*seg).page_shift, false);
             let slot = Segment::slot_of(seg, page);
             let k = (*seg).kind as usize;
             (*seg).free_slots |= 1u64 << slot;
@@ -944,6 +974,7 @@ impl Owned {
                 self.avail_remove(k, seg);
             }
             self.unlink_all(seg);
+            (*(*seg).heap).account.segment(SEGMENT_SIZE, false);
             Segment::retire(seg);
         }
     }

@@ -1,13 +1,48 @@
 //! First-class heaps for embedding: [`Heap`].
 //!
-//! A `Heap` is a heap like a thread's, owned by the thread that created it
-//! (it is neither `Send` nor `Sync`). Its blocks may be freed from any thread
+//! A `Heap` is a heap like a thread's, owned by one thread at a time: the
+//! value is `Send` (moving it to another thread hands the heap over) but
+//! not `Sync` (two threads never use it at once). Its blocks may be freed from any thread
 //! with [`crate::free`] (or by the global allocator's `dealloc`): a free from
 //! another thread is posted to the heap's inbox at once (not batched, so no
 //! block of a heap can wait in some thread's outbox when the heap goes away)
 //! and the owner takes it back in its own context: at its next allocation
 //! slow path or [`Heap::collect`]. [`Heap::destroy`] (or drop) releases
 //! every block the heap still holds at once, with no per-block work.
+//!
+//! # Hand-off: `Send`, not `detach`/`attach`
+//!
+//! A VM that moves an interpreter state between worker threads moves the
+//! state's heap with it. In Rust that is just moving the `Heap` (inside the
+//! state) through whatever moves the state: a channel, a mutex, a join.
+//! Those already order the old thread's writes before the new thread's
+//! reads, the borrow checker already forbids moving a heap that values
+//! still borrow (`Vec<T, &Heap>`), and `!Sync` forbids two threads using it
+//! at once, so an explicit `detach`/`attach` pair would add calls that can
+//! be forgotten and checks that can fail, and buy nothing. Nothing on the
+//! heap's paths depends on which thread runs them: a first-class heap has no
+//! outbox (its remote frees are posted one by one), and the calling
+//! thread's own heap is only looked up for blocks of other heaps.
+//!
+//! Remote frees keep working at every moment of a hand-off: a block freed
+//! into the heap while it travels waits in the inbox, which the next owner
+//! drains. C, which has no ownership in its types, gets an explicit pair
+//! instead (`homing_heap_release` / `homing_heap_acquire`, built on
+//! [`Heap::hold_release`] and [`Heap::hold_acquire`]), which the checked
+//! build verifies on every call.
+//!
+//! # Accounting and limit
+//!
+//! [`Heap::stats`] reads a few counters (no walk of pages);
+//! [`Heap::set_limit`] caps the bytes of pages and huge blocks the heap has
+//! in use. The limit is checked where those grow, on the allocation slow
+//! path when the heap takes a fresh page (counted in whole pages: 64 KiB for
+//! small classes, 512 KiB for medium ones) or maps a huge block, so the fast
+//! path never looks at it, a heap without a limit pays one predictable
+//! branch per fresh page, and live bytes never exceed the limit. A refused
+//! allocation returns `None` (the heap stays usable: free something and
+//! allocate again); it is not an out-of-memory condition, so the process's
+//! memory is not given back and retried for it.
 
 use core::alloc::Layout;
 use core::marker::PhantomData;
@@ -15,9 +50,11 @@ use core::ptr::NonNull;
 
 use allocator_api2::alloc::{AllocError, Allocator};
 
+use crate::account::NO_LIMIT;
 use crate::heap::{self, FREE};
 use crate::segment;
 use crate::size_class;
+use crate::stats::HeapStats;
 use crate::sync::Ordering;
 use crate::thread;
 
@@ -34,10 +71,56 @@ use crate::thread;
 /// drop(v);
 /// heap.destroy(); // releases whatever is left at once
 /// ```
+///
+/// A heap moves to another thread with its value (`Send`):
+///
+/// ```
+/// let heap = homing::Heap::new();
+/// let p = heap.alloc(core::alloc::Layout::new::<u64>()).unwrap();
+/// let addr = p.as_ptr() as usize; // raw pointers are not Send
+/// std::thread::spawn(move || {
+///     let p = core::ptr::NonNull::new(addr as *mut u8).unwrap();
+///     // SAFETY: a live block of the heap, freed once.
+///     unsafe { heap.dealloc(p) };
+///     heap.destroy();
+/// })
+/// .join()
+/// .unwrap();
+/// ```
+///
+/// but two threads never share it (`!Sync`):
+///
+/// ```compile_fail
+/// fn shared<T: Sync>(_: &T) {}
+/// shared(&homing::Heap::new());
+/// ```
 pub struct Heap {
     raw: NonNull<heap::Heap>,
-    /// Owner-thread only: not `Send`, not `Sync`.
+    /// One thread at a time: `Send` (below), not `Sync`.
     _owner: PhantomData<*mut ()>,
+}
+
+// SAFETY: the heap's owner-only state moves with the value: whatever moves
+// it between threads orders the old owner's writes before the new owner's
+// reads, and `!Sync` keeps two threads from using it at once. No path of a
+// first-class heap depends on the calling thread (see the module doc).
+unsafe impl Send for Heap {}
+
+/// The token of the calling thread for the hand-off word (never 0).
+fn thread_token() -> usize {
+    // SAFETY: `pthread_self` has no precondition.
+    let t = unsafe { libc::pthread_self() } as usize;
+    t.max(1)
+}
+
+/// Who holds a heap, as [`Heap::hold_release`] and [`Heap::hold_acquire`]
+/// report it when they refuse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Holder {
+    /// Nobody: the heap was released and not acquired since.
+    Nobody,
+    /// Another thread.
+    Other,
 }
 
 impl Heap {
@@ -65,6 +148,12 @@ impl Heap {
     /// ```
     pub fn try_new() -> Option<Heap> {
         let raw = thread::acquire(false)?;
+        // SAFETY: a heap just taken for us, shared with nobody.
+        unsafe {
+            let account = &(*raw).account;
+            account.restart((*raw).counters.remote_drained.get());
+            account.set_holder(thread_token());
+        }
         Some(Heap {
             raw: NonNull::new(raw)?,
             _owner: PhantomData,
@@ -85,17 +174,10 @@ impl Heap {
     /// ```
     pub fn alloc(&self, layout: Layout) -> Option<NonNull<u8>> {
         let raw = self.raw.as_ptr();
-        // SAFETY: we own the heap (owner thread: `Heap` is !Send).
+        // SAFETY: we own the heap (the value is ours; `Heap` is !Sync).
         let mut p = unsafe { heap::Heap::alloc_sized(raw, layout.size(), layout.align()) };
         if p.is_null() {
-            // The OS refused memory: give back what this heap, the calling
-            // thread's heap and the process hold, and try once more.
-            // SAFETY: we own this heap, and the thread's heap is ours.
-            unsafe {
-                heap::Heap::collect(raw, true);
-                thread::release_held(thread::current());
-                p = heap::Heap::alloc_sized(raw, layout.size(), layout.align());
-            }
+            p = self.alloc_again(layout);
         }
         let p = NonNull::new(p)?;
         #[cfg(feature = "checked")]
@@ -104,6 +186,30 @@ impl Heap {
             crate::checked::clear_mark(p.as_ptr())
         };
         Some(p)
+    }
+
+    /// An allocation failed: if the limit refused it, take back what the
+    /// heap holds but does not use (remote frees, empty pages each class
+    /// keeps) and try once more against the limit; if the OS refused memory,
+    /// give back what this heap, the calling thread's heap and the process
+    /// hold, and try once more.
+    #[cold]
+    #[inline(never)]
+    fn alloc_again(&self, layout: Layout) -> *mut u8 {
+        let raw = self.raw.as_ptr();
+        // SAFETY: we own this heap, and the thread's heap is ours.
+        unsafe {
+            heap::Heap::collect(raw, true);
+            let refusals = (*raw).account.refusals();
+            let p = heap::Heap::alloc_sized(raw, layout.size(), layout.align());
+            if !p.is_null() || (*raw).account.refusals() != refusals {
+                // Served, or the limit refused it (again): either way the
+                // OS is not the problem, and the process keeps its memory.
+                return p;
+            }
+            thread::release_held(thread::current());
+            heap::Heap::alloc_sized(raw, layout.size(), layout.align())
+        }
     }
 
     /// Like [`Heap::alloc`], zeroed.
@@ -179,6 +285,94 @@ impl Heap {
         unsafe { heap::Heap::collect(self.raw.as_ptr(), true) };
     }
 
+    /// The heap's numbers now: live bytes and blocks, peak, bytes in use
+    /// and held from the OS, remote frees taken back, limit. A few loads, no
+    /// walk of pages; cheap enough for every GC safe point. Blocks freed by
+    /// other threads count as live until taken back: call
+    /// [`Heap::collect`] first for exact live numbers.
+    pub fn stats(&self) -> HeapStats {
+        // SAFETY: we own the heap.
+        unsafe { HeapStats::of(self.raw.as_ptr(), true) }
+    }
+
+    /// Caps the bytes of pages and huge blocks the heap has in use (`None`:
+    /// no limit). An allocation that would go over it returns `None` and
+    /// leaves the heap usable. Counted in whole pages (64 KiB small, 512 KiB
+    /// medium; huge blocks by size), checked only when the heap takes a
+    /// fresh page or maps a huge block. A limit below what is in use now
+    /// refuses every fresh page until enough is freed.
+    pub fn set_limit(&self, limit: Option<usize>) {
+        // SAFETY: we own the heap.
+        unsafe {
+            (*self.raw.as_ptr())
+                .account
+                .set_limit(limit.unwrap_or(NO_LIMIT))
+        };
+    }
+
+    /// The limit set with [`Heap::set_limit`].
+    pub fn limit(&self) -> Option<usize> {
+        // SAFETY: the heap is live.
+        let limit = unsafe { (*self.raw.as_ptr()).account.limit() };
+        (limit != NO_LIMIT).then_some(limit)
+    }
+
+    /// For code that shares a heap through raw pointers (the C API's
+    /// `homing_heap_release`): the calling thread, which holds the heap,
+    /// lets it go, publishing its writes to the next [`Heap::hold_acquire`].
+    /// A new heap is held by its creator. Rust code moves the `Heap`
+    /// instead (it is `Send`).
+    ///
+    /// # Errors
+    ///
+    /// Who holds the heap, if not the calling thread (nothing changes).
+    pub fn hold_release(&self) -> Result<(), Holder> {
+        // SAFETY: the heap is live; the hand-off word is atomic.
+        let account = unsafe { &*core::ptr::addr_of!((*self.raw.as_ptr()).account) };
+        account.release(thread_token()).map_err(Self::holder_of)
+    }
+
+    /// The calling thread takes a released heap (`homing_heap_acquire`),
+    /// seeing every write of its previous holder. Succeeds at once if the
+    /// calling thread holds it already.
+    ///
+    /// # Errors
+    ///
+    /// `Holder::Other` if another thread holds it (two threads would use it
+    /// at once; nothing changes).
+    pub fn hold_acquire(&self) -> Result<(), Holder> {
+        let me = thread_token();
+        // SAFETY: the heap is live; the hand-off word is atomic.
+        let account = unsafe { &*core::ptr::addr_of!((*self.raw.as_ptr()).account) };
+        match account.acquire(me) {
+            Err(holder) if holder != me => Err(Holder::Other),
+            _ => Ok(()),
+        }
+    }
+
+    /// Who holds the heap, if not the calling thread (`Ok` if it does).
+    ///
+    /// # Errors
+    ///
+    /// Who holds it instead.
+    pub fn hold_check(&self) -> Result<(), Holder> {
+        // SAFETY: the heap is live; the hand-off word is atomic.
+        let holder = unsafe { (*core::ptr::addr_of!((*self.raw.as_ptr()).account)).holder() };
+        if holder == thread_token() {
+            Ok(())
+        } else {
+            Err(Self::holder_of(holder))
+        }
+    }
+
+    fn holder_of(token: usize) -> Holder {
+        if token == 0 {
+            Holder::Nobody
+        } else {
+            Holder::Other
+        }
+    }
+
     /// Releases every block the heap still holds, at once, and the heap
     /// itself. Equivalent to dropping it.
     ///
@@ -211,6 +405,11 @@ impl Drop for Heap {
         // `destroy` contract).
         unsafe {
             heap::Heap::release_all(raw);
+            // A free heap may become a thread's heap next: no limit, no
+            // holder, fresh numbers.
+            let account = &(*raw).account;
+            account.restart((*raw).counters.remote_drained.get());
+            account.set_holder(0);
             // Release: the next taker (Acquire in `acquire`) sees the heap reset.
             (*raw).state.store(FREE, Ordering::Release);
         }

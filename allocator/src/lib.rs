@@ -5,6 +5,7 @@
 
 extern crate std;
 
+mod account;
 // homing maps memory with Linux calls (`mremap`, `MADV_DONTNEED` semantics,
 // `/proc` reads): say so instead of failing deep inside `os`.
 #[cfg(not(target_os = "linux"))]
@@ -51,6 +52,6 @@ pub use global::{
     Homing,
 };
 #[cfg(not(loom))]
-pub use heap_api::Heap;
+pub use heap_api::{Heap, Holder};
 #[cfg(not(loom))]
-pub use stats::Stats;
+pub use stats::{HeapStats, Stats};

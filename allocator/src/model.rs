@@ -45,6 +45,43 @@ impl ModelHeap {
         ModelHeap(heap)
     }
 
+    /// A new first-class heap (remote frees are posted one by one, straight
+    /// to its inbox), held by the thread with token `holder`.
+    pub fn new_first_class(holder: usize) -> ModelHeap {
+        let heap = os::map(BYTES, os::OS_PAGE)
+            .expect("model heap")
+            .cast::<Heap>()
+            .as_ptr();
+        // SAFETY: fresh memory, ours.
+        unsafe {
+            Heap::init_at(heap, false, ACTIVE);
+            (*heap).account.set_holder(holder);
+        }
+        ModelHeap(heap)
+    }
+
+    /// The holder `me` lets the heap go (`homing_heap_release`).
+    pub fn release(self, me: usize) -> bool {
+        // SAFETY: model heaps live until `destroy`; the word is atomic.
+        unsafe { (*self.0).account.release(me).is_ok() }
+    }
+
+    /// Thread `me` takes the released heap (`homing_heap_acquire`).
+    pub fn acquire(self, me: usize) -> bool {
+        // SAFETY: as above.
+        unsafe { (*self.0).account.acquire(me).is_ok() }
+    }
+
+    /// Live blocks of the heap by its counters (remote frees not yet
+    /// taken back count as live).
+    pub unsafe fn live_blocks(self) -> usize {
+        // SAFETY: the caller owns the heap.
+        unsafe {
+            let c = &(*self.0).counters;
+            c.alloc_blocks.get().wrapping_sub(c.free_blocks.get())
+        }
+    }
+
     pub unsafe fn alloc(self, size: usize) -> *mut u8 {
         // SAFETY: the caller owns the heap.
         unsafe { Heap::alloc_sized(self.0, size, 16) }

@@ -229,3 +229,107 @@ impl fmt::Display for Stats {
         )
     }
 }
+
+/// The counters and accounting of `heap`, borrowed without borrowing the
+/// rest of the heap (its owner part, which the owner may be writing).
+///
+/// # Safety
+///
+/// `heap` is live (heaps are never unmapped).
+pub(crate) unsafe fn parts<'a>(
+    heap: *const crate::heap::Heap,
+) -> (&'a HeapCounters, &'a crate::account::Account) {
+    // SAFETY: forwarded; both fields are atomics only.
+    unsafe {
+        (
+            &*core::ptr::addr_of!((*heap).counters),
+            &*core::ptr::addr_of!((*heap).account),
+        )
+    }
+}
+
+/// Live bytes and blocks of one heap: its page blocks (class sizes) and,
+/// for a first-class heap, its huge blocks (mapping sizes).
+fn heap_live(c: &HeapCounters, a: &crate::account::Account) -> (usize, usize) {
+    let (huge_bytes, huge_blocks) = a.huge_live();
+    let bytes = c.alloc_bytes.get().wrapping_sub(c.free_bytes.get());
+    let blocks = c.alloc_blocks.get().wrapping_sub(c.free_blocks.get());
+    (
+        bytes.wrapping_add(huge_bytes),
+        blocks.wrapping_add(huge_blocks),
+    )
+}
+
+/// Samples the heap's live bytes into its peak (see `account`).
+///
+/// # Safety
+///
+/// The caller owns `heap` (only the owner writes the peak).
+#[inline]
+pub(crate) unsafe fn sample_peak(heap: *mut crate::heap::Heap) {
+    // SAFETY: the heap is live.
+    let (c, a) = unsafe { parts(heap) };
+    a.note_peak(heap_live(c, a).0);
+}
+
+/// One first-class heap's numbers ([`crate::Heap::stats`]). Reading them
+/// costs a few loads: no page is walked.
+///
+/// Live blocks and bytes are counted in class sizes (huge blocks by their
+/// mapping), and need the `stats` feature (on by default; without it they,
+/// the peak and `remote_frees` read 0). Blocks freed by other threads count
+/// as live until the heap takes them back from its inbox (at its next
+/// allocation slow path or [`crate::Heap::collect`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HeapStats {
+    /// Blocks handed out and not yet taken back.
+    pub live_blocks: usize,
+    /// Bytes of those blocks.
+    pub live_bytes: usize,
+    /// The highest `live_bytes` seen. Sampled on the allocation slow path
+    /// (every page refill and huge block) and at each `stats()` call, not
+    /// on the fast path, so it may miss a maximum reached between two
+    /// samples by at most the free room of the pages the heap was
+    /// allocating from.
+    pub peak_live_bytes: usize,
+    /// Bytes of the pages and huge blocks the heap has in use (what the
+    /// limit counts; at least `live_bytes`).
+    pub in_use_bytes: usize,
+    /// Bytes the heap holds from the OS: its segments (including pages
+    /// already purged, and spare segments) and huge mappings.
+    pub os_bytes: usize,
+    /// Blocks other threads freed into the heap and that it took back.
+    pub remote_frees: usize,
+    /// The limit on `in_use_bytes` (`None`: no limit).
+    pub limit: Option<usize>,
+    /// Allocations the limit refused so far.
+    pub limit_refusals: usize,
+}
+
+impl HeapStats {
+    /// The numbers of `heap` now, sampling `live_bytes` into its peak if
+    /// `owner` (only the owner writes the peak).
+    ///
+    /// # Safety
+    ///
+    /// `heap` is live; if `owner`, the caller owns it.
+    pub(crate) unsafe fn of(heap: *const crate::heap::Heap, owner: bool) -> HeapStats {
+        // SAFETY: forwarded.
+        let (c, a) = unsafe { parts(heap) };
+        let (live_bytes, live_blocks) = heap_live(c, a);
+        if owner {
+            a.note_peak(live_bytes);
+        }
+        let limit = a.limit();
+        HeapStats {
+            live_blocks,
+            live_bytes,
+            peak_live_bytes: a.peak().max(live_bytes),
+            in_use_bytes: a.in_use(),
+            os_bytes: a.os_bytes(),
+            remote_frees: a.remote_since_restart(c.remote_drained.get()),
+            limit: (limit != crate::account::NO_LIMIT).then_some(limit),
+            limit_refusals: a.refusals(),
+        }
+    }
+}

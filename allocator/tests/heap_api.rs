@@ -1,6 +1,8 @@
 //! First-class heaps: `homing::Heap` as an `allocator_api2` allocator for
 //! collections, its blocks freed from other threads, `destroy` with live
-//! blocks, and heaps recycled rather than piling up.
+//! blocks, heaps recycled rather than piling up, a heap handed between
+//! threads while other threads free into it, its statistics against a model
+//! (proptest) and its limit.
 //!
 //! One `#[test]` runs the scenarios in turn, each against its own baseline
 //! (see `common` for why not one test each).
@@ -14,7 +16,10 @@ use std::thread;
 use allocator_api2::alloc::Allocator;
 use allocator_api2::boxed::Box as HBox;
 use allocator_api2::vec::Vec as HVec;
-use homing::Heap;
+use homing::size_class::{class_for, CLASS_SIZE};
+use homing::{Heap, HeapStats};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
 
 use common::Rng;
 
@@ -368,6 +373,327 @@ fn heap_on_another_thread() {
     common::assert_balanced(&base, &common::settled(), "heap on another thread");
 }
 
+/// A heap moved between threads (it is `Send`) by a scheduler, as a VM
+/// state between workers, while a third thread frees its blocks: blocks
+/// posted while the heap travels are taken back by the next holder, and
+/// the heap is destroyed on the last worker.
+fn heap_handed_between_threads() {
+    let rounds = if cfg!(miri) { 6 } else { 60 };
+    let per_round = if cfg!(miri) { 10 } else { 200 };
+    let (to_freer, freer_rx) = mpsc::channel::<Vec<usize>>();
+    let freer = thread::spawn(move || {
+        let mut n = 0;
+        for blocks in freer_rx {
+            for addr in blocks {
+                let p = addr as *mut u8;
+                // SAFETY: live cookie blocks handed to us; each freed once.
+                unsafe {
+                    let (size, _) = common::check_cookie(p);
+                    common::poison_cookie(p, size);
+                    homing::free(p);
+                }
+                n += 1;
+            }
+        }
+        n
+    });
+    // Two workers; the heap (in a "state") goes back and forth through
+    // channels, one job per hop.
+    type State = (Heap, Vec<usize>, u64);
+    let (to_a, a_rx) = mpsc::channel::<Option<State>>();
+    let (to_b, b_rx) = mpsc::channel::<Option<State>>();
+    let (done_tx, done_rx) = mpsc::channel::<State>();
+    let worker = |rx: mpsc::Receiver<Option<State>>,
+                  next: mpsc::Sender<Option<State>>,
+                  to_freer: mpsc::Sender<Vec<usize>>,
+                  done: mpsc::Sender<State>,
+                  seed: u64| {
+        thread::spawn(move || {
+            let mut rng = Rng::new(seed);
+            while let Ok(Some((heap, mut mine, mut serial))) = rx.recv() {
+                if serial as usize >= rounds * per_round {
+                    done.send((heap, mine, serial)).unwrap();
+                    let _ = next.send(None);
+                    break;
+                }
+                // The job: allocate, free some of ours locally, give some to
+                // the freer thread.
+                let mut give = Vec::new();
+                for _ in 0..per_round {
+                    let p = cookie_alloc(&heap, mixed_size(&mut rng), serial);
+                    serial += 1;
+                    match rng.below(3) {
+                        0 => mine.push(p as usize),
+                        1 => give.push(p as usize),
+                        _ => {
+                            // SAFETY: a live block of this heap, freed once.
+                            unsafe {
+                                let (size, _) = common::check_cookie(p);
+                                common::poison_cookie(p, size);
+                                heap.dealloc(std::ptr::NonNull::new(p).unwrap());
+                            }
+                        }
+                    }
+                }
+                to_freer.send(give).unwrap();
+                let s = heap.stats();
+                assert!(s.live_blocks >= mine.len(), "{s:?}");
+                next.send(Some((heap, mine, serial))).unwrap();
+            }
+        })
+    };
+    let a = worker(a_rx, to_b.clone(), to_freer.clone(), done_tx.clone(), 11);
+    let b = worker(b_rx, to_a.clone(), to_freer.clone(), done_tx, 12);
+    drop(to_freer);
+    to_a.send(Some((Heap::new(), Vec::new(), 0))).unwrap();
+    let (heap, mine, _) = done_rx.recv().unwrap();
+    drop((to_a, to_b));
+    a.join().unwrap();
+    b.join().unwrap();
+    let given = freer.join().unwrap();
+    assert!(given > 0);
+    // Every block the freer gave up came home to the heap's inbox.
+    heap.collect();
+    let s = heap.stats();
+    assert_eq!(s.live_blocks, mine.len(), "{s:?}");
+    assert!(s.remote_frees >= given, "{s:?} {given}");
+    for &addr in &mine {
+        // SAFETY: cookie blocks of the heap, still live.
+        unsafe { common::check_cookie(addr as *mut u8) };
+    }
+    // The channels' blocks live in the workers' thread heaps; the heap's
+    // own numbers are what this checks.
+    heap.destroy();
+}
+
+/// One operation on a heap, for the statistics model.
+#[derive(Clone, Debug)]
+enum Op {
+    Alloc(usize),
+    Free(usize),
+    FreeRemote(usize),
+    Collect,
+    Check,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => (1usize..=64 * 1024).prop_map(Op::Alloc),
+        1 => (1usize..=600_000).prop_map(Op::Alloc),
+        3 => any::<usize>().prop_map(Op::Free),
+        2 => any::<usize>().prop_map(Op::FreeRemote),
+        1 => Just(Op::Collect),
+        2 => Just(Op::Check),
+    ]
+}
+
+/// What a block of `size` counts in the live bytes: its class size, or
+/// for a huge block its mapping, which the test learns from the stats.
+fn class_bytes(size: usize) -> Option<usize> {
+    class_for(size, 16).map(|c| CLASS_SIZE[c] as usize)
+}
+
+/// `Heap::stats` against a model: live blocks and bytes exact (after the
+/// remote frees are taken back), the peak between the highest live count
+/// sampled and the true highest, in-use and OS bytes bounded by live.
+fn stats_follow_a_model() {
+    let cases = if cfg!(miri) { 4 } else { 48 };
+    let mut runner = TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(&proptest::collection::vec(op(), 1..120), |ops| {
+            let heap = Heap::new();
+            // (pointer, counted bytes)
+            let mut live: Vec<(usize, usize)> = Vec::new();
+            let mut model_bytes = 0usize;
+            // Remote frees not yet taken back: still live in the heap.
+            let mut in_flight = (0usize, 0usize);
+            let mut remote_total = 0usize;
+            let mut true_peak = 0usize;
+            let mut seen_peak = 0usize;
+            for op in ops {
+                match op {
+                    Op::Alloc(size) => {
+                        let before = heap.stats().live_bytes;
+                        let p = heap
+                            .alloc(Layout::from_size_align(size, 16).unwrap())
+                            .unwrap();
+                        let counted = match class_bytes(size) {
+                            Some(b) => b,
+                            None => {
+                                // A huge block counts its mapping: at least
+                                // the request, at most a few pages more.
+                                let b = heap.stats().live_bytes - before;
+                                prop_assert!(b >= size && b <= size + 3 * 4096, "{b} {size}");
+                                b
+                            }
+                        };
+                        live.push((p.as_ptr() as usize, counted));
+                        model_bytes += counted;
+                        true_peak = true_peak.max(model_bytes + in_flight.1);
+                    }
+                    Op::Free(i) if !live.is_empty() => {
+                        let (p, b) = live.swap_remove(i % live.len());
+                        // SAFETY: a live block of this heap, freed once.
+                        unsafe { heap.dealloc(std::ptr::NonNull::new(p as *mut u8).unwrap()) };
+                        model_bytes -= b;
+                    }
+                    Op::FreeRemote(i) if !live.is_empty() => {
+                        let (p, b) = live.swap_remove(i % live.len());
+                        // SAFETY: as above, from another thread.
+                        thread::spawn(move || unsafe { homing::free(p as *mut u8) })
+                            .join()
+                            .unwrap();
+                        model_bytes -= b;
+                        in_flight.0 += 1;
+                        in_flight.1 += b;
+                    }
+                    Op::Collect => {
+                        heap.collect();
+                        remote_total += in_flight.0;
+                        in_flight = (0, 0);
+                    }
+                    _ => {}
+                }
+                if matches!(op, Op::Check | Op::Collect) {
+                    let s: HeapStats = heap.stats();
+                    // Undrained remote frees count as live (taken back only
+                    // at a slow path or collect): between the two.
+                    prop_assert!(s.live_blocks >= live.len(), "{s:?}");
+                    prop_assert!(s.live_blocks <= live.len() + in_flight.0, "{s:?}");
+                    prop_assert!(s.live_bytes >= model_bytes, "{s:?}");
+                    prop_assert!(s.live_bytes <= model_bytes + in_flight.1, "{s:?}");
+                    seen_peak = seen_peak.max(s.live_bytes);
+                    prop_assert!(s.peak_live_bytes >= seen_peak, "{s:?}");
+                    prop_assert!(s.peak_live_bytes <= true_peak, "{s:?} {true_peak}");
+                    prop_assert!(s.in_use_bytes >= s.live_bytes, "{s:?}");
+                    prop_assert!(s.os_bytes >= s.in_use_bytes, "{s:?}");
+                    prop_assert!(s.remote_frees >= remote_total, "{s:?}");
+                    prop_assert!(s.remote_frees <= remote_total + in_flight.0, "{s:?}");
+                    prop_assert_eq!(s.limit, None);
+                }
+                if matches!(op, Op::Collect) {
+                    let s = heap.stats();
+                    prop_assert_eq!(s.live_blocks, live.len());
+                    prop_assert_eq!(s.live_bytes, model_bytes);
+                    prop_assert_eq!(s.remote_frees, remote_total);
+                }
+            }
+            heap.collect();
+            for (p, _) in live.drain(..) {
+                // SAFETY: live blocks of this heap, freed once.
+                unsafe { heap.dealloc(std::ptr::NonNull::new(p as *mut u8).unwrap()) };
+            }
+            heap.collect();
+            let s = heap.stats();
+            prop_assert_eq!((s.live_blocks, s.live_bytes), (0, 0));
+            prop_assert_eq!(s.in_use_bytes, 0);
+            heap.destroy();
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// The limit: allocations fail (None) once the next page would go over
+/// it, live bytes never exceed it, the heap stays usable, and frees make
+/// room again. A limit refusal does not make the process give back its
+/// memory (it is not an out-of-memory condition).
+fn limit_refuses_and_recovers() {
+    let heap = Heap::new();
+    let limit = if cfg!(miri) { 1 << 20 } else { 8 << 20 };
+    heap.set_limit(Some(limit));
+    assert_eq!(heap.limit(), Some(limit));
+    let layout = Layout::from_size_align(1000, 16).unwrap();
+    let mut blocks = Vec::new();
+    while let Some(p) = heap.alloc(layout) {
+        blocks.push(p);
+        assert!(blocks.len() < 2 * limit / 1000, "the limit never refused");
+    }
+    let s = heap.stats();
+    assert!(s.live_bytes <= limit && s.in_use_bytes <= limit, "{s:?}");
+    // Whole pages: refused only when a fresh page would not fit.
+    assert!(s.in_use_bytes + (64 << 10) > limit, "{s:?}");
+    assert!(s.limit_refusals >= 1, "{s:?}");
+    // Every size is refused now, huge ones too, and the heap is intact.
+    // The refusals are not out-of-memory: the process keeps what it holds
+    // (the segment cache is not drained for them).
+    let cached = homing::stats().os_cached;
+    assert!(heap
+        .alloc(Layout::from_size_align(100_000, 16).unwrap())
+        .is_none());
+    assert!(heap
+        .alloc(Layout::from_size_align(4 << 20, 16).unwrap())
+        .is_none());
+    assert!(
+        homing::stats().os_cached >= cached,
+        "a refusal drained the segment cache"
+    );
+    let refused = heap.stats().limit_refusals;
+    assert!(refused > s.limit_refusals);
+    // Free half (every other block: pages stay in use) and allocate again.
+    let n = blocks.len();
+    for p in blocks.iter().skip(1).step_by(2) {
+        // SAFETY: live blocks of the heap, freed once.
+        unsafe { heap.dealloc(*p) };
+    }
+    let kept: Vec<_> = blocks.iter().step_by(2).copied().collect();
+    let mut again = Vec::new();
+    while let Some(p) = heap.alloc(layout) {
+        again.push(p);
+        assert!(again.len() <= n, "the limit never refused again");
+    }
+    assert!(again.len() >= n / 2 - 64, "{} of {}", again.len(), n / 2);
+    for p in kept.iter().chain(&again) {
+        // SAFETY: as above.
+        unsafe { heap.dealloc(*p) };
+    }
+    // Empty: a block of up to the limit's worth fits again.
+    heap.collect();
+    assert_eq!(heap.stats().in_use_bytes, 0);
+    let big = heap
+        .alloc(Layout::from_size_align(limit / 2, 16).unwrap())
+        .expect("a huge block under the limit");
+    // SAFETY: as above.
+    unsafe { heap.dealloc(big) };
+    // No limit: the heap grows past the old one.
+    heap.set_limit(None);
+    let past: Vec<_> = (0..(limit / 1000 + 100))
+        .map(|_| heap.alloc(layout).expect("no limit"))
+        .collect();
+    assert!(heap.stats().live_bytes > limit);
+    drop(past);
+    heap.destroy();
+    // A destroyed heap is reused, possibly as a new thread's own heap: its
+    // limit must not go with it.
+    let tiny = Heap::new();
+    tiny.set_limit(Some(0));
+    assert!(tiny.alloc(layout).is_none());
+    tiny.destroy();
+    let again = Heap::new();
+    assert_eq!(again.limit(), None);
+    assert!(again.alloc(layout).is_some());
+    again.destroy();
+    let tiny = Heap::new();
+    tiny.set_limit(Some(0));
+    tiny.destroy();
+    thread::spawn(|| {
+        let blocks: Vec<_> = (0..2000).map(|_| homing::alloc(1000, 16)).collect();
+        assert!(
+            blocks.iter().all(|p| !p.is_null()),
+            "a thread heap inherited a limit"
+        );
+        for p in blocks {
+            // SAFETY: live blocks, freed once.
+            unsafe { homing::free(p) };
+        }
+    })
+    .join()
+    .unwrap();
+}
+
 #[test]
 fn first_class_heaps() {
     common::warm_up();
@@ -377,4 +703,7 @@ fn first_class_heaps() {
     destroy_releases_live_blocks();
     heaps_are_recycled();
     heap_on_another_thread();
+    heap_handed_between_threads();
+    stats_follow_a_model();
+    limit_refuses_and_recovers();
 }

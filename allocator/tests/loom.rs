@@ -144,6 +144,78 @@ fn adoption_races_a_claiming_free() {
     });
 }
 
+/// A first-class heap handed from one thread to another (release, acquire)
+/// while a third thread frees its blocks, then destroyed by its new holder:
+/// the only edge between the two holders is the hand-off word, blocks
+/// posted while the heap is between holders wait in the inbox for the next
+/// one, and the destroy (after the freer's frees returned, as the contract
+/// asks) discards whatever is still there.
+#[test]
+fn hand_off_races_remote_frees_and_a_destroy() {
+    use loom::sync::atomic::{AtomicBool, Ordering};
+    use loom::sync::Arc;
+    const OLD: usize = 1;
+    const NEW: usize = 2;
+    loom::model(|| {
+        let heap = ModelHeap::new_first_class(OLD);
+        // SAFETY: thread OLD (main) holds the heap.
+        let (a, b, c) = unsafe {
+            (
+                Ptr(heap.alloc(SIZE)),
+                Ptr(heap.alloc(SIZE)),
+                Ptr(heap.alloc(SIZE)),
+            )
+        };
+        let frees_done = Arc::new(AtomicBool::new(false));
+        let done = frees_done.clone();
+        let freer = thread::spawn(move || {
+            let mine = ModelHeap::new();
+            // SAFETY: `a` and `b` are the heap's blocks, given up here.
+            unsafe {
+                mine.free_remote(heap, a.0);
+                mine.free_remote(heap, b.0);
+                mine.destroy();
+            }
+            // Release: the frees returned before the holder destroys (the
+            // contract of destroy; the program's own synchronisation).
+            done.store(true, Ordering::Release);
+        });
+        let new_holder = thread::spawn(move || {
+            while !heap.acquire(NEW) {
+                thread::yield_now();
+            }
+            // SAFETY: NEW holds the heap now.
+            unsafe {
+                let mut drained = heap.drain();
+                heap.free_local(c.0);
+                let d = heap.alloc(SIZE);
+                heap.free_local(d);
+                // Acquire: pairs with the freer's Release.
+                while !frees_done.load(Ordering::Acquire) {
+                    thread::yield_now();
+                }
+                drained += heap.drain();
+                assert_eq!(drained, 2, "every remote free reached the inbox");
+                assert_eq!(heap.live_blocks(), 0);
+                heap.collect();
+                assert!(heap.holds_nothing());
+                heap.destroy();
+            }
+        });
+        // The old holder's last owner operation, then the hand-off; a second
+        // release by a thread that no longer holds it fails.
+        // SAFETY: OLD still holds the heap.
+        unsafe {
+            let e = heap.alloc(SIZE);
+            heap.free_local(e);
+        }
+        assert!(heap.release(OLD));
+        assert!(!heap.release(OLD));
+        freer.join().unwrap();
+        new_holder.join().unwrap();
+    });
+}
+
 /// The heap registry: a thread that exits (abandons its heap) races a new
 /// thread binding a heap. The new thread adopts the abandoned heap or makes
 /// its own, never shares one with a live owner (the heap's owner cell

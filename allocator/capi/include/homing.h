@@ -96,16 +96,25 @@ size_t homing_usable_size(void *p);
 /* ------------------------------------------------------------------------
  * First-class heaps
  *
- * A heap belongs to the thread that created it (its owner). Only the owner
- * allocates from it, calls homing_heap_free / homing_heap_collect on it and
- * destroys it. Any thread may free one of its blocks with homing_free (or
- * free): the block goes back to the heap's inbox, and the owner reuses it
- * after its next allocation slow path or homing_heap_collect.
- * homing_heap_destroy releases all the heap's blocks at once.
+ * A heap is held by one thread at a time (its holder; at first the thread
+ * that created it; "owner thread only" below means the holder). Only the
+ * holder allocates from it, calls homing_heap_free / homing_heap_collect /
+ * homing_heap_stats / homing_heap_set_limit on it and destroys it. To move
+ * a heap to another thread (a VM state moving between workers), the holder
+ * calls homing_heap_release and the new thread homing_heap_acquire. Any
+ * thread may free one of its blocks with homing_free (or free) at any time,
+ * also while the heap is between two holders: the block goes back to the
+ * heap's inbox, and the holder reuses it after its next allocation slow
+ * path or homing_heap_collect. homing_heap_destroy releases all the heap's
+ * blocks at once. The checked build (cargo feature "checked") aborts with
+ * a message when a thread uses a heap it does not hold, or acquires one
+ * another thread holds.
  *
  *     homing_heap_t *heap = homing_heap_new();
  *     struct obj *o = homing_heap_malloc(heap, sizeof *o);
  *     ...                        // another thread may homing_free(o)
+ *     homing_heap_release(heap); // worker A, end of a job
+ *     homing_heap_acquire(heap); // worker B, start of the next job
  *     homing_heap_destroy(heap); // everything left goes at once
  * ------------------------------------------------------------------------ */
 
@@ -145,6 +154,46 @@ void homing_heap_collect(homing_heap_t *heap);
  * thread only; no block of the heap may be used afterwards, and no other
  * thread may still be freeing one. NULL does nothing. */
 void homing_heap_destroy(homing_heap_t *heap);
+
+/* The calling thread, which holds heap, lets it go (its writes are
+ * published to the next homing_heap_acquire). 0, or EPERM if the calling
+ * thread does not hold heap (the checked build aborts instead). */
+int homing_heap_release(homing_heap_t *heap);
+
+/* The calling thread takes heap, released by its previous holder, and sees
+ * all that holder's writes. 0 (also if it holds heap already), or EBUSY if
+ * another thread holds it (the checked build aborts instead). */
+int homing_heap_acquire(homing_heap_t *heap);
+
+/* One heap's numbers (homing_heap_stats). Live numbers count blocks freed
+ * by other threads until the heap takes them back (homing_heap_collect
+ * first for exact numbers); live, peak and remote_frees need the "stats"
+ * feature (on by default). */
+typedef struct {
+    size_t live_blocks;     /* blocks handed out and not taken back */
+    size_t live_bytes;      /* their bytes (class sizes) */
+    size_t peak_live_bytes; /* highest live_bytes seen (sampled on the slow path) */
+    size_t in_use_bytes;    /* pages and huge blocks in use: what the limit counts */
+    size_t os_bytes;        /* held from the OS: segments and huge mappings */
+    size_t remote_frees;    /* blocks other threads freed into the heap, taken back */
+    size_t limit;           /* HOMING_HEAP_NO_LIMIT: none */
+    size_t limit_refusals;  /* allocations the limit refused */
+} homing_heap_stats_t;
+
+/* No limit (homing_heap_set_limit). */
+#define HOMING_HEAP_NO_LIMIT ((size_t)-1)
+
+/* Writes heap's numbers to *out: a few loads, no walk of pages (cheap at
+ * every GC safe point). Owner thread only. */
+void homing_heap_stats(homing_heap_t *heap, homing_heap_stats_t *out);
+
+/* Caps heap's in_use_bytes at limit (HOMING_HEAP_NO_LIMIT: no limit). An
+ * allocation that would go over returns NULL with errno = ENOMEM; the heap
+ * stays usable (free, then allocate again). Counted in whole pages (64 KiB
+ * small, 512 KiB medium, huge blocks by size) when the heap takes a fresh
+ * page, so live_bytes never exceeds the limit and the fast path never
+ * looks at it. Owner thread only. */
+void homing_heap_set_limit(homing_heap_t *heap, size_t limit);
 
 /* ------------------------------------------------------------------------
  * Regions

@@ -1,12 +1,23 @@
 //! First-class heaps for C: `homing_heap_t` and `homing_heap_*`.
 //!
 //! A `homing_heap_t *` is a block of the creating thread's heap holding one
-//! [`allocator::Heap`]. The heap belongs to the thread that created it (the
-//! **owner**): only the owner allocates from it, calls
-//! `homing_heap_free`/`homing_heap_collect` on it and destroys it. Any
-//! thread may free one of its blocks with `homing_free` (or `free`): the
-//! block is posted to the heap's inbox at once, and the owner takes it back
-//! at its next allocation slow path or `homing_heap_collect`.
+//! [`allocator::Heap`]. The heap is held by one thread at a time (its
+//! **holder**, at first the thread that created it): only the holder
+//! allocates from it, calls `homing_heap_free`/`homing_heap_collect`/
+//! `homing_heap_set_limit` on it and destroys it. The holder hands it to
+//! another thread with `homing_heap_release`, and that thread takes it with
+//! `homing_heap_acquire` (a release/acquire pair on the heap's hand-off
+//! word, so the new holder sees every write of the old one even if the two
+//! threads synchronise no other way). Any thread may free one of its blocks
+//! with `homing_free` (or `free`) at any moment, also between a release and
+//! an acquire: the block is posted to the heap's inbox at once, and the
+//! holder takes it back at its next allocation slow path or
+//! `homing_heap_collect`.
+//!
+//! The checked build (feature `checked`) verifies the holder on every call
+//! and aborts with a message naming the call: a heap used by a thread that
+//! does not hold it, or acquired while another thread holds it (two threads
+//! using one heap at once).
 //!
 //! `homing_heap_destroy` releases every block the heap still holds at once
 //! (no per-block work): a VM thread's whole heap goes away in O(pages).
@@ -19,13 +30,68 @@ use core::ffi::c_void;
 use core::mem::{align_of, size_of};
 use core::ptr::{self, NonNull};
 
+use core::ffi::c_int;
+
 use crate::errno::{self, EINVAL, ENOMEM};
 use crate::family::{huge_growth, MALLOC_ALIGN};
+use libc::EPERM;
 
 /// The C handle of a first-class heap (`homing_heap_t` in `homing.h`).
 /// Opaque to C; owner-thread only.
 pub struct HomingHeap {
     heap: allocator::Heap,
+}
+
+/// Checked build: aborts with a clear message unless the calling thread
+/// holds `heap`. `call` names the C function.
+#[cfg(feature = "checked")]
+fn check_holder(heap: &HomingHeap, call: &str) {
+    if let Err(holder) = heap.heap.hold_check() {
+        let what = match holder {
+            allocator::Holder::Nobody => {
+                "of a heap the calling thread does not hold (it was released and not acquired: call homing_heap_acquire first)"
+            }
+            allocator::Holder::Other => {
+                "of a heap the calling thread does not hold (another thread holds it: two threads using one heap at once)"
+            }
+        };
+        misuse(call, what, heap as *const HomingHeap as usize);
+    }
+}
+
+#[cfg(not(feature = "checked"))]
+#[inline(always)]
+fn check_holder(_heap: &HomingHeap, _call: &str) {}
+
+/// Writes "homing: <call> <what> (heap 0x...)" to standard error and aborts
+/// (checked build). Allocates nothing.
+#[cfg(feature = "checked")]
+#[cold]
+fn misuse(call: &str, what: &str, heap: usize) -> ! {
+    let mut buf = [0u8; 256];
+    let mut n = 0;
+    let mut put = |bytes: &[u8]| {
+        for &b in bytes {
+            if n < buf.len() {
+                buf[n] = b;
+                n += 1;
+            }
+        }
+    };
+    put(b"homing: ");
+    put(call.as_bytes());
+    put(b" ");
+    put(what.as_bytes());
+    put(b" (heap 0x");
+    for shift in (0..16).rev() {
+        put(&[b"0123456789abcdef"[(heap >> (shift * 4)) & 0xF]]);
+    }
+    put(b")\n");
+    // SAFETY: writing our own stack buffer to fd 2, then aborting.
+    unsafe {
+        libc::write(2, buf.as_ptr().cast(), n);
+        libc::abort()
+    }
 }
 
 /// Creates a heap owned by the calling thread; null with `errno = ENOMEM`
@@ -65,7 +131,8 @@ fn layout(size: usize, alignment: usize) -> Option<Layout> {
 }
 
 /// Allocates from `heap` with the given layout, setting `errno` on failure.
-fn heap_alloc(heap: &HomingHeap, layout: Layout, zeroed: bool) -> *mut c_void {
+fn heap_alloc(heap: &HomingHeap, layout: Layout, zeroed: bool, call: &str) -> *mut c_void {
+    check_holder(heap, call);
     let p = if zeroed {
         heap.heap.alloc_zeroed(layout)
     } else {
@@ -97,7 +164,7 @@ pub unsafe extern "C" fn homing_heap_malloc(heap: *mut HomingHeap, size: usize) 
         return ptr::null_mut();
     };
     // SAFETY: a live handle, used by its owner (caller contract).
-    heap_alloc(unsafe { &*heap }, layout, false)
+    heap_alloc(unsafe { &*heap }, layout, false, "homing_heap_malloc")
 }
 
 /// Allocates `count * size` zeroed bytes from `heap`; null with
@@ -124,7 +191,7 @@ pub unsafe extern "C" fn homing_heap_calloc(
         return ptr::null_mut();
     };
     // SAFETY: a live handle, used by its owner (caller contract).
-    heap_alloc(unsafe { &*heap }, layout, true)
+    heap_alloc(unsafe { &*heap }, layout, true, "homing_heap_calloc")
 }
 
 /// Allocates `size` bytes aligned to `alignment` (a power of two) from
@@ -148,7 +215,12 @@ pub unsafe extern "C" fn homing_heap_aligned_alloc(
         return ptr::null_mut();
     };
     // SAFETY: a live handle, used by its owner (caller contract).
-    heap_alloc(unsafe { &*heap }, layout, false)
+    heap_alloc(
+        unsafe { &*heap },
+        layout,
+        false,
+        "homing_heap_aligned_alloc",
+    )
 }
 
 /// Resizes `p` (a block of any homing heap, or null) into a block of `heap`,
@@ -171,6 +243,7 @@ pub unsafe extern "C" fn homing_heap_realloc(
 ) -> *mut c_void {
     // SAFETY: the caller's contract covers every call below.
     unsafe {
+        check_holder(&*heap, "homing_heap_realloc");
         if p.is_null() {
             return homing_heap_malloc(heap, size);
         }
@@ -217,7 +290,10 @@ pub unsafe extern "C" fn homing_heap_free(heap: *mut HomingHeap, p: *mut c_void)
         return;
     };
     // SAFETY: the caller's contract.
-    errno::preserve(|| unsafe { (*heap).heap.dealloc(p) });
+    errno::preserve(|| unsafe {
+        check_holder(&*heap, "homing_heap_free");
+        (*heap).heap.dealloc(p)
+    });
 }
 
 /// Takes back the blocks other threads freed into `heap`, returns its empty
@@ -233,7 +309,146 @@ pub unsafe extern "C" fn homing_heap_free(heap: *mut HomingHeap, p: *mut c_void)
 #[no_mangle]
 pub unsafe extern "C" fn homing_heap_collect(heap: *mut HomingHeap) {
     // SAFETY: the caller's contract.
-    errno::preserve(|| unsafe { (*heap).heap.collect() });
+    errno::preserve(|| unsafe {
+        check_holder(&*heap, "homing_heap_collect");
+        (*heap).heap.collect()
+    });
+}
+
+/// The calling thread, which holds `heap`, lets it go so that another
+/// thread can `homing_heap_acquire` it (e.g. at the end of a job, before
+/// the VM state goes back to the scheduler). Returns 0, or `EPERM` if the
+/// calling thread does not hold the heap (nothing changes; the checked
+/// build aborts with a message instead).
+///
+/// # Safety
+///
+/// `heap` is a live handle.
+///
+/// ```c
+/// homing_heap_release(state->heap); /* then hand the state over */
+/// ```
+#[no_mangle]
+pub unsafe extern "C" fn homing_heap_release(heap: *mut HomingHeap) -> c_int {
+    // SAFETY: a live handle (caller contract); the hand-off word is atomic.
+    match unsafe { (*heap).heap.hold_release() } {
+        Ok(()) => 0,
+        Err(_holder) => {
+            #[cfg(feature = "checked")]
+            // SAFETY: as above.
+            check_holder(unsafe { &*heap }, "homing_heap_release");
+            EPERM
+        }
+    }
+}
+
+/// The calling thread takes `heap`, released by its previous holder, and
+/// sees every write that holder made. Returns 0 (also if the calling thread
+/// holds it already), or `EBUSY` if another thread holds it (nothing
+/// changes; the checked build aborts with a message instead).
+///
+/// # Safety
+///
+/// `heap` is a live handle.
+///
+/// ```c
+/// homing_heap_acquire(state->heap); /* a worker picked the state up */
+/// ```
+#[no_mangle]
+pub unsafe extern "C" fn homing_heap_acquire(heap: *mut HomingHeap) -> c_int {
+    // SAFETY: a live handle (caller contract); the hand-off word is atomic.
+    match unsafe { (*heap).heap.hold_acquire() } {
+        Ok(()) => 0,
+        Err(_) => {
+            #[cfg(feature = "checked")]
+            misuse(
+                "homing_heap_acquire",
+                "of a heap another thread holds (two threads using one heap at once: the holder must call homing_heap_release first)",
+                heap as usize,
+            );
+            #[cfg(not(feature = "checked"))]
+            libc::EBUSY
+        }
+    }
+}
+
+/// One heap's numbers, as `homing_heap_stats_t` in `homing.h` (see
+/// `allocator::HeapStats` for each meaning).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HomingHeapStats {
+    /// Blocks handed out and not yet taken back.
+    pub live_blocks: usize,
+    /// Bytes of those blocks (class sizes).
+    pub live_bytes: usize,
+    /// The highest `live_bytes` seen (sampled on the slow path).
+    pub peak_live_bytes: usize,
+    /// Bytes of pages and huge blocks in use (what the limit counts).
+    pub in_use_bytes: usize,
+    /// Bytes held from the OS (segments and huge mappings).
+    pub os_bytes: usize,
+    /// Blocks other threads freed into the heap, taken back.
+    pub remote_frees: usize,
+    /// The limit (`HOMING_HEAP_NO_LIMIT`: none).
+    pub limit: usize,
+    /// Allocations the limit refused.
+    pub limit_refusals: usize,
+}
+
+/// Writes `heap`'s numbers to `*out`: a few loads, no walk of pages (cheap
+/// at every GC safe point). Holder only.
+///
+/// # Safety
+///
+/// `heap` is a live handle held by the calling thread; `out` is valid for
+/// writing one `homing_heap_stats_t`.
+///
+/// ```c
+/// homing_heap_stats_t s;
+/// homing_heap_stats(heap, &s);
+/// ```
+#[no_mangle]
+pub unsafe extern "C" fn homing_heap_stats(heap: *mut HomingHeap, out: *mut HomingHeapStats) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        check_holder(&*heap, "homing_heap_stats");
+        let s = (*heap).heap.stats();
+        out.write(HomingHeapStats {
+            live_blocks: s.live_blocks,
+            live_bytes: s.live_bytes,
+            peak_live_bytes: s.peak_live_bytes,
+            in_use_bytes: s.in_use_bytes,
+            os_bytes: s.os_bytes,
+            remote_frees: s.remote_frees,
+            limit: s.limit.unwrap_or(usize::MAX),
+            limit_refusals: s.limit_refusals,
+        });
+    }
+}
+
+/// Caps the bytes of pages and huge blocks `heap` has in use at `limit`
+/// (`HOMING_HEAP_NO_LIMIT`, that is `SIZE_MAX`: no limit). An allocation
+/// that would go over it returns NULL with `errno = ENOMEM` and the heap
+/// stays usable. Counted in whole pages (64 KiB small, 512 KiB medium,
+/// huge blocks by size), checked when the heap takes a fresh page. Holder
+/// only.
+///
+/// # Safety
+///
+/// `heap` is a live handle held by the calling thread.
+///
+/// ```c
+/// homing_heap_set_limit(heap, 128u << 20); /* like PHP's memory_limit */
+/// ```
+#[no_mangle]
+pub unsafe extern "C" fn homing_heap_set_limit(heap: *mut HomingHeap, limit: usize) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        check_holder(&*heap, "homing_heap_set_limit");
+        (*heap)
+            .heap
+            .set_limit((limit != usize::MAX).then_some(limit));
+    }
 }
 
 /// Destroys `heap`: every block it still holds is released at once, and
@@ -253,6 +468,8 @@ pub unsafe extern "C" fn homing_heap_destroy(heap: *mut HomingHeap) {
     if heap.is_null() {
         return;
     }
+    // SAFETY: a live handle (caller contract).
+    check_holder(unsafe { &*heap }, "homing_heap_destroy");
     errno::preserve(|| {
         // SAFETY: a live handle (caller contract); we move the heap out and
         // destroy it, then free the handle's block, which no one uses now.

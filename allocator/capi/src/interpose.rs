@@ -379,3 +379,8 @@ mod tests {
         assert_eq!(errno::get(), EINVAL);
     }
 }
+
+// `dlopen` without `RTLD_DEEPBIND` (see the module's doc). Not under
+// `cfg(test)`, like the names above.
+#[cfg(all(not(test), target_os = "linux", target_arch = "x86_64"))]
+mod deepbind;

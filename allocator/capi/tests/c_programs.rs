@@ -384,3 +384,147 @@ fn cxx_program() {
     let out = run_ok(Command::new(&exe).env("LD_PRELOAD", libhoming_so()));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n");
 }
+
+/// Heaps handed between worker threads (`homing_heap_release` /
+/// `homing_heap_acquire`) while another thread frees their blocks; the
+/// refusals of a misused hand-off; per-heap stats and the limit.
+#[test]
+fn heap_hand_off_stats_and_limit() {
+    let dir = lib_dir();
+    let rpath = format!("-Wl,-rpath,{}", dir.display());
+    let libdir = format!("-L{}", dir.display());
+    let exe = compile_with(
+        "cc",
+        "handoff.c",
+        "handoff",
+        CFLAGS,
+        &[&libdir, "-lhoming", &rpath, "-ldl"],
+    );
+    run_cases(&exe, &[]);
+}
+
+/// What each case of `handoff_misuse.c` must report (None: must pass).
+const HANDOFF_MISUSE: &[(&str, Option<&str>)] = &[
+    (
+        "used_by_a_thread_that_does_not_hold_it",
+        Some("homing_heap_malloc of a heap the calling thread does not hold (another thread holds it"),
+    ),
+    (
+        "used_after_release",
+        Some("homing_heap_free of a heap the calling thread does not hold (it was released and not acquired"),
+    ),
+    (
+        "acquired_while_another_thread_holds_it",
+        Some("homing_heap_acquire of a heap another thread holds (two threads using one heap at once"),
+    ),
+    (
+        "released_by_a_thread_that_does_not_hold_it",
+        Some("homing_heap_release of a heap the calling thread does not hold (another thread holds it"),
+    ),
+    (
+        "destroyed_by_a_thread_that_does_not_hold_it",
+        Some("homing_heap_destroy of a heap the calling thread does not hold (it was released"),
+    ),
+    ("proper_hand_off_passes", None),
+];
+
+/// The checked build reports a heap used by a thread that does not hold it,
+/// and two threads using one heap at once, naming the call.
+#[test]
+fn checked_build_reports_hand_off_misuse() {
+    let dir = checked_lib_dir();
+    let rpath = format!("-Wl,-rpath,{}", dir.display());
+    let libdir = format!("-L{}", dir.display());
+    let exe = compile_with(
+        "cc",
+        "handoff_misuse.c",
+        "handoff_misuse",
+        CFLAGS,
+        &[&libdir, "-lhoming", &rpath, "-ldl"],
+    );
+    // Cargo's LD_LIBRARY_PATH (searched before the RUNPATH) holds the
+    // unchecked build: preload the checked one so it is the one bound.
+    let so = dir.join("libhoming.so");
+    let env = [("LD_PRELOAD", so.as_os_str())];
+    let names = cases(&exe, &env);
+    assert_eq!(names.len(), HANDOFF_MISUSE.len());
+    for (name, message) in HANDOFF_MISUSE {
+        let out = run(Command::new(&exe).arg(name).envs(env));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        match message {
+            Some(message) => {
+                assert_eq!(
+                    out.status.signal(),
+                    Some(libc::SIGABRT),
+                    "{name}: {}\n{stderr}",
+                    out.status
+                );
+                assert!(
+                    stderr.contains("homing: ") && stderr.contains(message),
+                    "{name}:\n{stderr}"
+                );
+            }
+            None => assert!(out.status.success(), "{name}: {}\n{stderr}", out.status),
+        }
+    }
+}
+
+/// Where Debian's `liblua5.4-dev` puts its headers.
+const LUA_INCLUDE: &str = "/usr/include/lua5.4";
+
+/// Lua 5.4 embedded as a VM runtime does: many states on a pool of worker
+/// threads, moved between workers between jobs, each state's memory from
+/// (1) the C library's realloc/free, (2) homing's malloc, (3) a homing heap
+/// per worker, (4) a homing heap per state handed over with
+/// release/acquire, read with `homing_heap_stats` at every job and
+/// destroyed whole. The four outputs are identical; one more state runs
+/// into its limit (LUA_ERRMEM) and recovers; with homing, mapped memory is
+/// back to its baseline at the end (the program checks both).
+#[test]
+fn lua_states_on_moving_heaps() {
+    if !Path::new(LUA_INCLUDE).join("lua.h").exists() {
+        eprintln!(
+            "\n!!! SKIPPED: no Lua 5.4 headers in {LUA_INCLUDE} (apt-get install liblua5.4-dev): \
+             the embedded Lua test did not run\n"
+        );
+        return;
+    }
+    let lua_inc = format!("-I{LUA_INCLUDE}");
+    let mut flags = CFLAGS.to_vec();
+    flags.push(&lua_inc);
+    let plain = compile_with(
+        "cc",
+        "lua_states.c",
+        "lua_states_glibc",
+        &flags,
+        &["-DNO_HOMING", "-llua5.4", "-lm"],
+    );
+    let dir = lib_dir();
+    let rpath = format!("-Wl,-rpath,{}", dir.display());
+    let libdir = format!("-L{}", dir.display());
+    let homing = compile_with(
+        "cc",
+        "lua_states.c",
+        "lua_states_homing",
+        &flags,
+        &[&libdir, "-lhoming", &rpath, "-llua5.4", "-lm"],
+    );
+    let (states, jobs) = ("24", "8");
+    let reference = run_ok(Command::new(&plain).args(["global", states, jobs]));
+    let expected = String::from_utf8_lossy(&reference.stdout).into_owned();
+    assert!(expected.contains("state 23: 8 jobs"), "{expected}");
+    assert!(expected.contains("LUA_ERRMEM"), "{expected}");
+    for mode in ["global", "worker", "state"] {
+        let out = run_ok(Command::new(&homing).args([mode, states, jobs]));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            expected,
+            "lua_states {mode}: output differs from the C library's\n{stderr}"
+        );
+        assert!(stderr.contains("mapped (minus segment cache)"), "{stderr}");
+        if mode == "state" {
+            assert!(stderr.contains("refusals"), "{stderr}");
+        }
+    }
+}

@@ -257,3 +257,46 @@ fn git_on_a_throwaway_repository() {
         "git output differs under LD_PRELOAD=libhoming.so"
     );
 }
+
+/// Debian's `php` with `USE_ZEND_ALLOC=0` (every allocation through
+/// `malloc`) building and dropping large arrays and strings. PHP opens its
+/// extensions with `RTLD_DEEPBIND`, which binds their `free` to glibc's:
+/// libhoming.so's `dlopen` clears the flag (see `interpose/deepbind.rs`),
+/// without which this run crashes at start.
+#[test]
+fn php_builds_and_drops_arrays_and_strings() {
+    if !have("php") {
+        eprintln!(
+            "\n!!! SKIPPED: no php (apt-get install php-cli): the PHP LD_PRELOAD test did not run\n"
+        );
+        return;
+    }
+    same_output("php arrays.php", |alloc| {
+        let mut cmd = Command::new("php");
+        cmd.arg(script("arrays.php")).env("USE_ZEND_ALLOC", "0");
+        alloc.apply(&mut cmd);
+        cmd
+    });
+}
+
+/// The same PHP under `HOMING_DEEPBIND=keep` (the flag kept): the crash the
+/// `dlopen` wrapper prevents, shown to be real (the process dies by a
+/// signal), so the test above proves the wrapper, not luck.
+#[test]
+fn php_with_deepbind_kept_crashes() {
+    if !have("php") {
+        eprintln!("\n!!! SKIPPED: no php (apt-get install php-cli)\n");
+        return;
+    }
+    let out = common::run(
+        Command::new("php")
+            .args(["-r", "echo 'up';"])
+            .env("USE_ZEND_ALLOC", "0")
+            .env("HOMING_DEEPBIND", "keep")
+            .env("LD_PRELOAD", libhoming_so()),
+    );
+    assert!(
+        !out.status.success(),
+        "php with RTLD_DEEPBIND kept ran under homing; the wrapper is not needed?"
+    );
+}
