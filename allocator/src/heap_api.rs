@@ -115,6 +115,14 @@ fn thread_token() -> usize {
 
 /// Who holds a heap, as [`Heap::hold_release`] and [`Heap::hold_acquire`]
 /// report it when they refuse.
+///
+/// ```
+/// let heap = homing::Heap::new();
+/// heap.hold_release().unwrap();
+/// assert_eq!(heap.hold_check(), Err(homing::Holder::Nobody));
+/// assert_eq!(heap.hold_release(), Err(homing::Holder::Nobody));
+/// heap.hold_acquire().unwrap();
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Holder {
     /// Nobody: the heap was released and not acquired since.
@@ -290,6 +298,18 @@ impl Heap {
     /// walk of pages; cheap enough for every GC safe point. Blocks freed by
     /// other threads count as live until taken back: call
     /// [`Heap::collect`] first for exact live numbers.
+    ///
+    /// ```
+    /// use core::alloc::Layout;
+    ///
+    /// let heap = homing::Heap::new();
+    /// let p = heap.alloc(Layout::from_size_align(1000, 8).unwrap()).unwrap();
+    /// let s = heap.stats();
+    /// assert!(s.live_blocks >= 1 && s.live_bytes >= 1000);
+    /// assert!(s.peak_live_bytes >= s.live_bytes && s.os_bytes >= s.in_use_bytes);
+    /// // SAFETY: a live block of this heap.
+    /// unsafe { heap.dealloc(p) };
+    /// ```
     pub fn stats(&self) -> HeapStats {
         // SAFETY: we own the heap.
         unsafe { HeapStats::of(self.raw.as_ptr(), true) }
@@ -301,6 +321,20 @@ impl Heap {
     /// medium; huge blocks by size), checked only when the heap takes a
     /// fresh page or maps a huge block. A limit below what is in use now
     /// refuses every fresh page until enough is freed.
+    ///
+    /// ```
+    /// use core::alloc::Layout;
+    ///
+    /// let heap = homing::Heap::new();
+    /// heap.set_limit(Some(1 << 20));
+    /// let big = Layout::from_size_align(4 << 20, 16).unwrap();
+    /// assert!(heap.alloc(big).is_none(), "over the limit");
+    /// let small = Layout::from_size_align(64, 16).unwrap();
+    /// let p = heap.alloc(small).expect("still usable");
+    /// // SAFETY: a live block of this heap.
+    /// unsafe { heap.dealloc(p) };
+    /// heap.set_limit(None);
+    /// ```
     pub fn set_limit(&self, limit: Option<usize>) {
         // SAFETY: we own the heap.
         unsafe {
@@ -311,6 +345,13 @@ impl Heap {
     }
 
     /// The limit set with [`Heap::set_limit`].
+    ///
+    /// ```
+    /// let heap = homing::Heap::new();
+    /// assert_eq!(heap.limit(), None);
+    /// heap.set_limit(Some(64 << 20));
+    /// assert_eq!(heap.limit(), Some(64 << 20));
+    /// ```
     pub fn limit(&self) -> Option<usize> {
         // SAFETY: the heap is live.
         let limit = unsafe { (*self.raw.as_ptr()).account.limit() };
@@ -326,6 +367,19 @@ impl Heap {
     /// # Errors
     ///
     /// Who holds the heap, if not the calling thread (nothing changes).
+    ///
+    /// ```
+    /// let heap = homing::Heap::new();
+    /// heap.hold_release().unwrap(); // the creating thread lets it go
+    /// let heap = std::thread::spawn(move || {
+    ///     heap.hold_acquire().unwrap(); // the next thread takes it
+    ///     heap.hold_release().unwrap();
+    ///     heap
+    /// })
+    /// .join()
+    /// .unwrap();
+    /// heap.hold_acquire().unwrap();
+    /// ```
     pub fn hold_release(&self) -> Result<(), Holder> {
         // SAFETY: the heap is live; the hand-off word is atomic.
         let account = unsafe { &*core::ptr::addr_of!((*self.raw.as_ptr()).account) };
@@ -340,6 +394,13 @@ impl Heap {
     ///
     /// `Holder::Other` if another thread holds it (two threads would use it
     /// at once; nothing changes).
+    ///
+    /// ```
+    /// let heap = homing::Heap::new();
+    /// heap.hold_acquire().unwrap(); // already held by its creator: Ok
+    /// heap.hold_release().unwrap();
+    /// heap.hold_acquire().unwrap();
+    /// ```
     pub fn hold_acquire(&self) -> Result<(), Holder> {
         let me = thread_token();
         // SAFETY: the heap is live; the hand-off word is atomic.
@@ -355,6 +416,11 @@ impl Heap {
     /// # Errors
     ///
     /// Who holds it instead.
+    ///
+    /// ```
+    /// let heap = homing::Heap::new();
+    /// assert_eq!(heap.hold_check(), Ok(()));
+    /// ```
     pub fn hold_check(&self) -> Result<(), Holder> {
         // SAFETY: the heap is live; the hand-off word is atomic.
         let holder = unsafe { (*core::ptr::addr_of!((*self.raw.as_ptr()).account)).holder() };

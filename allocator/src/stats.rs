@@ -280,6 +280,14 @@ pub(crate) unsafe fn sample_peak(heap: *mut crate::heap::Heap) {
 /// the peak and `remote_frees` read 0). Blocks freed by other threads count
 /// as live until the heap takes them back from its inbox (at its next
 /// allocation slow path or [`crate::Heap::collect`]).
+///
+/// ```
+/// let heap = homing::Heap::new();
+/// let before = heap.stats();
+/// let v = allocator_api2::vec::Vec::<u8, _>::with_capacity_in(10_000, &heap);
+/// assert!(heap.stats().live_bytes >= before.live_bytes + 10_000);
+/// drop(v);
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HeapStats {
     /// Blocks handed out and not yet taken back.
