@@ -596,7 +596,11 @@ fn make_glibc_thread_buffers(serial: usize) {
 }
 
 fn frees_after_every_destructor_are_not_stranded() {
-    if cfg!(miri) {
+    // Not under ThreadSanitizer (`.ci/tsan`): TSan finishes a thread's
+    // state in its own key destructor in glibc's last round, and our key
+    // (created later) runs after it in that round, so instrumented code
+    // there crashes inside TSan (SEGV in `TraceSwitchPart`).
+    if cfg!(miri) || cfg!(homing_tsan) {
         return;
     }
     let threads = 12;
