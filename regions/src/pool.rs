@@ -92,6 +92,27 @@ const _: () = assert!(CLASSES == 5, "update `stacks!` with the class count");
 #[cfg(not(loom))]
 static GLOBAL: ChunkPool = ChunkPool::new(HOT_LIMIT);
 
+/// Registers the global pool's [`ChunkPool::purge_hot`] with homing's
+/// memory-pressure hooks, once (a relaxed flag: registering twice is
+/// harmless, `on_memory_pressure` keeps one copy).
+fn register_pressure_hook() {
+    #[cfg(not(loom))]
+    {
+        static REGISTERED: AtomicUsize = AtomicUsize::new(0);
+        // Relaxed: a once-flag guarding an idempotent call.
+        if REGISTERED.load(Ordering::Relaxed) == 0 {
+            REGISTERED.store(1, Ordering::Relaxed);
+            homing::os::on_memory_pressure(purge_global_hot);
+        }
+    }
+}
+
+/// The pressure hook: purges the global pool's hot chunks.
+#[cfg(not(loom))]
+fn purge_global_hot() {
+    let _ = GLOBAL.purge_hot();
+}
+
 #[cfg(loom)]
 loom::lazy_static! {
     static ref GLOBAL: ChunkPool = ChunkPool::new(HOT_LIMIT);
@@ -136,6 +157,7 @@ impl ChunkPool {
     ///
     /// If `class >= CLASSES`.
     pub fn take(&self, class: usize) -> Option<Chunk> {
+        register_pressure_hook();
         if let Some(chunk) = self.hot[class].pop() {
             // Relaxed: a heuristic counter; lowered after the pop so it never
             // underflows (see the invariants).
@@ -172,6 +194,43 @@ impl ChunkPool {
             self.purged_chunks.fetch_add(1, Ordering::Relaxed);
             self.cold[class].push(chunk);
         }
+    }
+
+    /// Purges every hot chunk and moves it to the cold stacks: their
+    /// physical memory goes back to the OS at once. Safe while other
+    /// threads take and give chunks: a chunk is purged only by the thread
+    /// that popped it, and stays mapped (a chunk is never unmapped while
+    /// other threads may still read its header in a pop). Returns the
+    /// bytes purged.
+    ///
+    /// homing calls it on the global pool when the OS refuses memory (see
+    /// `homing::os::on_memory_pressure`); it gives back RSS, not address
+    /// space.
+    ///
+    /// ```
+    /// use homing_regions::pool::ChunkPool;
+    ///
+    /// let pool = ChunkPool::new(1 << 30);
+    /// pool.give(pool.take(0).unwrap());
+    /// assert!(pool.stats().hot_bytes > 0);
+    /// assert!(pool.purge_hot() > 0);
+    /// assert_eq!(pool.stats().hot_bytes, 0);
+    /// ```
+    pub fn purge_hot(&self) -> usize {
+        let mut purged = 0;
+        for class in 0..CLASSES {
+            while let Some(mut chunk) = self.hot[class].pop() {
+                // Relaxed: a heuristic counter, lowered after the pop (see
+                // `take`).
+                self.hot_bytes.fetch_sub(chunk.size(), Ordering::Relaxed);
+                purged += chunk.size();
+                chunk.purge_body();
+                // Relaxed: a statistic.
+                self.purged_chunks.fetch_add(1, Ordering::Relaxed);
+                self.cold[class].push(chunk);
+            }
+        }
+        purged
     }
 
     /// The pool's counters.
