@@ -187,20 +187,8 @@ pub unsafe fn free(p: *mut u8) {
         // SAFETY: `p` is a live block not at a segment base, so its segment
         // header is live; if the header names our heap, the page is ours.
         unsafe {
-            if (*seg).heap == heap {
-                let p = segment::block_ptr(seg, p);
-                let page = segment::page_of(seg, p);
-                (*heap).counters.free_blocks.add(1);
-                (*heap).counters.free_bytes.add((*page).block_size as usize);
-                // About to empty (the direct page is pinned, so this is
-                // another page: retire it) or on the full list: the cold
-                // path after the push.
-                let cold = (*page).free_needs_attention();
-                (*page).push_local(p.cast());
-                if cold {
-                    Heap::free_cold(heap, page);
-                }
-                return;
+            if (*seg).heap == heap.cast() {
+                return Heap::free_local(heap, seg, p);
             }
         }
     }
@@ -219,7 +207,7 @@ unsafe fn free_slow(p: *mut u8) {
     unsafe {
         let seg = segment::segment_of(p);
         let p = segment::block_ptr(seg, p);
-        let owner = (*seg).heap;
+        let owner = (*seg).heap.cast::<Heap>();
         let mut mine = thread::current();
         if (*seg).kind == Kind::Huge && owner.is_null() {
             return Heap::free_huge(seg);

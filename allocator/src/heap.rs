@@ -31,17 +31,17 @@
 //! - `direct[c]` is the empty page or a page of `bins[c]`.
 //! - Per page: see `page` (`used` counts remote frees in flight).
 
-use core::ptr::{self, NonNull};
+use core::ptr;
 
 use homing_deferred::Queue;
 
 use crate::account::Account;
 use crate::options;
-use crate::os;
 use crate::page::{Page, PageQueue};
 use crate::purge::PurgeQueue;
 use crate::remote::Outbox;
 use crate::segment::{self, Kind, Segment, SEGMENT_SIZE};
+use crate::segments::SegmentSet;
 use crate::size_class::{self, CLASSES, CLASS_SIZE};
 use crate::stats::{HeapCounters, GLOBAL};
 use crate::sync::AtomicUsize;
@@ -98,12 +98,6 @@ pub(crate) fn empty_heap() -> *mut Heap {
     ptr::null_mut()
 }
 
-/// A list of segments through `avail_next` / `avail_prev`.
-#[derive(Clone, Copy)]
-struct SegList {
-    first: *mut Segment,
-}
-
 /// The owner-only part of a heap.
 #[repr(C)]
 pub(crate) struct Owned {
@@ -113,8 +107,8 @@ pub(crate) struct Owned {
     full: PageQueue,
     /// Empty pages kept in each class's bin (see `keep_as_spare`).
     spares: [u8; CLASSES],
-    avail: [SegList; 2],
-    all: *mut Segment,
+    /// Its segments (see `segments`).
+    pub(crate) segments: SegmentSet,
     /// The heap's purge queue (`Heap::purge`, beside this part: the
     /// background purger shares it). Null only in the static empty heap,
     /// which never retires a page.
@@ -216,7 +210,7 @@ impl Heap {
     pub(crate) unsafe fn reset(heap: *mut Heap, is_thread_heap: bool) {
         // SAFETY: the caller owns the heap.
         unsafe {
-            debug_assert!((*heap).o.all.is_null() && (*heap).purge.is_empty());
+            debug_assert!((*heap).o.segments.is_empty() && (*heap).purge.is_empty());
             (*heap).o = Owned::EMPTY;
             (*heap).o.purge = ptr::addr_of!((*heap).purge);
             (*heap).is_thread_heap = is_thread_heap;
@@ -235,7 +229,7 @@ impl Heap {
 
     /// `true` if the heap holds no segment at all.
     pub(crate) fn is_empty(&self) -> bool {
-        self.o.all.is_null()
+        self.o.segments.is_empty()
     }
 
     // ----------------------------------------------------------------
@@ -361,14 +355,14 @@ impl Heap {
             crate::stats::sample_peak(heap);
             let h = &mut (*heap).o;
             // The direct page, then the rest of the class.
-            let mut page = h.bins[class].first;
+            let mut page = h.bins[class].first();
             while !page.is_null() {
-                let next = (*page).next;
+                let next = PageQueue::next(page);
                 let block = (*page).pop_refill();
                 if !block.is_null() {
                     h.set_direct(class, page);
                     // Keep the page that serves at the front of its bin.
-                    if h.bins[class].first != page {
+                    if h.bins[class].first() != page {
                         h.bins[class].remove(page);
                         h.bins[class].push_front(page);
                     }
@@ -417,98 +411,6 @@ impl Heap {
         }
     }
 
-    /// Maps a huge block. Thread heaps leave it unowned (any thread unmaps
-    /// it on free); a first-class heap keeps it on its segment list so
-    /// `destroy` releases it too.
-    ///
-    /// # Safety
-    ///
-    /// As for `alloc_class`.
-    pub(crate) unsafe fn alloc_huge(heap: *mut Heap, size: usize, align: usize) -> *mut u8 {
-        // SAFETY: the caller owns `heap`.
-        let owned = unsafe { !(*heap).is_thread_heap };
-        let owner = if owned { heap } else { ptr::null_mut() };
-        // SAFETY: the caller owns `heap`. (A first-class heap's limit: the
-        // request is a lower bound of the mapping.)
-        if owned && unsafe { !(*heap).account.admit(size) } {
-            return ptr::null_mut();
-        }
-        let Some(seg) = Segment::create_huge(owner, size, align) else {
-            return ptr::null_mut();
-        };
-        let seg = seg.as_ptr();
-        // SAFETY: fresh segment; the heap is ours.
-        unsafe {
-            if owned {
-                (*heap).o.link_all(seg);
-                crate::stats::sample_peak(heap);
-                (*heap).account.huge((*seg).map_size, true);
-            }
-            GLOBAL.huge((*seg).map_size, true);
-            (*seg).huge_block
-        }
-    }
-
-    /// Grows the huge block `p` to at least `new_size` bytes without moving
-    /// it, if its mapping can be extended in place. Blocks whose header sits
-    /// a segment below them (alignment of a segment or more) are not grown.
-    ///
-    /// # Safety
-    ///
-    /// `p` is a live huge block.
-    pub(crate) unsafe fn grow_huge_in_place(p: *mut u8, new_size: usize) -> bool {
-        // SAFETY: `p` is live, so its header is.
-        unsafe {
-            let seg = segment::segment_of(p);
-            if (*seg).kind != Kind::Huge || (*seg).map_base != seg.cast() {
-                return false;
-            }
-            let offset = p as usize - (*seg).map_base as usize;
-            let Some(total) = offset.checked_add(new_size) else {
-                return false;
-            };
-            let Some(new_map) = os::align_up(total, os::OS_PAGE) else {
-                return false;
-            };
-            let old_map = (*seg).map_size;
-            let owner = (*seg).heap;
-            if !owner.is_null() && !(*owner).account.admit(new_map.saturating_sub(old_map)) {
-                return false;
-            }
-            if new_map > isize::MAX as usize
-                || !os::grow_in_place(NonNull::new_unchecked((*seg).map_base), old_map, new_map)
-            {
-                return false;
-            }
-            (*seg).map_size = new_map;
-            (*seg).huge_size = new_map - offset;
-            GLOBAL.huge_resized(old_map, new_map);
-            if !owner.is_null() {
-                (*owner).account.huge_resized(old_map, new_map);
-            }
-            true
-        }
-    }
-
-    /// Releases a huge block's segment.
-    ///
-    /// # Safety
-    ///
-    /// `seg` is a live huge segment whose block nobody uses any more; if it
-    /// is owned, the caller owns its heap.
-    pub(crate) unsafe fn free_huge(seg: *mut Segment) {
-        // SAFETY: forwarded from the caller.
-        unsafe {
-            let owner = (*seg).heap;
-            if !owner.is_null() {
-                (*owner).o.unlink_all(seg);
-                (*owner).account.huge((*seg).map_size, false);
-            }
-            GLOBAL.huge((*seg).map_size, false);
-            Segment::destroy(seg);
-        }
-    }
-
     // ----------------------------------------------------------------
     // Free
     // ----------------------------------------------------------------
@@ -526,18 +428,35 @@ impl Heap {
         unsafe {
             (*heap).touch_owned();
             let seg = segment::segment_of(p);
-            let p = segment::block_ptr(seg, p);
-            debug_assert_eq!((*seg).heap, heap);
+            debug_assert_eq!((*seg).heap, heap.cast());
             if (*seg).kind == Kind::Huge {
                 return Self::free_huge(seg);
             }
+            Self::free_local(heap, seg, p);
+        }
+    }
+
+    /// The free fast path, the mirror of [`Heap::pop_direct`]: pushes `p`
+    /// on its page's local free list (no atomic). One compare of `used`
+    /// before the decrement sends two cases to [`Heap::free_cold`]: the free
+    /// empties the page (the direct page is pinned, so this is another
+    /// page: retire it), or the page is on the full list.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns `heap`; `p` is a live small/medium block whose
+    /// segment is `seg` and whose segment's heap is `heap`.
+    #[inline(always)]
+    pub(crate) unsafe fn free_local(heap: *mut Heap, seg: *mut Segment, p: *mut u8) {
+        // SAFETY: forwarded; the page of a live block is live.
+        unsafe {
+            let p = segment::block_ptr(seg, p);
             let page = segment::page_of(seg, p);
             (*heap).counters.free_blocks.add(1);
             (*heap).counters.free_bytes.add((*page).block_size as usize);
+            let cold = (*page).free_needs_attention();
             (*page).push_local(p.cast());
-            // As on the fast path: a page left full or emptied (no pin, so
-            // not the direct page) goes to the cold path.
-            if (*page).needs_attention() {
+            if cold {
                 Self::free_cold(heap, page);
             }
         }
@@ -602,12 +521,7 @@ impl Heap {
             for class in 0..CLASSES {
                 h.set_direct(class, empty_page());
             }
-            let mut pages_in_use = 0;
-            let mut seg = h.all;
-            while !seg.is_null() {
-                pages_in_use += (*seg).used_pages;
-                seg = (*seg).all_next;
-            }
+            let pages_in_use: usize = h.segments.iter().map(|seg| (*seg).used_pages).sum();
             if pages_in_use == 0 {
                 // Nothing live: everything goes back now (nobody may come to
                 // purge later), spare segments too, and the heap becomes free.
@@ -665,9 +579,9 @@ impl Heap {
                     // Unpinned, an empty direct page is retired too.
                     h.set_direct(class, empty_page());
                 }
-                let mut page = h.bins[class].first;
+                let mut page = h.bins[class].first();
                 while !page.is_null() {
-                    let next = (*page).next;
+                    let next = PageQueue::next(page);
                     if (*page).used == 0 {
                         h.retire_page(page);
                     }
@@ -677,13 +591,10 @@ impl Heap {
             (*heap).purge.purge_expired(all, options::now_ms());
             if all {
                 // Spare segments too.
-                let mut seg = h.all;
-                while !seg.is_null() {
-                    let next = (*seg).all_next;
+                for seg in h.segments.iter() {
                     if (*seg).kind != Kind::Huge && (*seg).used_pages == 0 {
                         h.release_segment(seg);
                     }
-                    seg = next;
                 }
             }
             Self::count_purged(heap);
@@ -705,18 +616,15 @@ impl Heap {
             (*heap).purge.clear();
             let _ = (*heap).purge.take_purged();
             let h = &mut (*heap).o;
-            let mut seg = h.all;
-            while !seg.is_null() {
-                let next = (*seg).all_next;
+            for seg in h.segments.iter() {
                 if (*seg).kind == Kind::Huge {
                     GLOBAL.huge((*seg).map_size, false);
                     Segment::destroy(seg);
                 } else {
                     Segment::retire(seg);
                 }
-                seg = next;
             }
-            h.all = ptr::null_mut();
+            h.segments.clear();
             (*heap).account.released_all();
             // Everything handed out is gone: balance the counters.
             let c = &(*heap).counters;
@@ -742,22 +650,16 @@ impl Heap {
                 if d != empty_page() && ((*d).class as usize != class || !(*d).pinned) {
                     return false;
                 }
-                let mut page = h.bins[class].first;
-                while !page.is_null() {
+                if !h.bins[class].check() {
+                    return false;
+                }
+                for page in h.bins[class].iter() {
                     if !(*page).check() || (*page).in_full || !(*page).in_use {
                         return false;
                     }
-                    page = (*page).next;
                 }
             }
-            let mut seg = h.all;
-            while !seg.is_null() {
-                if !(*seg).check() {
-                    return false;
-                }
-                seg = (*seg).all_next;
-            }
-            true
+            h.full.check() && h.segments.check()
         }
     }
 
@@ -773,10 +675,7 @@ impl Owned {
         bins: [PageQueue::EMPTY; CLASSES],
         full: PageQueue::EMPTY,
         spares: [0; CLASSES],
-        avail: [SegList {
-            first: ptr::null_mut(),
-        }; 2],
-        all: ptr::null_mut(),
+        segments: SegmentSet::EMPTY,
         purge: ptr::null(),
     };
 
@@ -792,26 +691,14 @@ impl Owned {
     /// sets it up for `class`. Null when out of memory.
     unsafe fn new_page(&mut self, heap: *mut Heap, class: usize) -> *mut Page {
         let kind = Kind::of_class(class);
-        let k = kind as usize;
-        // SAFETY: the segments on our lists are ours and live.
+        // SAFETY: the segments of our set are ours and live.
         unsafe {
-            let mut seg = self.avail[k].first;
-            if seg.is_null() {
-                let Some(fresh) = Segment::create(heap, kind) else {
-                    return ptr::null_mut();
-                };
-                seg = fresh.as_ptr();
+            let Some(taken) = self.segments.take_slot(heap.cast(), kind) else {
+                return ptr::null_mut();
+            };
+            let (seg, slot) = (taken.segment, taken.slot);
+            if taken.fresh {
                 (*heap).account.segment(SEGMENT_SIZE, true);
-                self.link_all(seg);
-                self.avail_push(k, seg);
-            }
-            // Raw field accesses only: no reference to the whole header is
-            // held while pages inside it are used.
-            let slot = (*seg).free_slots.trailing_zeros() as usize;
-            (*seg).free_slots &= !(1u64 << slot);
-            (*seg).used_pages += 1;
-            if (*seg).free_slots == 0 {
-                self.avail_remove(k, seg);
             }
             let page = ptr::addr_of_mut!((*seg).pages[slot]);
             if (*page).dirty && !(*page).in_use {
@@ -920,20 +807,16 @@ impl Owned {
             (*page).local_free = ptr::null_mut();
             (*page).block_size = 0;
             let seg = segment::segment_of_page(page);
-            (*(*seg).heap).account.page(1 << (*seg).page_shift, false);
-            let slot = Segment::slot_of(seg, page);
-            let k = (*seg).kind as usize;
-            (*seg).free_slots |= 1u64 << slot;
-            (*seg).used_pages -= 1;
-            if !(*seg).in_avail {
-                self.avail_push(k, seg);
-            }
+            (*(*seg).heap.cast::<Heap>())
+                .account
+                .page(1 << (*seg).page_shift, false);
+            let emptied = self.segments.give_slot(seg, Segment::slot_of(seg, page));
             if (*page).dirty {
                 // Queued, and whatever waited long enough purged, under one
                 // hold of the queue (all of it with a zero delay).
                 self.purge().push_and_purge(page, options::now_ms());
             }
-            if (*seg).used_pages == 0 {
+            if emptied {
                 self.segment_emptied(seg);
             }
         }
@@ -943,16 +826,7 @@ impl Owned {
     unsafe fn segment_emptied(&mut self, seg: *mut Segment) {
         // SAFETY: the segment is ours and holds no live block.
         unsafe {
-            // Count the other empty segments of this kind (rare: a segment
-            // empties at most once per 63 or 7 page retirements).
-            let mut spares = 0;
-            let mut other = self.all;
-            while !other.is_null() {
-                if other != seg && (*other).kind == (*seg).kind && (*other).used_pages == 0 {
-                    spares += 1;
-                }
-                other = (*other).all_next;
-            }
+            let spares = self.segments.other_empty(seg);
             if spares >= options::keep_segments() {
                 self.release_segment(seg);
             }
@@ -963,75 +837,17 @@ impl Owned {
     unsafe fn release_segment(&mut self, seg: *mut Segment) {
         // SAFETY: the segment is ours and unused.
         unsafe {
-            let k = (*seg).kind as usize;
             for slot in 1..(*seg).slots {
                 let page = ptr::addr_of_mut!((*seg).pages[slot]);
                 if !(*page).in_use && (*page).dirty {
                     self.purge().remove(page);
                 }
             }
-            if (*seg).in_avail {
-                self.avail_remove(k, seg);
-            }
-            self.unlink_all(seg);
-            (*(*seg).heap).account.segment(SEGMENT_SIZE, false);
+            self.segments.unlink(seg);
+            (*(*seg).heap.cast::<Heap>())
+                .account
+                .segment(SEGMENT_SIZE, false);
             Segment::retire(seg);
-        }
-    }
-
-    unsafe fn link_all(&mut self, seg: *mut Segment) {
-        // SAFETY: `seg` is ours and not on the list.
-        unsafe {
-            (*seg).all_prev = ptr::null_mut();
-            (*seg).all_next = self.all;
-            if !self.all.is_null() {
-                (*self.all).all_prev = seg;
-            }
-        }
-        self.all = seg;
-    }
-
-    unsafe fn unlink_all(&mut self, seg: *mut Segment) {
-        // SAFETY: `seg` is on our list; its neighbours are ours.
-        unsafe {
-            let (prev, next) = ((*seg).all_prev, (*seg).all_next);
-            if prev.is_null() {
-                self.all = next;
-            } else {
-                (*prev).all_next = next;
-            }
-            if !next.is_null() {
-                (*next).all_prev = prev;
-            }
-        }
-    }
-
-    unsafe fn avail_push(&mut self, k: usize, seg: *mut Segment) {
-        // SAFETY: `seg` is ours and not on the list.
-        unsafe {
-            (*seg).avail_prev = ptr::null_mut();
-            (*seg).avail_next = self.avail[k].first;
-            if !self.avail[k].first.is_null() {
-                (*self.avail[k].first).avail_prev = seg;
-            }
-            (*seg).in_avail = true;
-        }
-        self.avail[k].first = seg;
-    }
-
-    unsafe fn avail_remove(&mut self, k: usize, seg: *mut Segment) {
-        // SAFETY: `seg` is on the list; its neighbours are ours.
-        unsafe {
-            let (prev, next) = ((*seg).avail_prev, (*seg).avail_next);
-            if prev.is_null() {
-                self.avail[k].first = next;
-            } else {
-                (*prev).avail_next = next;
-            }
-            if !next.is_null() {
-                (*next).avail_prev = prev;
-            }
-            (*seg).in_avail = false;
         }
     }
 }

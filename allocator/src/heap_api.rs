@@ -264,7 +264,7 @@ impl Heap {
         // SAFETY: `p` is a live homing block, so its header is live.
         unsafe {
             let seg = segment::segment_of(p.as_ptr());
-            if (*seg).heap == self.raw.as_ptr() {
+            if (*seg).heap == self.raw.as_ptr().cast() {
                 #[cfg(feature = "checked")]
                 crate::checked::check_free(p.as_ptr());
                 heap::Heap::free_owned(self.raw.as_ptr(), p.as_ptr());

@@ -27,6 +27,8 @@ mod global;
 mod heap;
 #[cfg(not(loom))]
 mod heap_api;
+mod huge;
+mod list;
 #[cfg(loom)]
 pub mod model;
 // Unstable internals: the `HOMING_*` options as read at start-up. Not part
@@ -38,6 +40,7 @@ mod purge;
 mod registry;
 mod remote;
 mod segment;
+mod segments;
 // Unstable internals: the size-class table, shared with `homing-capi`. Not
 // part of the public API; may change in any release.
 #[doc(hidden)]

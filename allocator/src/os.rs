@@ -120,7 +120,7 @@ pub const fn align_up(n: usize, align: usize) -> Option<usize> {
 /// Maps `size` bytes of zeroed read-write memory whose base is a multiple of
 /// `align`. `None` if the OS refuses (out of memory or address space).
 pub fn map(size: usize, align: usize) -> Option<NonNull<u8>> {
-    debug_assert!(size > 0 && size % OS_PAGE == 0);
+    debug_assert!(size > 0 && size.is_multiple_of(OS_PAGE));
     debug_assert!(align.is_power_of_two() && align >= OS_PAGE);
     let ptr = imp::map(size, align)?;
     // Relaxed: a statistic.
@@ -151,7 +151,7 @@ pub unsafe fn unmap(ptr: NonNull<u8>, size: usize, align: usize) {
 /// `ptr` and `old_size` are a live mapping from [`map`] (its exact base and
 /// current size); sizes are multiples of [`OS_PAGE`], `new_size > old_size`.
 pub unsafe fn grow_in_place(ptr: NonNull<u8>, old_size: usize, new_size: usize) -> bool {
-    debug_assert!(new_size > old_size && new_size % OS_PAGE == 0);
+    debug_assert!(new_size > old_size && new_size.is_multiple_of(OS_PAGE));
     // SAFETY: forwarded from the caller.
     let grown = unsafe { imp::grow_in_place(ptr, old_size, new_size) };
     if grown {
@@ -169,7 +169,7 @@ pub unsafe fn grow_in_place(ptr: NonNull<u8>, old_size: usize, new_size: usize) 
 /// The range must lie inside one live mapping from [`map`], be
 /// [`OS_PAGE`]-aligned in base and size, and hold nothing anyone still needs.
 pub unsafe fn purge(ptr: NonNull<u8>, size: usize) {
-    debug_assert!(ptr.as_ptr() as usize % OS_PAGE == 0 && size % OS_PAGE == 0);
+    debug_assert!((ptr.as_ptr() as usize).is_multiple_of(OS_PAGE) && size.is_multiple_of(OS_PAGE));
     if size == 0 {
         return;
     }

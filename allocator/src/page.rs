@@ -34,6 +34,8 @@
 
 use core::ptr;
 
+use crate::list::{Adapter, Links, List};
+
 /// A free block: its first word is the link to the next free block.
 #[repr(C)]
 pub(crate) struct Block {
@@ -87,9 +89,9 @@ pub(crate) struct Page {
     pub(crate) spare: bool,
     /// First byte of the page's block area.
     pub(crate) start: *mut u8,
-    /// Links in the heap's class queue, full list or purge queue (owner only).
-    pub(crate) next: *mut Page,
-    pub(crate) prev: *mut Page,
+    /// Links in the heap's class bin, full list or purge queue (owner only;
+    /// the purge queue's under its lock).
+    pub(crate) links: Links<Page>,
     /// When the page became free (monotonic milliseconds), for the purge
     /// delay.
     pub(crate) freed_at_ms: u64,
@@ -113,8 +115,7 @@ impl Page {
         pinned: false,
         spare: false,
         start: ptr::null_mut(),
-        next: ptr::null_mut(),
-        prev: ptr::null_mut(),
+        links: Links::NONE,
         freed_at_ms: 0,
     };
 
@@ -134,8 +135,7 @@ impl Page {
         self.pinned = false;
         self.spare = false;
         self.start = start;
-        self.next = ptr::null_mut();
-        self.prev = ptr::null_mut();
+        self.links = Links::NONE;
     }
 
     /// Pops a block, or null if both lists are empty and nothing is left to
@@ -186,15 +186,8 @@ impl Page {
         self.dirty = true;
     }
 
-    /// After a free's decrement of `used`: `true` if the page emptied (no
-    /// block, not the pinned direct page) or sits on the full list.
-    #[inline(always)]
-    pub(crate) fn needs_attention(&self) -> bool {
-        self.used as i32 <= 0
-    }
-
     /// Before a free's decrement: `true` if the free will need attention
-    /// (as [`Page::needs_attention`] after it). Testing first lets the fast
+    /// (it empties, or sits on the full list). Testing first lets the fast
     /// path decrement `used` in memory and pay one compare and one branch
     /// for both cases.
     #[inline(always)]
@@ -266,70 +259,17 @@ impl Page {
     }
 }
 
-/// An intrusive queue of pages (links in `Page::next` / `Page::prev`).
-#[derive(Clone, Copy)]
-pub(crate) struct PageQueue {
-    pub(crate) first: *mut Page,
-    last: *mut Page,
-}
+/// The page lists of a heap (class bins, the full list, the purge queue):
+/// [`List`]s linked through [`Page::links`].
+pub(crate) type PageQueue = List<Page, PageLinks>;
 
-impl PageQueue {
-    pub(crate) const EMPTY: PageQueue = PageQueue {
-        first: ptr::null_mut(),
-        last: ptr::null_mut(),
-    };
+/// The adapter of [`PageQueue`].
+pub(crate) struct PageLinks;
 
-    /// # Safety
-    /// `page` is live and in no queue.
-    pub(crate) unsafe fn push_front(&mut self, page: *mut Page) {
-        // SAFETY: the caller guarantees `page` is live and unlinked; queue
-        // members are live pages of the same owner.
-        unsafe {
-            (*page).prev = ptr::null_mut();
-            (*page).next = self.first;
-            if self.first.is_null() {
-                self.last = page;
-            } else {
-                (*self.first).prev = page;
-            }
-        }
-        self.first = page;
-    }
-
-    /// # Safety
-    /// `page` is live and in no queue.
-    pub(crate) unsafe fn push_back(&mut self, page: *mut Page) {
-        // SAFETY: as in `push_front`.
-        unsafe {
-            (*page).next = ptr::null_mut();
-            (*page).prev = self.last;
-            if self.last.is_null() {
-                self.first = page;
-            } else {
-                (*self.last).next = page;
-            }
-        }
-        self.last = page;
-    }
-
-    /// # Safety
-    /// `page` is in this queue.
-    pub(crate) unsafe fn remove(&mut self, page: *mut Page) {
-        // SAFETY: `page` and its neighbours are live members of this queue.
-        unsafe {
-            let (prev, next) = ((*page).prev, (*page).next);
-            if prev.is_null() {
-                self.first = next;
-            } else {
-                (*prev).next = next;
-            }
-            if next.is_null() {
-                self.last = prev;
-            } else {
-                (*next).prev = prev;
-            }
-            (*page).next = ptr::null_mut();
-            (*page).prev = ptr::null_mut();
-        }
+impl Adapter<Page> for PageLinks {
+    #[inline(always)]
+    unsafe fn links(item: *mut Page) -> *mut Links<Page> {
+        // SAFETY: the caller passes a live page.
+        unsafe { ptr::addr_of_mut!((*item).links) }
     }
 }

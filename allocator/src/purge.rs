@@ -227,7 +227,7 @@ impl PurgeQueue {
 
     fn purge_locked(&self, inner: &mut Inner, all: bool, delay: usize, now_ms: u64) {
         loop {
-            let page = inner.queue.first;
+            let page = inner.queue.first();
             if page.is_null() {
                 break;
             }
@@ -259,12 +259,12 @@ impl PurgeQueue {
     /// Forgets every queued page (their segments are being released whole).
     pub(crate) fn clear(&self) {
         self.with(|inner| {
-            let mut page = inner.queue.first;
+            let mut page = inner.queue.first();
             while !page.is_null() {
                 // SAFETY: queued pages are live until their segment goes,
                 // which happens after this call.
                 unsafe {
-                    let next = (*page).next;
+                    let next = PageQueue::next(page);
                     inner.queue.remove(page);
                     page = next;
                 }

@@ -39,7 +39,7 @@
 use core::mem::size_of;
 use core::ptr::{self, NonNull};
 
-use crate::heap::Heap;
+use crate::list::Links;
 use crate::os;
 use crate::page::Page;
 
@@ -64,6 +64,11 @@ pub const SLOTS: usize = SEGMENT_SIZE / SMALL_PAGE_SIZE;
 /// A huge segment's `page_shift`: every offset maps to page 0.
 const HUGE_PAGE_SHIFT: usize = usize::BITS as usize - 1;
 
+/// The heap that owns a segment, as the segment sees it: an opaque type
+/// (the heap layer, above this one, casts it to its `Heap`), so this module
+/// depends on nothing above it.
+pub(crate) enum HeapOwner {}
+
 /// What a segment holds.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 #[repr(u8)]
@@ -80,7 +85,7 @@ pub(crate) enum Kind {
 #[repr(C)]
 pub(crate) struct Segment {
     /// Owner heap; null for a huge block that any thread may release.
-    pub(crate) heap: *mut Heap,
+    pub(crate) heap: *mut HeapOwner,
     /// log2 of the page size (a huge segment: everything is page 0).
     pub(crate) page_shift: usize,
     /// Small, medium or huge.
@@ -91,14 +96,13 @@ pub(crate) struct Segment {
     pub(crate) used_pages: usize,
     /// Bit `i` set: slot `i` is a free page (owner only).
     pub(crate) free_slots: u64,
-    /// Links in the heap's list of segments with free slots (owner only).
-    pub(crate) avail_next: *mut Segment,
-    pub(crate) avail_prev: *mut Segment,
+    /// Links in the heap's list of segments with a free slot (owner only;
+    /// see `segments`).
+    pub(crate) avail_links: Links<Segment>,
     /// `true` while on that list.
     pub(crate) in_avail: bool,
     /// Links in the heap's list of all its segments (owner only).
-    pub(crate) all_next: *mut Segment,
-    pub(crate) all_prev: *mut Segment,
+    pub(crate) all_links: Links<Segment>,
     /// The mapping to give back: base, size, alignment.
     pub(crate) map_base: *mut u8,
     pub(crate) map_size: usize,
@@ -193,7 +197,7 @@ impl Segment {
     /// A segment of `kind` (small or medium) for `heap`, every page slot
     /// but the header's free: from the cache of released segments when it
     /// has one, else freshly mapped. `None` when the OS says no.
-    pub(crate) fn create(heap: *mut Heap, kind: Kind) -> Option<NonNull<Segment>> {
+    pub(crate) fn create(heap: *mut HeapOwner, kind: Kind) -> Option<NonNull<Segment>> {
         debug_assert!(kind != Kind::Huge);
         let shift = kind.page_shift();
         let slots = SEGMENT_SIZE >> shift;
@@ -223,11 +227,9 @@ impl Segment {
             (*s).used_pages = 0;
             // Slots 1..slots are free; slot 0 is the header.
             (*s).free_slots = (u64::MAX >> (64 - slots)) & !1;
-            (*s).avail_next = ptr::null_mut();
-            (*s).avail_prev = ptr::null_mut();
+            (*s).avail_links = Links::NONE;
             (*s).in_avail = false;
-            (*s).all_next = ptr::null_mut();
-            (*s).all_prev = ptr::null_mut();
+            (*s).all_links = Links::NONE;
             (*s).map_base = seg.as_ptr().cast();
             (*s).map_size = SEGMENT_SIZE;
             (*s).map_align = SEGMENT_SIZE;
@@ -274,7 +276,7 @@ impl Segment {
     /// segment; its block is `huge_block`. Fresh memory: the block reads as
     /// zero.
     pub(crate) fn create_huge(
-        heap: *mut Heap,
+        heap: *mut HeapOwner,
         size: usize,
         align: usize,
     ) -> Option<NonNull<Segment>> {

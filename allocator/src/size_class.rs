@@ -133,7 +133,7 @@ pub fn class_for(size: usize, align: usize) -> Option<usize> {
     }
     let mut class = class_of(size.max(align));
     while class < CLASSES {
-        if CLASS_SIZE[class] as usize % align == 0 {
+        if (CLASS_SIZE[class] as usize).is_multiple_of(align) {
             return Some(class);
         }
         class += 1;
@@ -159,7 +159,7 @@ mod tests {
         for w in CLASS_SIZE.windows(2) {
             assert!(w[0] < w[1]);
         }
-        assert!(CLASS_SIZE.iter().all(|&s| s as usize % MIN_ALIGN == 0));
+        assert!(CLASS_SIZE.iter().all(|&s| (s as usize).is_multiple_of(MIN_ALIGN)));
     }
 
     #[test]

@@ -90,8 +90,8 @@ pub(crate) struct Header {
 /// Bytes the header takes at the end of every chunk.
 pub(crate) const HEADER_SIZE: usize = size_of::<Header>();
 
-const _: () = assert!(HEADER_SIZE < OS_PAGE && HEADER_SIZE % align_of::<Header>() == 0);
-const _: () = assert!(MIN_CHUNK % OS_PAGE == 0 && MIN_CHUNK.is_power_of_two());
+const _: () = assert!(HEADER_SIZE < OS_PAGE && HEADER_SIZE.is_multiple_of(align_of::<Header>()));
+const _: () = assert!(MIN_CHUNK.is_multiple_of(OS_PAGE) && MIN_CHUNK.is_power_of_two());
 
 /// The header of the chunk based at `base` whose mapping is `size` bytes.
 ///

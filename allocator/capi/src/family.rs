@@ -250,7 +250,7 @@ pub unsafe extern "C" fn homing_posix_memalign(
     alignment: usize,
     size: usize,
 ) -> c_int {
-    if !alignment.is_power_of_two() || alignment % POINTER_SIZE != 0 {
+    if !alignment.is_power_of_two() || !alignment.is_multiple_of(POINTER_SIZE) {
         return EINVAL;
     }
     // The OS layer's failing mmap sets errno; posix_memalign reports through

@@ -54,7 +54,7 @@ pub fn run(p: &Params) -> u64 {
     for step in 0..p.work {
         if step % GROW_EVERY == GROW_EVERY - 1 {
             let target = rng.range_inclusive(1, GROW_MAX_BYTES);
-            checksum += if (step / GROW_EVERY) % 2 == 0 {
+            checksum += if (step / GROW_EVERY).is_multiple_of(2) {
                 grow_by_push(target / std::mem::size_of::<u64>()) as u64
             } else {
                 grow_exact(&mut rng, target) as u64
