@@ -14,74 +14,11 @@
 //! Messages are written with `write(2)` from a stack buffer: nothing here
 //! allocates.
 
-use crate::segment::{self, Kind, Segment, SEGMENT_SHIFT};
-use crate::sync::plain::{AtomicUsize, Ordering};
+use crate::live_segments::is_registered;
+use crate::segment::{self, Kind};
 
-/// Slots in the segment set: room for 64 Ki segments (256 GiB of pages),
-/// 512 KiB of zero pages, touched only where used.
-const SET_SLOTS: usize = 1 << 16;
-/// A slot whose segment was released (probing goes on past it).
-const TOMBSTONE: usize = 1;
 /// The double-free mark, xored with the block address.
 const FREED: usize = 0xF7EE_D0B1_0C4E_D00D;
-
-static SEGMENTS: [AtomicUsize; SET_SLOTS] = [const { AtomicUsize::new(0) }; SET_SLOTS];
-
-fn slot_of(base: usize) -> usize {
-    // Fibonacci hashing of the segment number.
-    ((base >> SEGMENT_SHIFT).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) % SET_SLOTS
-}
-
-/// Records a new segment.
-pub(crate) fn register(seg: *mut Segment) {
-    let base = seg as usize;
-    let mut i = slot_of(base);
-    for _ in 0..SET_SLOTS {
-        let cur = SEGMENTS[i].load(Ordering::Relaxed);
-        // Relaxed is enough: the set is checked only for pointers the
-        // checking thread received through its own synchronisation with the
-        // allocating thread, which happened after this insert.
-        if (cur == 0 || cur == TOMBSTONE)
-            && SEGMENTS[i]
-                .compare_exchange(cur, base, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
-            return;
-        }
-        i = (i + 1) % SET_SLOTS;
-    }
-    fail("checked mode:", "the segment set is full", 0);
-}
-
-/// Forgets a segment that is being released.
-pub(crate) fn unregister(seg: *mut Segment) {
-    let base = seg as usize;
-    let mut i = slot_of(base);
-    for _ in 0..SET_SLOTS {
-        // Relaxed: see `register`.
-        match SEGMENTS[i].load(Ordering::Relaxed) {
-            0 => return,
-            b if b == base => {
-                SEGMENTS[i].store(TOMBSTONE, Ordering::Relaxed);
-                return;
-            }
-            _ => i = (i + 1) % SET_SLOTS,
-        }
-    }
-}
-
-fn is_registered(base: usize) -> bool {
-    let mut i = slot_of(base);
-    for _ in 0..SET_SLOTS {
-        // Relaxed: see `register`.
-        match SEGMENTS[i].load(Ordering::Relaxed) {
-            0 => return false,
-            b if b == base => return true,
-            _ => i = (i + 1) % SET_SLOTS,
-        }
-    }
-    false
-}
 
 /// Checks that `p`, handed to `call` (`"free"`, `"realloc"`, ...), is the
 /// start of a block in a live homing segment.
@@ -164,32 +101,8 @@ pub(crate) unsafe fn clear_mark(p: *mut u8) {
     unsafe { p.cast::<usize>().add(1).write(0) };
 }
 
-/// Writes "homing: <call> <what> (pointer 0x...)" to standard error and
-/// aborts.
+/// Reports misuse of `call` and aborts (see `os::fatal`).
 #[cold]
 fn fail(call: &str, what: &str, p: usize) -> ! {
-    let mut buf = [0u8; 160];
-    let mut n = 0;
-    let mut put = |bytes: &[u8]| {
-        for &b in bytes {
-            if n < buf.len() {
-                buf[n] = b;
-                n += 1;
-            }
-        }
-    };
-    put(b"homing: ");
-    put(call.as_bytes());
-    put(b" ");
-    put(what.as_bytes());
-    put(b" (pointer 0x");
-    for shift in (0..16).rev() {
-        put(&[b"0123456789abcdef"[(p >> (shift * 4)) & 0xF]]);
-    }
-    put(b")\n");
-    // SAFETY: writing our own stack buffer to fd 2, then aborting.
-    unsafe {
-        libc::write(2, buf.as_ptr().cast(), n);
-        libc::abort()
-    }
+    crate::os::fatal(&[call, " ", what], "pointer", p)
 }

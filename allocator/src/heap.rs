@@ -37,9 +37,9 @@ use homing_deferred::Queue;
 
 use crate::account::Account;
 use crate::options;
+use crate::outbox::Outbox;
 use crate::page::{Page, PageQueue};
 use crate::purge::PurgeQueue;
-use crate::remote::Outbox;
 use crate::segment::{self, Kind, Segment, SEGMENT_SIZE};
 use crate::segments::SegmentSet;
 use crate::size_class::{self, CLASSES, CLASS_SIZE};
@@ -137,6 +137,10 @@ pub(crate) struct Heap {
     pub(crate) registry_next: *mut Heap,
     /// This thread's remote frees waiting to be posted (thread heaps only).
     pub(crate) outbox: Outbox,
+    /// Posts `outbox` (the remote-free layer's `flush_outbox`, above this
+    /// one, handed in by whoever makes the heap): the allocation slow path
+    /// posts pending remote frees through it.
+    pub(crate) post_outbox: unsafe fn(*mut Heap),
     /// Counters (owner-written).
     pub(crate) counters: HeapCounters,
     /// Hand-off word, limit and byte counts (see `account`).
@@ -162,6 +166,13 @@ impl Heap {
     }
 }
 
+/// The empty heap's `post_outbox`: it never has anything to post.
+///
+/// # Safety
+///
+/// None: it does nothing.
+unsafe fn no_outbox(_heap: *mut Heap) {}
+
 /// The field values of an empty heap, shared by the `const` and the loom
 /// constructor.
 macro_rules! empty_heap_value {
@@ -174,6 +185,7 @@ macro_rules! empty_heap_value {
             is_thread_heap: true,
             registry_next: ptr::null_mut(),
             outbox: Outbox::new(),
+            post_outbox: no_outbox,
             counters: HeapCounters::new(),
             account: Account::new(),
             #[cfg(loom)]
@@ -189,9 +201,15 @@ impl Heap {
     /// # Safety
     ///
     /// `at` must be valid for writes of a `Heap` and unaliased.
-    pub(crate) unsafe fn init_at(at: *mut Heap, is_thread_heap: bool, state: usize) {
+    pub(crate) unsafe fn init_at(
+        at: *mut Heap,
+        is_thread_heap: bool,
+        state: usize,
+        post_outbox: unsafe fn(*mut Heap),
+    ) {
         let mut heap = Heap::new_empty();
         heap.is_thread_heap = is_thread_heap;
+        heap.post_outbox = post_outbox;
         heap.state = AtomicUsize::new(state);
         // SAFETY: forwarded from the caller; the heap never moves again.
         unsafe {
@@ -347,12 +365,12 @@ impl Heap {
                 Self::drain_inbox(heap);
             }
             if (*heap).is_thread_heap && (*heap).outbox.pending() > 0 {
-                crate::remote::flush_outbox(heap);
+                ((*heap).post_outbox)(heap);
             }
             // Pages purged since the last slow path (stats lag by one).
             Self::count_purged(heap);
             (*heap).purge.purge_expired(false, options::now_ms());
-            crate::stats::sample_peak(heap);
+            crate::stats::sample_peak(&(*heap).counters, &(*heap).account);
             let h = &mut (*heap).o;
             // The direct page, then the rest of the class.
             let mut page = h.bins[class].first();

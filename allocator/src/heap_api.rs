@@ -108,9 +108,7 @@ unsafe impl Send for Heap {}
 
 /// The token of the calling thread for the hand-off word (never 0).
 fn thread_token() -> usize {
-    // SAFETY: `pthread_self` has no precondition.
-    let t = unsafe { libc::pthread_self() } as usize;
-    t.max(1)
+    crate::os::thread_token()
 }
 
 /// Who holds a heap, as [`Heap::hold_release`] and [`Heap::hold_acquire`]
@@ -312,7 +310,10 @@ impl Heap {
     /// ```
     pub fn stats(&self) -> HeapStats {
         // SAFETY: we own the heap.
-        unsafe { HeapStats::of(self.raw.as_ptr(), true) }
+        unsafe {
+            let heap = self.raw.as_ptr();
+            HeapStats::of(&(*heap).counters, &(*heap).account, true)
+        }
     }
 
     /// Caps the bytes of pages and huge blocks the heap has in use (`None`:

@@ -49,7 +49,7 @@ impl Heap {
         unsafe {
             if owned {
                 (*heap).o.segments.link_huge(seg);
-                crate::stats::sample_peak(heap);
+                crate::stats::sample_peak(&(*heap).counters, &(*heap).account);
                 (*heap).account.huge((*seg).map_size, true);
             }
             GLOBAL.huge((*seg).map_size, true);

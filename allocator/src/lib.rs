@@ -1,4 +1,14 @@
 #![doc = include_str!("../README.md")]
+//!
+//! # Layers
+//!
+//! Layers, bottom up: `sync` → `os` → `options` → `list` → `size_class` →
+//! `page` → `live_segments` → `segment` → `segments` → `purge` →
+//! `account` → `stats` → `outbox` → `heap` → `huge` → `checked` →
+//! `remote` → `registry` → `thread` → `global` / `heap_api` / `model`.
+//!
+//! A module uses only modules of earlier layers (`.ci/layers` checks it);
+//! `ARCHITECTURE.md` says what each one holds.
 #![no_std]
 // Under loom only the heap, page and remote-free layers are built (see `model`).
 #![cfg_attr(loom, allow(dead_code))]
@@ -29,12 +39,15 @@ mod heap;
 mod heap_api;
 mod huge;
 mod list;
+#[cfg(feature = "checked")]
+mod live_segments;
 #[cfg(loom)]
 pub mod model;
 // Unstable internals: the `HOMING_*` options as read at start-up. Not part
 // of the public API; may change in any release.
 #[doc(hidden)]
 pub mod options;
+mod outbox;
 mod page;
 mod purge;
 mod registry;

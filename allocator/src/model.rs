@@ -41,7 +41,7 @@ impl ModelHeap {
             .cast::<Heap>()
             .as_ptr();
         // SAFETY: fresh memory, ours.
-        unsafe { Heap::init_at(heap, true, ACTIVE) };
+        unsafe { Heap::init_at(heap, true, ACTIVE, remote::flush_outbox) };
         ModelHeap(heap)
     }
 
@@ -54,7 +54,7 @@ impl ModelHeap {
             .as_ptr();
         // SAFETY: fresh memory, ours.
         unsafe {
-            Heap::init_at(heap, false, ACTIVE);
+            Heap::init_at(heap, false, ACTIVE, remote::flush_outbox);
             (*heap).account.set_holder(holder);
         }
         ModelHeap(heap)

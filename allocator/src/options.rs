@@ -55,27 +55,9 @@ fn parse(bytes: &[u8]) -> Option<usize> {
     Some(n.min(UNSET - 1))
 }
 
-/// Reads `name` (NUL-terminated) from the environment.
+/// Reads `name` (NUL-terminated) from the environment as a number.
 fn env(name: &[u8]) -> Option<usize> {
-    #[cfg(any(miri, loom))]
-    {
-        let _ = name;
-        None
-    }
-    #[cfg(not(any(miri, loom)))]
-    {
-        debug_assert_eq!(name.last(), Some(&0));
-        // SAFETY: `name` is NUL-terminated; getenv returns null or a
-        // NUL-terminated string that lives as long as the environment entry,
-        // and we copy nothing out of it past this call.
-        unsafe {
-            let value = libc::getenv(name.as_ptr().cast());
-            if value.is_null() {
-                return None;
-            }
-            parse(core::ffi::CStr::from_ptr(value).to_bytes())
-        }
-    }
+    crate::os::getenv(name).and_then(parse)
 }
 
 fn get(cell: &AtomicUsize, name: &[u8], default: usize) -> usize {
@@ -144,22 +126,9 @@ extern "C" fn read_at_load() {
 }
 
 /// Monotonic milliseconds, for the purge delay.
+#[inline]
 pub(crate) fn now_ms() -> u64 {
-    #[cfg(any(miri, loom))]
-    {
-        0
-    }
-    #[cfg(not(any(miri, loom)))]
-    {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: `ts` is a valid out-pointer; CLOCK_MONOTONIC always exists
-        // on Linux (served from the vDSO, no system call).
-        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-        ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
-    }
+    crate::os::monotonic_ms()
 }
 
 #[cfg(test)]

@@ -179,6 +179,154 @@ pub unsafe fn purge(ptr: NonNull<u8>, size: usize) {
     PURGED.fetch_add(size, Ordering::Relaxed);
 }
 
+/// Writes `homing: <parts...> (<what> 0x<addr>)` to standard error and
+/// aborts: the checked build's report of misuse (`what` names the address:
+/// `pointer`, `heap`). Allocates nothing: a stack buffer and `write(2)`.
+#[cold]
+pub fn fatal(parts: &[&str], what: &str, addr: usize) -> ! {
+    let mut buf = [0u8; 256];
+    let mut n = 0;
+    let mut put = |bytes: &[u8]| {
+        for &b in bytes {
+            if n < buf.len() {
+                buf[n] = b;
+                n += 1;
+            }
+        }
+    };
+    put(b"homing: ");
+    for part in parts {
+        put(part.as_bytes());
+    }
+    put(b" (");
+    put(what.as_bytes());
+    put(b" 0x");
+    for shift in (0..16).rev() {
+        put(&[b"0123456789abcdef"[(addr >> (shift * 4)) & 0xF]]);
+    }
+    put(b")\n");
+    #[cfg(not(any(miri, loom)))]
+    // SAFETY: writing our own stack buffer to fd 2, then aborting.
+    unsafe {
+        libc::write(2, buf.as_ptr().cast(), n);
+        libc::abort()
+    }
+    #[cfg(any(miri, loom))]
+    {
+        let _ = n;
+        std::process::abort()
+    }
+}
+
+/// The value of the environment variable `name` (NUL-terminated), as
+/// bytes; `None` if it is not set (and always under Miri and loom). The
+/// bytes live as long as the environment entry: read them at once.
+pub(crate) fn getenv(name: &[u8]) -> Option<&'static [u8]> {
+    debug_assert_eq!(name.last(), Some(&0));
+    #[cfg(any(miri, loom))]
+    {
+        let _ = name;
+        None
+    }
+    #[cfg(not(any(miri, loom)))]
+    // SAFETY: `name` is NUL-terminated; getenv returns null or a
+    // NUL-terminated string that stays valid until the environment entry
+    // changes (the callers read it at once, during start-up).
+    unsafe {
+        let value = libc::getenv(name.as_ptr().cast());
+        if value.is_null() {
+            return None;
+        }
+        Some(core::ffi::CStr::from_ptr(value).to_bytes())
+    }
+}
+
+/// Monotonic milliseconds (0 under Miri and loom, where time stands still).
+#[inline]
+pub(crate) fn monotonic_ms() -> u64 {
+    #[cfg(any(miri, loom))]
+    {
+        0
+    }
+    #[cfg(not(any(miri, loom)))]
+    {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid out-pointer; CLOCK_MONOTONIC always exists
+        // on Linux (served from the vDSO, no system call).
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+        ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
+    }
+}
+
+/// A token of the calling thread, never 0 and unique among live threads
+/// (its `pthread_t`).
+pub(crate) fn thread_token() -> usize {
+    #[cfg(not(any(miri, loom)))]
+    // SAFETY: `pthread_self` has no precondition.
+    let t = unsafe { libc::pthread_self() } as usize;
+    #[cfg(any(miri, loom))]
+    let t = {
+        std::thread_local! { static TOKEN: u8 = const { 0 }; }
+        TOKEN.with(|t| t as *const u8 as usize)
+    };
+    t.max(1)
+}
+
+/// The thread-exit key: a `pthread` key whose destructor glibc runs when a
+/// thread that set a value exits (never Rust's TLS destructors, which may
+/// allocate). Created on first use; racing creators each make one and the
+/// loser deletes its own.
+#[cfg(not(any(miri, loom)))]
+pub(crate) mod exit_key {
+    use crate::sync::plain::{AtomicUsize, Ordering};
+
+    /// The key plus one (0: not created yet).
+    static KEY: AtomicUsize = AtomicUsize::new(0);
+
+    /// Arranges for `destructor(value)` to run when the calling thread
+    /// exits. All callers pass the same destructor (the first one wins).
+    /// `false` if no key could be created.
+    pub(crate) fn watch(
+        value: *mut u8,
+        destructor: unsafe extern "C" fn(*mut core::ffi::c_void),
+    ) -> bool {
+        let Some(key) = key(destructor) else {
+            return false;
+        };
+        // SAFETY: a valid key; the value is only handed back to us.
+        unsafe { libc::pthread_setspecific(key, value.cast()) == 0 }
+    }
+
+    fn key(
+        destructor: unsafe extern "C" fn(*mut core::ffi::c_void),
+    ) -> Option<libc::pthread_key_t> {
+        // Acquire: pairs with the Release publish below (the key value is
+        // all that travels, but it must be a created key).
+        let k = KEY.load(Ordering::Acquire);
+        if k != 0 {
+            return Some((k - 1) as libc::pthread_key_t);
+        }
+        let mut new: libc::pthread_key_t = 0;
+        // SAFETY: valid out-pointer and an `extern "C"` destructor.
+        if unsafe { libc::pthread_key_create(&mut new, Some(destructor)) } != 0 {
+            return None;
+        }
+        // Release/Acquire: publish the created key; on failure read the
+        // winner's.
+        match KEY.compare_exchange(0, new as usize + 1, Ordering::Release, Ordering::Acquire) {
+            Ok(_) => Some(new),
+            Err(theirs) => {
+                // SAFETY: our key was never used.
+                unsafe { libc::pthread_key_delete(new) };
+                Some((theirs - 1) as libc::pthread_key_t)
+            }
+        }
+    }
+}
+
 /// Gives the CPU to another thread (a spinning waiter's back-off).
 pub fn yield_now() {
     #[cfg(not(any(miri, loom)))]

@@ -40,68 +40,15 @@ use homing_deferred::{Batch, Node};
 
 use crate::heap::{self, Heap, ABANDONED, CLAIMED, FREE};
 use crate::options;
+use crate::outbox::{HINTS, HINT_DISTANCE, SLOTS};
+use crate::segment::HeapOwner;
 use crate::stats::GLOBAL;
 use crate::sync::{fence, Ordering};
-
-/// Destination slots of an outbox: a thread rarely frees into more than a
-/// few heaps at once; a collision just posts the older batch early.
-const SLOTS: usize = 8;
-
-/// How far ahead the owner prefetches when it drains its inbox. A drain
-/// walks a chain linked through cold blocks, one dependent cache miss per
-/// block; each block carries, in its second word, the address of the block
-/// this many places further down the chain (the one its freer pushed this
-/// many frees earlier), so the owner has that many misses in flight.
-const HINT_DISTANCE: usize = 4;
-
-/// Whether blocks carry prefetch hints: not under loom (a node is a larger
-/// loom cell there) nor in checked mode (the second word is the
-/// double-free mark). When on, every path that posts a block writes its
-/// hint word, so the owner's drain never reads a word we did not write.
-const HINTS: bool = !cfg!(any(loom, feature = "checked"));
-
-/// One destination's pending batch.
-struct Slot {
-    heap: *mut Heap,
-    batch: Batch,
-    /// The last blocks pushed, for the hints (a ring; any stale entry is
-    /// harmless: a hint is only ever prefetched, never dereferenced).
-    recent: [*mut u8; HINT_DISTANCE],
-    next_recent: usize,
-}
-
-/// A thread's remote frees, grouped by destination heap (owner only).
-pub(crate) struct Outbox {
-    slots: [Slot; SLOTS],
-    pending: usize,
-}
-
-impl Outbox {
-    /// An empty outbox.
-    pub(crate) const fn new() -> Outbox {
-        const EMPTY: Slot = Slot {
-            heap: ptr::null_mut(),
-            batch: Batch::new(),
-            recent: [ptr::null_mut(); HINT_DISTANCE],
-            next_recent: 0,
-        };
-        Outbox {
-            slots: [EMPTY; SLOTS],
-            pending: 0,
-        }
-    }
-
-    /// Blocks waiting to be posted.
-    #[inline]
-    pub(crate) fn pending(&self) -> usize {
-        self.pending
-    }
-}
 
 /// The outbox slot for `owner`: a hash of the heap address (heaps are at
 /// least OS-page aligned, so the low 12 bits carry nothing).
 #[inline(always)]
-fn slot_index(owner: *mut Heap) -> usize {
+fn slot_index(owner: *mut HeapOwner) -> usize {
     ((owner as usize) >> 12) % SLOTS
 }
 
@@ -136,12 +83,13 @@ pub(crate) unsafe fn free_remote(mine: *mut Heap, owner: *mut Heap, p: *mut u8) 
             return post(owner, &mut batch);
         }
         let outbox = &mut (*mine).outbox;
-        let slot = &mut outbox.slots[slot_index(owner)];
-        if slot.heap != owner {
+        let dest = owner.cast::<HeapOwner>();
+        let slot = &mut outbox.slots[slot_index(dest)];
+        if slot.heap != dest {
             if !slot.batch.is_empty() {
-                post(slot.heap, &mut slot.batch);
+                post(slot.heap.cast(), &mut slot.batch);
             }
-            slot.heap = owner;
+            slot.heap = dest;
         }
         if HINTS {
             // The block is dead and at least 16 bytes: its second word is
@@ -172,7 +120,7 @@ pub(crate) unsafe fn flush_outbox(mine: *mut Heap) {
         let outbox = &mut (*mine).outbox;
         for slot in outbox.slots.iter_mut() {
             if !slot.batch.is_empty() {
-                post(slot.heap, &mut slot.batch);
+                post(slot.heap.cast(), &mut slot.batch);
             }
         }
         outbox.pending = 0;

@@ -51,14 +51,11 @@ pub const SEGMENT_SHIFT: usize = 22;
 pub const SEGMENT_SIZE: usize = 1 << SEGMENT_SHIFT;
 /// Low bits of an address inside its segment.
 pub const SEGMENT_MASK: usize = SEGMENT_SIZE - 1;
-/// log2 of a small page.
-pub const SMALL_PAGE_SHIFT: usize = 16;
-/// Small page: 64 KiB holds 8 blocks of the largest small class (8 KiB).
-pub const SMALL_PAGE_SIZE: usize = 1 << SMALL_PAGE_SHIFT;
-/// log2 of a medium page.
-pub const MEDIUM_PAGE_SHIFT: usize = 19;
-/// Medium page: 512 KiB holds 4 blocks of the largest medium class (128 KiB).
-pub const MEDIUM_PAGE_SIZE: usize = 1 << MEDIUM_PAGE_SHIFT;
+// The page sizes are the size classes' (a class lives in pages of one
+// size); `size_class` defines them, below this layer.
+pub use crate::size_class::{
+    MEDIUM_PAGE_SHIFT, MEDIUM_PAGE_SIZE, SMALL_PAGE_SHIFT, SMALL_PAGE_SIZE,
+};
 /// Page slots of a small segment (the first is the header).
 pub const SLOTS: usize = SEGMENT_SIZE / SMALL_PAGE_SIZE;
 /// A huge segment's `page_shift`: every offset maps to page 0.
@@ -240,7 +237,7 @@ impl Segment {
         // its blocks through it: expose the mapping's provenance.
         let _ = seg.as_ptr().expose_provenance();
         #[cfg(feature = "checked")]
-        crate::checked::register(seg.as_ptr());
+        crate::live_segments::register(seg.as_ptr() as usize);
         Some(seg)
     }
 
@@ -262,10 +259,10 @@ impl Segment {
             let area = seg.cast::<u8>().add(HEADER_SIZE);
             os::purge(NonNull::new_unchecked(area), SEGMENT_SIZE - HEADER_SIZE);
             #[cfg(feature = "checked")]
-            crate::checked::unregister(seg);
+            crate::live_segments::unregister(seg as usize);
             if !cache::put(seg) {
                 #[cfg(feature = "checked")]
-                crate::checked::register(seg);
+                crate::live_segments::register(seg as usize);
                 Segment::destroy(seg);
             }
         }
@@ -317,7 +314,7 @@ impl Segment {
             // As in `create`: blocks are reached through the header's address.
             let _ = base.as_ptr().expose_provenance();
             #[cfg(feature = "checked")]
-            crate::checked::register(s);
+            crate::live_segments::register(s as usize);
             Some(NonNull::new_unchecked(s))
         }
     }
@@ -329,7 +326,7 @@ impl Segment {
     /// `seg` must be live and nothing may use its memory afterwards.
     pub(crate) unsafe fn destroy(seg: *mut Segment) {
         #[cfg(feature = "checked")]
-        crate::checked::unregister(seg);
+        crate::live_segments::unregister(seg as usize);
         // SAFETY: the header is live until the unmap below; the mapping
         // fields are exactly what `os::map` returned.
         unsafe {

@@ -29,6 +29,19 @@
 //! Size → class is one byte-table load for sizes up to [`SMALL_MAX`] (the
 //! fast path) and a few bit operations above.
 
+/// log2 of a small page.
+pub const SMALL_PAGE_SHIFT: usize = 16;
+/// Small page: 64 KiB holds 8 blocks of the largest small class (8 KiB).
+pub const SMALL_PAGE_SIZE: usize = 1 << SMALL_PAGE_SHIFT;
+/// log2 of a medium page.
+pub const MEDIUM_PAGE_SHIFT: usize = 19;
+/// Medium page: 512 KiB holds 4 blocks of the largest medium class (128 KiB).
+pub const MEDIUM_PAGE_SIZE: usize = 1 << MEDIUM_PAGE_SHIFT;
+const _: () = assert!(
+    MEDIUM_MAX * 4 <= MEDIUM_PAGE_SIZE && SMALL_MAX * 8 <= SMALL_PAGE_SIZE,
+    "a page holds at least 4 (medium) or 8 (small) blocks of its largest class"
+);
+
 /// Number of size classes.
 pub const CLASSES: usize = 88;
 /// Largest request served from small pages.
@@ -128,7 +141,7 @@ pub fn class_for(size: usize, align: usize) -> Option<usize> {
     if align <= MIN_ALIGN {
         return Some(class_of(size));
     }
-    if align > crate::segment::SMALL_PAGE_SIZE {
+    if align > SMALL_PAGE_SIZE {
         return None;
     }
     let mut class = class_of(size.max(align));
@@ -159,7 +172,9 @@ mod tests {
         for w in CLASS_SIZE.windows(2) {
             assert!(w[0] < w[1]);
         }
-        assert!(CLASS_SIZE.iter().all(|&s| (s as usize).is_multiple_of(MIN_ALIGN)));
+        assert!(CLASS_SIZE
+            .iter()
+            .all(|&s| (s as usize).is_multiple_of(MIN_ALIGN)));
     }
 
     #[test]
@@ -184,7 +199,7 @@ mod tests {
     #[test]
     fn aligned_classes_are_aligned() {
         let mut align = 1;
-        while align <= crate::segment::SMALL_PAGE_SIZE {
+        while align <= SMALL_PAGE_SIZE {
             for size in [1, 7, 16, 100, 1000, 5000, 70_000] {
                 if let Some(c) = class_for(size, align) {
                     assert!(CLASS_SIZE[c] as usize >= size);

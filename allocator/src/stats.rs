@@ -177,8 +177,9 @@ impl Stats {
         self.pages_purged += c.pages_purged.get();
     }
 
-    /// Adds the process-wide counters.
-    pub(crate) fn add_global(&mut self) {
+    /// Adds the process-wide counters (`os_cached`: the bytes of the segment
+    /// cache, which the caller reads from the layer that keeps it).
+    pub(crate) fn add_global(&mut self, os_cached: usize) {
         // Relaxed: statistics.
         let huge_blocks = GLOBAL.huge_blocks.load(Ordering::Relaxed);
         self.huge_blocks = huge_blocks;
@@ -189,7 +190,7 @@ impl Stats {
         self.remote_posted += GLOBAL.remote_posted_heapless.load(Ordering::Relaxed);
         let os = crate::os::counters();
         self.os_mapped = os.mapped;
-        self.os_cached = crate::segment::cache::cached_bytes();
+        self.os_cached = os_cached;
         self.os_purged = os.purged;
     }
 }
@@ -230,24 +231,6 @@ impl fmt::Display for Stats {
     }
 }
 
-/// The counters and accounting of `heap`, borrowed without borrowing the
-/// rest of the heap (its owner part, which the owner may be writing).
-///
-/// # Safety
-///
-/// `heap` is live (heaps are never unmapped).
-pub(crate) unsafe fn parts<'a>(
-    heap: *const crate::heap::Heap,
-) -> (&'a HeapCounters, &'a crate::account::Account) {
-    // SAFETY: forwarded; both fields are atomics only.
-    unsafe {
-        (
-            &*core::ptr::addr_of!((*heap).counters),
-            &*core::ptr::addr_of!((*heap).account),
-        )
-    }
-}
-
 /// Live bytes and blocks of one heap: its page blocks (class sizes) and,
 /// for a first-class heap, its huge blocks (mapping sizes).
 fn heap_live(c: &HeapCounters, a: &crate::account::Account) -> (usize, usize) {
@@ -260,15 +243,10 @@ fn heap_live(c: &HeapCounters, a: &crate::account::Account) -> (usize, usize) {
     )
 }
 
-/// Samples the heap's live bytes into its peak (see `account`).
-///
-/// # Safety
-///
-/// The caller owns `heap` (only the owner writes the peak).
+/// Samples a heap's live bytes into its peak (see `account`). Only the
+/// heap's owner calls it (only the owner writes the peak).
 #[inline]
-pub(crate) unsafe fn sample_peak(heap: *mut crate::heap::Heap) {
-    // SAFETY: the heap is live.
-    let (c, a) = unsafe { parts(heap) };
+pub(crate) fn sample_peak(c: &HeapCounters, a: &crate::account::Account) {
     a.note_peak(heap_live(c, a).0);
 }
 
@@ -315,15 +293,10 @@ pub struct HeapStats {
 }
 
 impl HeapStats {
-    /// The numbers of `heap` now, sampling `live_bytes` into its peak if
-    /// `owner` (only the owner writes the peak).
-    ///
-    /// # Safety
-    ///
-    /// `heap` is live; if `owner`, the caller owns it.
-    pub(crate) unsafe fn of(heap: *const crate::heap::Heap, owner: bool) -> HeapStats {
-        // SAFETY: forwarded.
-        let (c, a) = unsafe { parts(heap) };
+    /// The numbers of a heap with counters `c` and accounting `a` now,
+    /// sampling `live_bytes` into its peak if `owner` (only the heap's
+    /// owner writes the peak).
+    pub(crate) fn of(c: &HeapCounters, a: &crate::account::Account, owner: bool) -> HeapStats {
         let (live_bytes, live_blocks) = heap_live(c, a);
         if owner {
             a.note_peak(live_bytes);

@@ -37,7 +37,7 @@ use crate::heap::{self, Heap, ABANDONED};
 use crate::os;
 use crate::registry::HEAPS;
 use crate::stats::Stats;
-use crate::sync::{AtomicUsize, Ordering};
+use crate::sync::Ordering;
 
 std::thread_local! {
     static HEAP: Cell<*mut Heap> = const { Cell::new(heap::EMPTY_HEAP.0.get()) };
@@ -197,19 +197,17 @@ pub(crate) fn snapshot() -> Stats {
     }
     // Relaxed: a statistic.
     stats.heaps = HEAPS.created();
-    stats.add_global();
+    stats.add_global(crate::segment::cache::cached_bytes());
     stats
 }
 
 #[cfg(not(miri))]
 mod exit {
-    //! The `pthread` key whose destructor abandons an exiting thread's heap.
+    //! The thread-exit key (`os::exit_key`) whose destructor abandons an
+    //! exiting thread's heap.
     use super::*;
 
-    /// The key plus one (0: not created yet).
-    static KEY: AtomicUsize = AtomicUsize::new(0);
-
-    unsafe extern "C" fn on_thread_exit(value: *mut libc::c_void) {
+    unsafe extern "C" fn on_thread_exit(value: *mut core::ffi::c_void) {
         let heap = value.cast::<Heap>();
         HEAP.with(|h| {
             if h.get() == heap {
@@ -221,38 +219,9 @@ mod exit {
         unsafe { crate::remote::abandon(heap) };
     }
 
-    /// The key, created on first use. Racing creators each make one; the
-    /// loser deletes its own (no waiting).
-    fn key() -> Option<libc::pthread_key_t> {
-        // Acquire: pairs with the Release publish below (the key value is
-        // all that travels, but it must be a created key).
-        let k = KEY.load(Ordering::Acquire);
-        if k != 0 {
-            return Some((k - 1) as libc::pthread_key_t);
-        }
-        let mut new: libc::pthread_key_t = 0;
-        // SAFETY: valid out-pointer and an `extern "C"` destructor.
-        if unsafe { libc::pthread_key_create(&mut new, Some(on_thread_exit)) } != 0 {
-            return None;
-        }
-        // Release/Acquire: publish the created key; on failure read the
-        // winner's.
-        match KEY.compare_exchange(0, new as usize + 1, Ordering::Release, Ordering::Acquire) {
-            Ok(_) => Some(new),
-            Err(theirs) => {
-                // SAFETY: our key was never used.
-                unsafe { libc::pthread_key_delete(new) };
-                Some((theirs - 1) as libc::pthread_key_t)
-            }
-        }
-    }
-
     /// Arranges for `heap` to be abandoned when the calling thread exits.
     pub(super) fn watch(heap: *mut Heap) {
-        if let Some(key) = key() {
-            // SAFETY: a valid key; the value is only handed back to us.
-            unsafe { libc::pthread_setspecific(key, heap.cast()) };
-        }
+        let _ = os::exit_key::watch(heap.cast(), on_thread_exit);
     }
 }
 

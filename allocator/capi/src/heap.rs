@@ -68,30 +68,7 @@ fn check_holder(_heap: &HomingHeap, _call: &str) {}
 #[cfg(feature = "checked")]
 #[cold]
 fn misuse(call: &str, what: &str, heap: usize) -> ! {
-    let mut buf = [0u8; 256];
-    let mut n = 0;
-    let mut put = |bytes: &[u8]| {
-        for &b in bytes {
-            if n < buf.len() {
-                buf[n] = b;
-                n += 1;
-            }
-        }
-    };
-    put(b"homing: ");
-    put(call.as_bytes());
-    put(b" ");
-    put(what.as_bytes());
-    put(b" (heap 0x");
-    for shift in (0..16).rev() {
-        put(&[b"0123456789abcdef"[(heap >> (shift * 4)) & 0xF]]);
-    }
-    put(b")\n");
-    // SAFETY: writing our own stack buffer to fd 2, then aborting.
-    unsafe {
-        libc::write(2, buf.as_ptr().cast(), n);
-        libc::abort()
-    }
+    allocator::os::fatal(&[call, " ", what], "heap", heap)
 }
 
 /// Creates a heap owned by the calling thread; null with `errno = ENOMEM`

@@ -19,6 +19,9 @@
 //! 6. [`stats`]: `homing_collect`, `homing_stats`, `homing_stats_print`,
 //!    and the statistics printed at exit under `HOMING_SHOW_STATS`.
 //!
+//! Layers, bottom up: `errno` → `family` → `interpose` → `heap` →
+//! `region` → `stats` (checked by `.ci/layers`).
+//!
 //! Every function here is `extern "C"` and never unwinds: a Rust panic
 //! inside one aborts the process (the `extern "C"` ABI guarantees it), and
 //! nothing on an allocation path can panic.
