@@ -169,7 +169,7 @@ int homing_heap_acquire(homing_heap_t *heap);
  * by other threads until the heap takes them back (homing_heap_collect
  * first for exact numbers); live, peak and remote_frees need the "stats"
  * feature (on by default). */
-typedef struct {
+typedef struct homing_heap_stats {
     size_t live_blocks;     /* blocks handed out and not taken back */
     size_t live_bytes;      /* their bytes (class sizes) */
     size_t peak_live_bytes; /* highest live_bytes seen (sampled on the slow path) */
