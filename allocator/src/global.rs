@@ -94,9 +94,9 @@ fn alloc_class_slow(mut heap: *mut Heap, class: usize) -> *mut u8 {
         }
     }
     // SAFETY: a real heap bound to this thread. (A freshly bound heap's
-    // direct page is the empty page, whose lists are empty: `alloc_slow`
+    // direct page is the empty page, whose lists are empty: `alloc_refill`
     // handles it.)
-    let p = unsafe { Heap::alloc_slow(heap, class) };
+    let p = unsafe { Heap::alloc_refill(heap, class) };
     if p.is_null() {
         // SAFETY: as above.
         return retry_after_release(heap, || unsafe { Heap::alloc_class(heap, class) });

@@ -119,10 +119,10 @@ pub(crate) struct Owned {
 #[repr(C)]
 pub(crate) struct Heap {
     /// Everything only the owner touches. First field, so the fast path
-    /// indexes `o.direct` straight off the heap pointer. The owner borrows
+    /// indexes `owned.direct` straight off the heap pointer. The owner borrows
     /// this part mutably, never the whole heap: other threads use `inbox`
     /// and `state` meanwhile.
-    pub(crate) o: Owned,
+    pub(crate) owned: Owned,
     /// Blocks of this heap freed by other threads.
     pub(crate) inbox: Queue,
     /// Free pages waiting to be purged; shared with the background purger.
@@ -178,7 +178,7 @@ unsafe fn no_outbox(_heap: *mut Heap) {}
 macro_rules! empty_heap_value {
     () => {
         Heap {
-            o: Owned::EMPTY,
+            owned: Owned::EMPTY,
             inbox: Queue::new(),
             purge: PurgeQueue::new(),
             state: AtomicUsize::new(ACTIVE),
@@ -214,7 +214,7 @@ impl Heap {
         // SAFETY: forwarded from the caller; the heap never moves again.
         unsafe {
             at.write(heap);
-            (*at).o.purge = ptr::addr_of!((*at).purge);
+            (*at).owned.purge = ptr::addr_of!((*at).purge);
         }
     }
 
@@ -228,9 +228,9 @@ impl Heap {
     pub(crate) unsafe fn reset(heap: *mut Heap, is_thread_heap: bool) {
         // SAFETY: the caller owns the heap.
         unsafe {
-            debug_assert!((*heap).o.segments.is_empty() && (*heap).purge.is_empty());
-            (*heap).o = Owned::EMPTY;
-            (*heap).o.purge = ptr::addr_of!((*heap).purge);
+            debug_assert!((*heap).owned.segments.is_empty() && (*heap).purge.is_empty());
+            (*heap).owned = Owned::EMPTY;
+            (*heap).owned.purge = ptr::addr_of!((*heap).purge);
             (*heap).is_thread_heap = is_thread_heap;
         }
     }
@@ -247,7 +247,7 @@ impl Heap {
 
     /// `true` if the heap holds no segment at all.
     pub(crate) fn is_empty(&self) -> bool {
-        self.o.segments.is_empty()
+        self.owned.segments.is_empty()
     }
 
     // ----------------------------------------------------------------
@@ -265,7 +265,7 @@ impl Heap {
     pub(crate) unsafe fn pop_direct(heap: *mut Heap, class: usize) -> *mut u8 {
         // SAFETY: the caller owns the heap; `direct` pages are live.
         unsafe {
-            let page = (*heap).o.direct[class];
+            let page = (*heap).owned.direct[class];
             let block = (*page).free;
             if !block.is_null() {
                 (*page).free = (*block).next;
@@ -289,7 +289,7 @@ impl Heap {
             if !block.is_null() {
                 return block;
             }
-            Self::alloc_slow(heap, class)
+            Self::alloc_refill(heap, class)
         }
     }
 
@@ -329,10 +329,10 @@ impl Heap {
     ///
     /// As for `alloc_class`.
     #[inline(always)]
-    pub(crate) unsafe fn alloc_slow(heap: *mut Heap, class: usize) -> *mut u8 {
+    pub(crate) unsafe fn alloc_refill(heap: *mut Heap, class: usize) -> *mut u8 {
         // SAFETY: the caller owns the heap; `direct` pages are live.
         unsafe {
-            let h = &mut (*heap).o;
+            let h = &mut (*heap).owned;
             let page = h.direct[class];
             let block = (*page).local_free;
             if !block.is_null() && (*heap).inbox.is_empty() && (*heap).purge.is_empty() {
@@ -343,7 +343,7 @@ impl Heap {
                 Self::count_alloc(heap, class);
                 return block.cast();
             }
-            Self::alloc_slow_full(heap, class)
+            Self::alloc_slow(heap, class)
         }
     }
 
@@ -355,7 +355,7 @@ impl Heap {
     /// As for `alloc_class`.
     #[cold]
     #[inline(never)]
-    unsafe fn alloc_slow_full(heap: *mut Heap, class: usize) -> *mut u8 {
+    unsafe fn alloc_slow(heap: *mut Heap, class: usize) -> *mut u8 {
         // SAFETY: the caller owns the heap; every page reached from it is live.
         unsafe {
             (*heap).touch_owned();
@@ -371,7 +371,7 @@ impl Heap {
             Self::count_purged(heap);
             (*heap).purge.purge_expired(false, options::now_ms());
             crate::stats::sample_peak(&(*heap).counters, &(*heap).account);
-            let h = &mut (*heap).o;
+            let h = &mut (*heap).owned;
             // The direct page, then the rest of the class.
             let mut page = h.bins[class].first();
             while !page.is_null() {
@@ -456,7 +456,7 @@ impl Heap {
 
     /// The free fast path, the mirror of [`Heap::pop_direct`]: pushes `p`
     /// on its page's local free list (no atomic). One compare of `used`
-    /// before the decrement sends two cases to [`Heap::free_cold`]: the free
+    /// before the decrement sends two cases to [`Heap::free_page_slow`]: the free
     /// empties the page (the direct page is pinned, so this is another
     /// page: retire it), or the page is on the full list.
     ///
@@ -475,7 +475,7 @@ impl Heap {
             let cold = (*page).free_needs_attention();
             (*page).push_local(p.cast());
             if cold {
-                Self::free_cold(heap, page);
+                Self::free_page_slow(heap, page);
             }
         }
     }
@@ -493,10 +493,10 @@ impl Heap {
     /// The caller owns `heap` and `page` is one of its pages in use.
     #[cold]
     #[inline(never)]
-    pub(crate) unsafe fn free_cold(heap: *mut Heap, page: *mut Page) {
+    pub(crate) unsafe fn free_page_slow(heap: *mut Heap, page: *mut Page) {
         // SAFETY: the caller owns the heap and its pages.
         unsafe {
-            let h = &mut (*heap).o;
+            let h = &mut (*heap).owned;
             let seg = segment::segment_of_page(page);
             if (*seg).kind == Kind::Huge {
                 return Self::free_huge(seg);
@@ -533,7 +533,7 @@ impl Heap {
         unsafe {
             (*heap).touch_owned();
             Self::drain_inbox(heap);
-            let h = &mut (*heap).o;
+            let h = &mut (*heap).owned;
             // Nobody allocates from an abandoned heap: unpin every direct
             // page (an empty one is retired as its pin goes).
             for class in 0..CLASSES {
@@ -591,7 +591,7 @@ impl Heap {
         unsafe {
             (*heap).touch_owned();
             Self::drain_inbox(heap);
-            let h = &mut (*heap).o;
+            let h = &mut (*heap).owned;
             for class in 0..CLASSES {
                 if all {
                     // Unpinned, an empty direct page is retired too.
@@ -633,7 +633,7 @@ impl Heap {
             let _ = (*heap).inbox.take();
             (*heap).purge.clear();
             let _ = (*heap).purge.take_purged();
-            let h = &mut (*heap).o;
+            let h = &mut (*heap).owned;
             for seg in h.segments.iter() {
                 if (*seg).kind == Kind::Huge {
                     GLOBAL.huge((*seg).map_size, false);
@@ -662,7 +662,7 @@ impl Heap {
     pub(crate) unsafe fn check(heap: *mut Heap) -> bool {
         // SAFETY: the caller owns the heap.
         unsafe {
-            let h = &(*heap).o;
+            let h = &(*heap).owned;
             for class in 0..CLASSES {
                 let d = h.direct[class];
                 if d != empty_page() && ((*d).class as usize != class || !(*d).pinned) {

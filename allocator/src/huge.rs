@@ -48,7 +48,7 @@ impl Heap {
         // SAFETY: fresh segment; the heap is ours.
         unsafe {
             if owned {
-                (*heap).o.segments.link_huge(seg);
+                (*heap).owned.segments.link_huge(seg);
                 crate::stats::sample_peak(&(*heap).counters, &(*heap).account);
                 (*heap).account.huge((*seg).map_size, true);
             }
@@ -109,7 +109,7 @@ impl Heap {
         unsafe {
             let owner = (*seg).heap.cast::<Heap>();
             if !owner.is_null() {
-                (*owner).o.segments.unlink(seg);
+                (*owner).owned.segments.unlink(seg);
                 (*owner).account.huge((*seg).map_size, false);
             }
             GLOBAL.huge((*seg).map_size, false);

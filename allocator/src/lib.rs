@@ -5,12 +5,12 @@
 //! Layers, bottom up: `sync` → `os` → `options` → `list` → `size_class` →
 //! `page` → `live_segments` → `segment` → `segments` → `purge` →
 //! `account` → `stats` → `outbox` → `heap` → `huge` → `checked` →
-//! `remote` → `registry` → `thread` → `global` / `heap_api` / `model`.
+//! `remote` → `registry` → `thread` → `global` / `heap_api` / `loom_model`.
 //!
 //! A module uses only modules of earlier layers (`.ci/layers` checks it);
 //! `ARCHITECTURE.md` says what each one holds.
 #![no_std]
-// Under loom only the heap, page and remote-free layers are built (see `model`).
+// Under loom only the heap, page and remote-free layers are built (see `loom_model`).
 #![cfg_attr(loom, allow(dead_code))]
 
 extern crate std;
@@ -42,7 +42,7 @@ mod list;
 #[cfg(feature = "checked")]
 mod live_segments;
 #[cfg(loom)]
-pub mod model;
+pub mod loom_model;
 // Unstable internals: the `HOMING_*` options as read at start-up. Not part
 // of the public API; may change in any release.
 #[doc(hidden)]

@@ -12,7 +12,7 @@ use crate::segment::HeapOwner;
 
 /// Destination slots of an outbox: a thread rarely frees into more than a
 /// few heaps at once; a collision just posts the older batch early.
-pub(crate) const SLOTS: usize = 8;
+pub(crate) const OUTBOX_SLOTS: usize = 8;
 
 /// How far ahead the owner prefetches when it drains its inbox. A drain
 /// walks a chain linked through cold blocks, one dependent cache miss per
@@ -40,7 +40,7 @@ pub(crate) struct Slot {
 
 /// A thread's remote frees, grouped by destination heap (owner only).
 pub(crate) struct Outbox {
-    pub(crate) slots: [Slot; SLOTS],
+    pub(crate) slots: [Slot; OUTBOX_SLOTS],
     pub(crate) pending: usize,
 }
 
@@ -54,7 +54,7 @@ impl Outbox {
             next_recent: 0,
         };
         Outbox {
-            slots: [EMPTY; SLOTS],
+            slots: [EMPTY; OUTBOX_SLOTS],
             pending: 0,
         }
     }

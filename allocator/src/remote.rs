@@ -40,7 +40,7 @@ use homing_deferred::{Batch, Node};
 
 use crate::heap::{self, Heap, ABANDONED, CLAIMED, FREE};
 use crate::options;
-use crate::outbox::{HINTS, HINT_DISTANCE, SLOTS};
+use crate::outbox::{HINTS, HINT_DISTANCE, OUTBOX_SLOTS};
 use crate::segment::HeapOwner;
 use crate::stats::GLOBAL;
 use crate::sync::{fence, Ordering};
@@ -49,7 +49,7 @@ use crate::sync::{fence, Ordering};
 /// least OS-page aligned, so the low 12 bits carry nothing).
 #[inline(always)]
 fn slot_index(owner: *mut HeapOwner) -> usize {
-    ((owner as usize) >> 12) % SLOTS
+    ((owner as usize) >> 12) % OUTBOX_SLOTS
 }
 
 /// Frees `p`, a block of `owner`'s, from a thread whose heap is `mine`

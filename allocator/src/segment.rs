@@ -57,7 +57,7 @@ pub use crate::size_class::{
     MEDIUM_PAGE_SHIFT, MEDIUM_PAGE_SIZE, SMALL_PAGE_SHIFT, SMALL_PAGE_SIZE,
 };
 /// Page slots of a small segment (the first is the header).
-pub const SLOTS: usize = SEGMENT_SIZE / SMALL_PAGE_SIZE;
+pub const PAGE_SLOTS: usize = SEGMENT_SIZE / SMALL_PAGE_SIZE;
 /// A huge segment's `page_shift`: every offset maps to page 0.
 const HUGE_PAGE_SHIFT: usize = usize::BITS as usize - 1;
 
@@ -108,7 +108,7 @@ pub(crate) struct Segment {
     pub(crate) huge_block: *mut u8,
     pub(crate) huge_size: usize,
     /// Page metadata, indexed by slot.
-    pub(crate) pages: [Page; SLOTS],
+    pub(crate) pages: [Page; PAGE_SLOTS],
     /// Under loom: a cell standing for the header's plain fields, written
     /// by whoever holds the segment, so a hand-over through the segment
     /// cache without a happens-before edge is reported as a data race.
@@ -204,7 +204,7 @@ impl Segment {
                 // purged when it was cached. Reset its page metadata.
                 unsafe {
                     let pages = ptr::addr_of_mut!((*cached.as_ptr()).pages).cast::<Page>();
-                    for i in 0..SLOTS {
+                    for i in 0..PAGE_SLOTS {
                         pages.add(i).write(Page::EMPTY);
                     }
                 }

@@ -9,7 +9,7 @@
 //! model as a data race.
 #![cfg(loom)]
 
-use homing::model::{ModelHeap, State};
+use homing::loom_model::{ModelHeap, State};
 use loom::thread;
 
 /// Blocks big enough for a loom node (loom's cells are larger than a word).
@@ -224,7 +224,7 @@ fn hand_off_races_remote_frees_and_a_destroy() {
 #[test]
 fn registry_adoption_races_an_exit() {
     loom::model(|| {
-        let registry = std::sync::Arc::new(homing::model::ModelRegistry::new());
+        let registry = std::sync::Arc::new(homing::loom_model::ModelRegistry::new());
         let r1 = registry.clone();
         let exiting = thread::spawn(move || {
             let heap = r1.acquire_thread_heap();
@@ -291,7 +291,7 @@ fn registry_adoption_races_an_exit() {
 #[test]
 fn registry_reuses_a_free_heap() {
     loom::model(|| {
-        let registry = std::sync::Arc::new(homing::model::ModelRegistry::new());
+        let registry = std::sync::Arc::new(homing::loom_model::ModelRegistry::new());
         let first = registry.acquire_first_class();
         // SAFETY: the main thread owns `first` until it moves below.
         let block = Ptr(unsafe { first.alloc(SIZE) });
@@ -327,12 +327,12 @@ fn registry_reuses_a_free_heap() {
 #[test]
 fn segment_cache_hands_each_segment_out_once() {
     loom::model(|| {
-        let cache = std::sync::Arc::new(homing::model::ModelCache::new());
+        let cache = std::sync::Arc::new(homing::loom_model::ModelCache::new());
         let workers: Vec<_> = (0..2)
             .map(|i| {
                 let cache = cache.clone();
                 thread::spawn(move || {
-                    let seg = homing::model::ModelSegment::new();
+                    let seg = homing::loom_model::ModelSegment::new();
                     // SAFETY: ours until it is put.
                     unsafe { seg.scribble(100 + i) };
                     assert!(cache.put(seg));

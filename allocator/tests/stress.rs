@@ -31,7 +31,7 @@ const ROUNDS: usize = if cfg!(miri) { 2 } else { 12 };
 /// Operations per worker.
 const OPS: usize = if cfg!(miri) { 150 } else { 25_000 };
 /// Transfer array slots (each holds at most one block).
-const SLOTS: usize = if cfg!(miri) { 64 } else { 4096 };
+const TRANSFER_SLOTS: usize = if cfg!(miri) { 64 } else { 4096 };
 /// Blocks a worker keeps to itself (freed locally, or passed on at exit).
 const LOCAL: usize = 32;
 /// Every allocation gets a serial below this.
@@ -170,12 +170,12 @@ fn worker(shared: &Shared, seed: u64) {
             // Replace a slot's block with a new one, free the old.
             0..=59 => {
                 let h = shared.alloc(&mut rng);
-                let old = shared.swap_slot(rng.below(SLOTS), h.p);
+                let old = shared.swap_slot(rng.below(TRANSFER_SLOTS), h.p);
                 shared.free(old);
             }
             // Take a slot's block for ourselves.
             60..=69 => {
-                let old = shared.swap_slot(rng.below(SLOTS), ptr::null_mut());
+                let old = shared.swap_slot(rng.below(TRANSFER_SLOTS), ptr::null_mut());
                 if !old.is_null() {
                     if local.len() < LOCAL {
                         // Alignment unknown: mark it as not resizable.
@@ -207,7 +207,7 @@ fn worker(shared: &Shared, seed: u64) {
     }
     // Killed: our blocks go to the transfer array (or are freed).
     for h in local {
-        let old = shared.swap_slot(rng.below(SLOTS), h.p);
+        let old = shared.swap_slot(rng.below(TRANSFER_SLOTS), h.p);
         shared.free(old);
     }
 }
@@ -238,7 +238,7 @@ fn server_under_load_balances_and_bounds_rss() {
     let base = common::settled();
 
     let shared = Arc::new(Shared {
-        slots: (0..SLOTS)
+        slots: (0..TRANSFER_SLOTS)
             .map(|_| AtomicPtr::new(ptr::null_mut()))
             .collect(),
         live: Liveness::new(MAX_SERIALS),
