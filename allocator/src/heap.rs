@@ -40,17 +40,17 @@ use crate::options;
 use crate::outbox::Outbox;
 use crate::page::{Page, PageQueue};
 use crate::purge::PurgeQueue;
-use crate::segment::{self, Kind, Segment, SEGMENT_SIZE};
+use crate::segment::{self, Kind, Segment};
 use crate::segments::SegmentSet;
 use crate::size_class::{self, CLASSES, CLASS_SIZE};
-use crate::stats::{HeapCounters, GLOBAL};
+use crate::stats::HeapCounters;
 use crate::sync::AtomicUsize;
 
 /// Empty pages a small class keeps in its bin (not retired) while it is
 /// being allocated from (see `Owned::keep_as_spare`).
-const SMALL_SPARES: u8 = 2;
+pub(crate) const SMALL_SPARES: u8 = 2;
 /// The same for a medium class (a medium page is 512 KiB).
-const MEDIUM_SPARES: u8 = 1;
+pub(crate) const MEDIUM_SPARES: u8 = 1;
 
 /// Bound to a thread (or, for a first-class heap, to its creator).
 pub(crate) const ACTIVE: usize = 0;
@@ -103,10 +103,10 @@ pub(crate) fn empty_heap() -> *mut Heap {
 pub(crate) struct Owned {
     /// Fast path: the page to pop from, per class.
     pub(crate) direct: [*mut Page; CLASSES],
-    bins: [PageQueue; CLASSES],
-    full: PageQueue,
+    pub(crate) bins: [PageQueue; CLASSES],
+    pub(crate) full: PageQueue,
     /// Empty pages kept in each class's bin (see `keep_as_spare`).
-    spares: [u8; CLASSES],
+    pub(crate) spares: [u8; CLASSES],
     /// Its segments (see `segments`).
     pub(crate) segments: SegmentSet,
     /// The heap's purge queue (`Heap::purge`, beside this part: the
@@ -312,7 +312,7 @@ impl Heap {
     /// # Safety
     ///
     /// The caller owns `heap` and holds no borrow of its owner part.
-    unsafe fn count_purged(heap: *mut Heap) {
+    pub(crate) unsafe fn count_purged(heap: *mut Heap) {
         // SAFETY: forwarded; two disjoint fields.
         unsafe {
             let n = (*heap).purge.take_purged();
@@ -519,38 +519,6 @@ impl Heap {
         }
     }
 
-    /// What a claimer does before letting an abandoned heap go: take the
-    /// inbox, retire the pages each class was allocating from if they are
-    /// empty (nobody allocates from an abandoned heap), purge what has
-    /// waited long enough, and once no page is in use give back every
-    /// segment. Cheap when there is little to do: no full sweep of the bins.
-    ///
-    /// # Safety
-    ///
-    /// The caller owns `heap` (a claim or an exiting thread).
-    pub(crate) unsafe fn tidy_abandoned(heap: *mut Heap) {
-        // SAFETY: the caller owns the heap and its pages.
-        unsafe {
-            (*heap).touch_owned();
-            Self::drain_inbox(heap);
-            let h = &mut (*heap).owned;
-            // Nobody allocates from an abandoned heap: unpin every direct
-            // page (an empty one is retired as its pin goes).
-            for class in 0..CLASSES {
-                h.set_direct(class, empty_page());
-            }
-            let pages_in_use: usize = h.segments.iter().map(|seg| (*seg).used_pages).sum();
-            if pages_in_use == 0 {
-                // Nothing live: everything goes back now (nobody may come to
-                // purge later), spare segments too, and the heap becomes free.
-                Self::collect(heap, true);
-            } else {
-                (*heap).purge.purge_expired(false, options::now_ms());
-            }
-            Self::count_purged(heap);
-        }
-    }
-
     /// Drains the inbox: every block other threads freed goes back on its
     /// page's local free list. Returns how many.
     ///
@@ -578,80 +546,6 @@ impl Heap {
             (*heap).counters.remote_drained.add(n);
         }
         n
-    }
-
-    /// Gives back what the heap does not need: drains the inbox, retires
-    /// every empty page and purges free pages (all of them if `all`).
-    ///
-    /// # Safety
-    ///
-    /// The caller owns `heap`.
-    pub(crate) unsafe fn collect(heap: *mut Heap, all: bool) {
-        // SAFETY: the caller owns the heap and every page on its lists.
-        unsafe {
-            (*heap).touch_owned();
-            Self::drain_inbox(heap);
-            let h = &mut (*heap).owned;
-            for class in 0..CLASSES {
-                if all {
-                    // Unpinned, an empty direct page is retired too.
-                    h.set_direct(class, empty_page());
-                }
-                let mut page = h.bins[class].first();
-                while !page.is_null() {
-                    let next = PageQueue::next(page);
-                    if (*page).used == 0 {
-                        h.retire_page(page);
-                    }
-                    page = next;
-                }
-            }
-            (*heap).purge.purge_expired(all, options::now_ms());
-            if all {
-                // Spare segments too.
-                for seg in h.segments.iter() {
-                    if (*seg).kind != Kind::Huge && (*seg).used_pages == 0 {
-                        h.release_segment(seg);
-                    }
-                }
-            }
-            Self::count_purged(heap);
-        }
-    }
-
-    /// Unmaps every segment of the heap, live blocks and all (first-class
-    /// heap `destroy`), discarding the inbox.
-    ///
-    /// # Safety
-    ///
-    /// The caller owns `heap` and nobody uses its blocks any more.
-    pub(crate) unsafe fn release_all(heap: *mut Heap) {
-        // SAFETY: forwarded from the caller.
-        unsafe {
-            // Blocks in the inbox, and queued free pages, lie in the
-            // segments we are about to unmap.
-            let _ = (*heap).inbox.take();
-            (*heap).purge.clear();
-            let _ = (*heap).purge.take_purged();
-            let h = &mut (*heap).owned;
-            for seg in h.segments.iter() {
-                if (*seg).kind == Kind::Huge {
-                    GLOBAL.huge((*seg).map_size, false);
-                    Segment::destroy(seg);
-                } else {
-                    Segment::retire(seg);
-                }
-            }
-            h.segments.clear();
-            (*heap).account.released_all();
-            // Everything handed out is gone: balance the counters.
-            let c = &(*heap).counters;
-            c.free_blocks
-                .add(c.alloc_blocks.get().wrapping_sub(c.free_blocks.get()));
-            c.free_bytes
-                .add(c.alloc_bytes.get().wrapping_sub(c.free_bytes.get()));
-            Self::reset(heap, (*heap).is_thread_heap);
-        }
     }
 
     /// Checks the heap's invariants (O(pages · blocks): tests and debug).
@@ -698,175 +592,11 @@ impl Owned {
     };
 
     /// The heap's purge queue.
-    fn purge(&self) -> &PurgeQueue {
+    pub(crate) fn purge(&self) -> &PurgeQueue {
         debug_assert!(!self.purge.is_null(), "the empty heap retires nothing");
         // SAFETY: set when the heap was made or reset; it points into the
         // same heap, which is never unmapped.
         unsafe { &*self.purge }
-    }
-
-    /// Takes a free page from a segment (mapping a new one if needed) and
-    /// sets it up for `class`. Null when out of memory.
-    unsafe fn new_page(&mut self, heap: *mut Heap, class: usize) -> *mut Page {
-        let kind = Kind::of_class(class);
-        // SAFETY: the segments of our set are ours and live.
-        unsafe {
-            let Some(taken) = self.segments.take_slot(heap.cast(), kind) else {
-                return ptr::null_mut();
-            };
-            let (seg, slot) = (taken.segment, taken.slot);
-            if taken.fresh {
-                (*heap).account.segment(SEGMENT_SIZE, true);
-            }
-            let page = ptr::addr_of_mut!((*seg).pages[slot]);
-            if (*page).dirty && !(*page).in_use {
-                // Still waiting to be purged: reuse its memory instead (if
-                // the background purger got to it first, it is clean now).
-                self.purge().remove(page);
-            }
-            let start = Segment::page_start(seg, slot);
-            let bytes = 1 << (*seg).page_shift;
-            (*page).init(start, bytes, class, CLASS_SIZE[class] as usize);
-            (*heap).account.page(bytes, true);
-            debug_assert!((*seg).check());
-            page
-        }
-    }
-
-    /// Keeps the emptied page `page` of `class` in its bin, as a spare,
-    /// instead of retiring it, if the class is being allocated from (it has
-    /// a direct page) and has fewer than its quota of spares: a class whose
-    /// live set swings across page boundaries then takes back a warm page
-    /// with its free list built, rather than retiring pages and setting up
-    /// fresh ones a moment later (retiring every emptied page cost 10–15%
-    /// on the single-thread `local` workload). A spare stops being one when
-    /// it becomes the direct page again or is retired (`collect`, exit).
-    /// `true` if kept.
-    ///
-    /// # Safety
-    ///
-    /// `page` is an empty, unpinned page of `class` in `bins[class]`.
-    unsafe fn keep_as_spare(&mut self, class: usize, page: *mut Page) -> bool {
-        let quota = if crate::size_class::is_small(class) {
-            SMALL_SPARES
-        } else {
-            MEDIUM_SPARES
-        };
-        if self.direct[class] == empty_page() || self.spares[class] >= quota {
-            return false;
-        }
-        self.spares[class] += 1;
-        // SAFETY: the caller's page.
-        unsafe { (*page).spare = true };
-        true
-    }
-
-    /// `page` stops being a spare (it is allocated from again, or retired).
-    ///
-    /// # Safety
-    ///
-    /// `page` is a live page of ours.
-    unsafe fn unspare(&mut self, page: *mut Page) {
-        // SAFETY: the caller's page.
-        unsafe {
-            if (*page).spare {
-                (*page).spare = false;
-                self.spares[(*page).class as usize] -= 1;
-            }
-        }
-    }
-
-    /// Makes `page` the one `class` allocates from (the empty page: none),
-    /// moving the pin (one count of `used`, see `page`) from the old direct
-    /// page to the new one. An old direct page left with no block is
-    /// retired.
-    ///
-    /// # Safety
-    ///
-    /// `page` is the empty page or an in-use page of ours of `class`.
-    unsafe fn set_direct(&mut self, class: usize, page: *mut Page) {
-        let old = self.direct[class];
-        if old == page {
-            return;
-        }
-        self.direct[class] = page;
-        // SAFETY: `page` and `old` are the empty page (never written) or
-        // live pages of ours.
-        unsafe {
-            if page != empty_page() {
-                debug_assert!((*page).in_use && !(*page).pinned);
-                self.unspare(page);
-                (*page).used += 1;
-                (*page).pinned = true;
-            }
-            if old != empty_page() {
-                debug_assert!((*old).pinned);
-                (*old).used = (*old).used.wrapping_sub(1);
-                (*old).pinned = false;
-                if (*old).used == 0 && !(*old).in_full {
-                    self.retire_page(old);
-                }
-            }
-        }
-    }
-
-    /// Gives an unused page back to its segment; its memory waits on the
-    /// purge queue (or is purged at once with a zero delay).
-    unsafe fn retire_page(&mut self, page: *mut Page) {
-        // SAFETY: the page is ours, in use, with `used == 0`.
-        unsafe {
-            debug_assert!((*page).used == 0 && (*page).in_use && !(*page).in_full);
-            debug_assert!(!(*page).pinned && self.direct[(*page).class as usize] != page);
-            self.unspare(page);
-            let class = (*page).class as usize;
-            self.bins[class].remove(page);
-            (*page).in_use = false;
-            (*page).free = ptr::null_mut();
-            (*page).local_free = ptr::null_mut();
-            (*page).block_size = 0;
-            let seg = segment::segment_of_page(page);
-            (*(*seg).heap.cast::<Heap>())
-                .account
-                .page(1 << (*seg).page_shift, false);
-            let emptied = self.segments.give_slot(seg, Segment::slot_of(seg, page));
-            if (*page).dirty {
-                // Queued, and whatever waited long enough purged, under one
-                // hold of the queue (all of it with a zero delay).
-                self.purge().push_and_purge(page, options::now_ms());
-            }
-            if emptied {
-                self.segment_emptied(seg);
-            }
-        }
-    }
-
-    /// A segment has no page in use: unmap it, unless we keep it as a spare.
-    unsafe fn segment_emptied(&mut self, seg: *mut Segment) {
-        // SAFETY: the segment is ours and holds no live block.
-        unsafe {
-            let spares = self.segments.other_empty(seg);
-            if spares >= options::keep_segments() {
-                self.release_segment(seg);
-            }
-        }
-    }
-
-    /// Unmaps one of our small/medium segments, which holds no live block.
-    unsafe fn release_segment(&mut self, seg: *mut Segment) {
-        // SAFETY: the segment is ours and unused.
-        unsafe {
-            for slot in 1..(*seg).slots {
-                let page = ptr::addr_of_mut!((*seg).pages[slot]);
-                if !(*page).in_use && (*page).dirty {
-                    self.purge().remove(page);
-                }
-            }
-            self.segments.unlink(seg);
-            (*(*seg).heap.cast::<Heap>())
-                .account
-                .segment(SEGMENT_SIZE, false);
-            Segment::retire(seg);
-        }
     }
 }
 

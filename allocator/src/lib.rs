@@ -4,7 +4,7 @@
 //!
 //! Layers, bottom up: `sync` → `os` → `options` → `list` → `size_class` →
 //! `page` → `live_segments` → `segment` → `segments` → `purge` →
-//! `account` → `stats` → `outbox` → `heap` → `huge` → `checked` →
+//! `account` → `stats` → `outbox` → `heap` → `pages` / `huge` / `collect` → `checked` →
 //! `remote` → `registry` → `thread` → `global` / `heap_api` / `loom_model`.
 //!
 //! A module uses only modules of earlier layers (`.ci/layers` checks it);
@@ -32,6 +32,7 @@ mod sync;
 
 #[cfg(feature = "checked")]
 mod checked;
+mod collect;
 #[cfg(not(loom))]
 mod global;
 mod heap;
@@ -49,6 +50,7 @@ pub mod loom_model;
 pub mod options;
 mod outbox;
 mod page;
+mod pages;
 mod purge;
 mod registry;
 mod remote;
