@@ -1,0 +1,251 @@
+//! The worker pool: threads that run actor turns and jobs from one shared
+//! run queue.
+//!
+//! # Structure
+//!
+//! - **Run queue**: a `crossbeam_queue::SegQueue` of tasks (an actor's turn,
+//!   or a one-off job). Any thread pushes; workers pop.
+//! - **Parking**: a worker that finds the queue empty spins briefly, then
+//!   counts itself in `sleepers` and waits on a condition variable (with a
+//!   timeout as a backstop). A pusher wakes one sleeper if `sleepers > 0`.
+//!   The pusher's push-then-read-`sleepers` and the worker's
+//!   raise-`sleepers`-then-read-queue are separated by SeqCst fences, so at
+//!   least one of them sees the other (no lost wake-up).
+//! - **Safe points**: after every task a worker calls
+//!   `homing_deferred::collect()` (finishing `Shared` releases posted to
+//!   it; one load when there are none), and before it parks,
+//!   `homing::collect()` (its heap gives back what it does not need).
+//!
+//! # Shutdown
+//!
+//! Dropping the [`Pool`] (or [`Pool::shutdown`]) marks it closing, wakes
+//! every worker, and joins them once the run queue is empty. Messages sent
+//! after that are refused (`tell` returns them).
+
+use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_queue::SegQueue;
+
+use super::reply::{reply, Ask};
+
+/// How often a worker polls the queue (yielding between polls) before it
+/// parks: enough to catch the next message of a ping-pong without a
+/// sleep/wake round trip, few enough that an idle pool stops burning CPU at
+/// once.
+const SPINS: usize = 64;
+
+/// The longest a parked worker sleeps without being woken: a backstop only
+/// (wake-ups are not lost, see the module doc), short enough that shutdown
+/// never waits on it.
+const PARK_TIMEOUT: Duration = Duration::from_millis(50);
+
+/// A unit of work for a worker.
+pub(crate) enum Task {
+    /// An actor's turn: a batch of its messages.
+    Turn(Arc<dyn Turn>),
+    /// A one-off closure.
+    Job(Box<dyn FnOnce() + Send>),
+}
+
+/// Something a worker can run a turn of (an actor cell).
+pub(crate) trait Turn: Send + Sync {
+    /// Runs one batch; the caller holds the actor's `SCHEDULED` state.
+    fn run(self: Arc<Self>);
+}
+
+/// The state shared by the pool's handle, its workers and its actors.
+pub(crate) struct Shared {
+    queue: SegQueue<Task>,
+    /// Workers parked or about to park (see the module doc).
+    sleepers: AtomicUsize,
+    lock: Mutex<()>,
+    wake: Condvar,
+    closing: AtomicBool,
+}
+
+impl Shared {
+    /// Queues `task` and wakes a parked worker if there is one.
+    pub(crate) fn schedule(&self, task: Task) {
+        self.queue.push(task);
+        // SeqCst fence: pairs with the worker's fence after it raises
+        // `sleepers` (module doc): either we see it parked, or it sees our
+        // task before it waits.
+        fence(Ordering::SeqCst);
+        // Relaxed: ordered by the fence above.
+        if self.sleepers.load(Ordering::Relaxed) > 0 {
+            let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+            self.wake.notify_one();
+        }
+    }
+
+    /// `true` once the pool is shutting down.
+    pub(crate) fn is_closing(&self) -> bool {
+        // Acquire: pairs with the Release in `close`; a hint for senders.
+        self.closing.load(Ordering::Acquire)
+    }
+
+    fn close(&self) {
+        // Release: workers that see it also see everything queued before.
+        self.closing.store(true, Ordering::Release);
+        let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.wake.notify_all();
+    }
+
+    /// A worker's life.
+    fn work(&self) {
+        loop {
+            if let Some(task) = self.queue.pop() {
+                match task {
+                    Task::Turn(t) => t.run(),
+                    Task::Job(job) => job(),
+                }
+                homing_deferred::collect();
+                continue;
+            }
+            if self.is_closing() && self.queue.is_empty() {
+                return;
+            }
+            if (0..SPINS).any(|_| {
+                std::thread::yield_now();
+                !self.queue.is_empty()
+            }) {
+                continue;
+            }
+            homing::collect();
+            let guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+            // Relaxed increment, then the SeqCst fence that pairs with
+            // `schedule`'s (module doc).
+            self.sleepers.fetch_add(1, Ordering::Relaxed);
+            fence(Ordering::SeqCst);
+            if self.queue.is_empty() && !self.is_closing() {
+                let _ = self
+                    .wake
+                    .wait_timeout(guard, PARK_TIMEOUT)
+                    .unwrap_or_else(|e| e.into_inner());
+            } else {
+                drop(guard);
+            }
+            // Relaxed: a count only; a stale value costs one spurious wake.
+            self.sleepers.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A pool of worker threads that run actors (each on at most one worker at
+/// a time) and jobs.
+///
+/// ```
+/// use homing_regions::actor::Pool;
+///
+/// let pool = Pool::new(2);
+/// let sum = pool.run(|| (1..=10u64).sum::<u64>());
+/// assert_eq!(sum.wait(), Ok(55));
+/// ```
+pub struct Pool {
+    shared: Arc<Shared>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl Pool {
+    /// Starts `threads` workers (at least one).
+    pub fn new(threads: usize) -> Pool {
+        let shared = Arc::new(Shared {
+            queue: SegQueue::new(),
+            sleepers: AtomicUsize::new(0),
+            lock: Mutex::new(()),
+            wake: Condvar::new(),
+            closing: AtomicBool::new(false),
+        });
+        let workers = (0..threads.max(1))
+            .map(|i| {
+                let shared = Arc::clone(&shared);
+                std::thread::Builder::new()
+                    .name(format!("homing-actor-{i}"))
+                    .spawn(move || shared.work())
+                    .expect("spawn an actor worker")
+            })
+            .collect();
+        Pool { shared, workers }
+    }
+
+    /// Number of worker threads.
+    pub fn threads(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// Runs `job` on a worker; the result can be waited on or awaited.
+    /// Move the job's data in (an [`Iso`](crate::Iso) moves a whole region
+    /// as one pointer).
+    pub fn run<R: Send + 'static>(&self, job: impl FnOnce() -> R + Send + 'static) -> Ask<R> {
+        run_on(&self.shared, job)
+    }
+
+    /// A handle that can start jobs and actors on this pool from anywhere
+    /// (a handler, another thread), without keeping the workers alive.
+    pub fn spawner(&self) -> Spawner {
+        Spawner {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Lets the workers finish what is queued, then stops and joins them.
+    pub fn shutdown(mut self) {
+        self.stop_workers();
+    }
+
+    fn stop_workers(&mut self) {
+        self.shared.close();
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.stop_workers();
+    }
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("threads", &self.workers.len())
+            .finish()
+    }
+}
+
+/// Starts jobs and actors on a [`Pool`]; cheap to clone, `Send + Sync`.
+#[derive(Clone)]
+pub struct Spawner {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Spawner {
+    /// As [`Pool::run`].
+    pub fn run<R: Send + 'static>(&self, job: impl FnOnce() -> R + Send + 'static) -> Ask<R> {
+        run_on(&self.shared, job)
+    }
+}
+
+impl std::fmt::Debug for Spawner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Spawner")
+    }
+}
+
+fn run_on<R: Send + 'static>(shared: &Shared, job: impl FnOnce() -> R + Send + 'static) -> Ask<R> {
+    let (tx, rx) = reply();
+    if !shared.is_closing() {
+        shared.schedule(Task::Job(Box::new(move || tx.send(job()))));
+    }
+    // If closing, `tx` was dropped with the closure: the Ask is canceled.
+    rx
+}
