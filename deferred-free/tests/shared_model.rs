@@ -138,7 +138,7 @@ proptest! {
         let drops = Arc::new(AtomicUsize::new(0));
         let dropped = || drops.load(Ordering::SeqCst);
         // Thread 0 is the owner.
-        let mut w = vec![
+        let mut w = [
             Worker::spawn(Some(Arc::clone(&drops))),
             Worker::spawn(None),
             Worker::spawn(None),
