@@ -180,8 +180,22 @@ impl Header {
     pub(crate) unsafe fn release_shared(this: NonNull<Header>) {
         // SAFETY: our handle keeps the object alive until the exchange below.
         let h = unsafe { this.as_ref() };
-        // Relaxed: a first guess for the compare-exchange, which validates it.
+        // Relaxed: a first guess for the compare-exchange, which validates
+        // it; or, if it shows MERGED (never cleared, and QUEUED is never set
+        // on a merged object), the choice of the plain decrement below.
         let mut old = h.shared.load(Ordering::Relaxed);
+        if old & MERGED != 0 {
+            // Merged: only the count matters, as for `Arc`. Release: our
+            // uses of the value happen before whoever frees it.
+            let new = h.shared.fetch_sub(UNIT, Ordering::Release) - UNIT;
+            if count(new) == 0 && new & QUEUED == 0 {
+                // Acquire fence: as below.
+                fence(Ordering::Acquire);
+                // SAFETY: the last handle is gone and no drain holds it.
+                unsafe { (h.free)(this) };
+            }
+            return;
+        }
         let new = loop {
             let mut new = old - UNIT;
             if new & (MERGED | QUEUED) == 0 && count(new) < 0 {

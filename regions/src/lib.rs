@@ -51,5 +51,5 @@ pub mod actor;
 
 pub use frozen::Frozen;
 pub use iso::{Family, Iso};
-pub use region::{AllocError, Region, LARGE_OBJECT};
+pub use region::{live_chunk_bytes, AllocError, Region, LARGE_OBJECT};
 pub use string::String;

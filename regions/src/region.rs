@@ -38,6 +38,33 @@ use crate::cache;
 use crate::chunk::{
     class_size, Chunk, Header, CLASSES, HEADER_SIZE, MAX_CHUNK, SMALL_ALIGN, SMALL_CHUNKS,
 };
+use crate::sync::plain;
+
+/// Bytes of chunk memory held by all regions now (see [`live_chunk_bytes`]).
+static LIVE_CHUNK_BYTES: plain::AtomicUsize = plain::AtomicUsize::new(0);
+
+/// Bytes of chunk memory (small, pooled and huge chunks, headers included)
+/// that regions hold right now, process-wide. Zero once every region has
+/// been dropped; chunks waiting in the pool or a thread's cache are not
+/// counted. Updated only when a region takes or gives back a chunk.
+///
+/// ```
+/// use homing_regions::{live_chunk_bytes, Region};
+///
+/// let region = Region::new();
+/// region.alloc_str("held");
+/// assert!(live_chunk_bytes() >= 1024);
+/// drop(region); // (other threads' regions may still count)
+/// ```
+pub fn live_chunk_bytes() -> usize {
+    // Relaxed: a statistic.
+    LIVE_CHUNK_BYTES.load(plain::Ordering::Relaxed)
+}
+
+fn count_taken(bytes: usize) {
+    // Relaxed: a statistic; no memory is published through it.
+    LIVE_CHUNK_BYTES.fetch_add(bytes, plain::Ordering::Relaxed);
+}
 
 /// Steps of a region's growth before its first pooled chunk: one per small
 /// chunk size. A region's `next_step` below this picks a small chunk, at
@@ -251,6 +278,7 @@ impl Region {
         let (size, align) = (layout.size(), layout.align());
         if size >= LARGE_OBJECT || align > MAX_CHUNK {
             let chunk = Chunk::map_huge(size, align).ok_or(AllocError)?;
+            count_taken(chunk.size());
             let base = chunk.base();
             self.push_retired(chunk.into_raw().as_ptr());
             return Ok(base);
@@ -282,6 +310,7 @@ impl Region {
 
     /// Makes `chunk` the current chunk (retiring the old one).
     fn install(&self, chunk: Chunk) {
+        count_taken(chunk.size());
         let base = chunk.base().as_ptr();
         let payload = chunk.payload();
         self.next_step.set(step_after(&chunk));
@@ -789,7 +818,10 @@ impl fmt::Debug for Region {
 fn give_back(hdr: *mut Header) {
     // SAFETY: callers pass a chunk they have just unlinked from their region,
     // so its ownership is theirs to hand on.
-    cache::give(unsafe { Chunk::from_raw(NonNull::new_unchecked(hdr)) });
+    let chunk = unsafe { Chunk::from_raw(NonNull::new_unchecked(hdr)) };
+    // Relaxed: a statistic.
+    LIVE_CHUNK_BYTES.fetch_sub(chunk.size(), plain::Ordering::Relaxed);
+    cache::give(chunk);
 }
 
 #[cold]
