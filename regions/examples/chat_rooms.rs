@@ -125,7 +125,7 @@ impl Actor for RoomActor {
                 // to a job: the room goes on serving while the job runs.
                 let lines = &room.lines;
                 let copy = Iso::<LinesF>::new(|r| lines.iter().map(|l| &*r.alloc_str(l)).collect());
-                let _ = ctx.spawner().run(move || {
+                let _started = ctx.spawner().execute(move || {
                     let mut copy = copy;
                     reply.send(copy.with(|_, lines| compress(lines)));
                 });
@@ -259,7 +259,7 @@ fn main() {
                     let rooms = &rooms;
                     let peak = &peak_region_bytes;
                     s.spawn(move || {
-                        let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (c as u64 + 1) * 0x1000_0001);
+                        let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ ((c as u64 + 1) * 0x1000_0001));
                         let (mut posts, mut reads) = (0u64, 0u64);
                         let mut read_lat = Vec::new();
                         for op in 0..ops {

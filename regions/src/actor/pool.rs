@@ -233,6 +233,17 @@ impl Spawner {
     pub fn run<R: Send + 'static>(&self, job: impl FnOnce() -> R + Send + 'static) -> Ask<R> {
         run_on(&self.shared, job)
     }
+
+    /// Runs `job` on a worker, with no reply (the job answers through
+    /// whatever it carries, say a [`Reply`](super::Reply)). Returns `false`,
+    /// dropping the job, if the pool is shutting down.
+    pub fn execute(&self, job: impl FnOnce() + Send + 'static) -> bool {
+        if self.shared.is_closing() {
+            return false;
+        }
+        self.shared.schedule(Task::Job(Box::new(job)));
+        true
+    }
 }
 
 impl std::fmt::Debug for Spawner {
