@@ -77,12 +77,46 @@ fn foreign(c: &mut Criterion) {
     owner.join().unwrap();
 }
 
+/// A foreign thread's clone + drop of an object whose counts are merged
+/// (after a foreign thread dropped a handle its owner counted): every
+/// thread counts on the atomic then, and a drop is a plain `fetch_sub`.
+fn foreign_merged(c: &mut Criterion) {
+    let mut group = c.benchmark_group("shared/foreign-merged");
+    group.throughput(Throughput::Elements(PAIRS));
+    let (give, take) = mpsc::channel();
+    let (merge, merged) = mpsc::channel::<()>();
+    let (ready, is_ready) = mpsc::channel::<()>();
+    let (done, wait) = mpsc::channel::<()>();
+    let owner = std::thread::spawn(move || {
+        let s = Shared::new(vec![1u64, 2, 3]);
+        give.send((s.clone(), s.clone())).unwrap();
+        merged.recv().unwrap();
+        homing_deferred::collect(); // merges: the counts are one now
+        ready.send(()).unwrap();
+        let _ = wait.recv();
+        drop(s);
+    });
+    let (g1, g2): (Shared<Vec<u64>>, Shared<Vec<u64>>) = take.recv().unwrap();
+    drop(g1); // an owner-counted handle dropped here: posted to the owner
+    merge.send(()).unwrap();
+    is_ready.recv().unwrap();
+    let a = Arc::new(vec![1u64, 2, 3]);
+    for round in 0..2 {
+        group.bench_function(format!("Shared/{round}"), |b| b.iter(|| shared_pairs(&g2)));
+        group.bench_function(format!("Arc/{round}"), |b| b.iter(|| arc_pairs(&a)));
+    }
+    group.finish();
+    drop(g2);
+    done.send(()).unwrap();
+    owner.join().unwrap();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .measurement_time(std::time::Duration::from_secs(1))
         .warm_up_time(std::time::Duration::from_millis(300))
         .sample_size(20);
-    targets = owner, foreign
+    targets = owner, foreign, foreign_merged
 }
 criterion_main!(benches);
