@@ -38,6 +38,8 @@ const ROOMS: usize = 100;
 const BROADCAST: usize = 0;
 /// Lines a read returns.
 const READ_LINES: usize = 20;
+/// The block a `Shared` thread record takes (3 words, in a 32-byte class).
+const RECORD_BLOCK: usize = 32;
 /// LZ77 window of the compression job, in bytes.
 const WINDOW: usize = 2048;
 
@@ -231,6 +233,8 @@ fn main() {
     let workers = env("CHAT_WORKERS", 4);
     static FORWARDED: AtomicU64 = AtomicU64::new(0);
 
+    // Print once first, so stdout's buffer is part of the baseline.
+    println!("chat_rooms: starting");
     homing::collect();
     let baseline = homing::stats().live_bytes;
     let start = Instant::now();
@@ -380,8 +384,13 @@ fn main() {
         live as i64 - baseline as i64
     );
     assert_eq!(held, 0, "a region was not released");
+    // What may stay: one `Shared` thread record (a 24-byte block) per
+    // thread that made a `Shared` (the clients); records are kept for the
+    // life of the process (see homing-deferred's `record`).
+    let records = clients * RECORD_BLOCK;
     assert!(
-        live <= baseline + 64 * 1024,
-        "live bytes did not come back to baseline"
+        live <= baseline + records,
+        "live bytes did not come back to baseline (+{} B, records allow {records} B)",
+        live - baseline
     );
 }
