@@ -11,6 +11,13 @@
 //!   The pusher's push-then-read-`sleepers` and the worker's
 //!   raise-`sleepers`-then-read-queue are separated by SeqCst fences, so at
 //!   least one of them sees the other (no lost wake-up).
+//! - **Next slot**: an actor turn scheduled by a worker itself (a handler
+//!   sent to an idle actor) goes into that worker's one-task `NEXT` slot
+//!   instead of the run queue, and the worker runs it as soon as the
+//!   current task ends: no queue round trip, no wake-up of another worker
+//!   (a message chain — ping-pong, a ring — stays on one warm worker). At
+//!   most [`NEXT_BUDGET`] slot turns run in a row; then the slot's task goes
+//!   to the run queue, so a chain cannot starve the queue.
 //! - **Safe points**: after every task a worker calls
 //!   `homing_deferred::collect()` (finishing `Shared` releases posted to
 //!   it; one load when there are none), and before it parks,
@@ -42,6 +49,18 @@ const SPINS: usize = 64;
 /// never waits on it.
 const PARK_TIMEOUT: Duration = Duration::from_millis(50);
 
+/// Slot turns a worker runs in a row before it sends the slot's task to
+/// the run queue (see the module doc): long enough to keep a message
+/// chain on one worker, short enough that queued work waits little.
+const NEXT_BUDGET: usize = 32;
+
+std::thread_local! {
+    /// The pool whose worker this thread is (null on other threads).
+    static WORKER_OF: std::cell::Cell<*const Shared> = const { std::cell::Cell::new(std::ptr::null()) };
+    /// The worker's next-slot task (see the module doc).
+    static NEXT: std::cell::Cell<Option<Arc<dyn Turn>>> = const { std::cell::Cell::new(None) };
+}
+
 /// A unit of work for a worker.
 pub(crate) enum Task {
     /// An actor's turn: a batch of its messages.
@@ -67,8 +86,34 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// Queues `task` and wakes a parked worker if there is one.
+    /// Queues `task` (in the calling worker's next slot if it is a turn and
+    /// the slot is free) and wakes a parked worker if there is one.
     pub(crate) fn schedule(&self, task: Task) {
+        let task = match task {
+            Task::Turn(turn) if std::ptr::eq(WORKER_OF.with(|w| w.get()), self) => {
+                // The slot keeps the first turn put in it; a second one
+                // goes to the run queue.
+                let rejected = NEXT.with(|n| match n.take() {
+                    None => {
+                        n.set(Some(turn));
+                        None
+                    }
+                    Some(first) => {
+                        n.set(Some(first));
+                        Some(turn)
+                    }
+                });
+                match rejected {
+                    None => return,
+                    Some(turn) => Task::Turn(turn),
+                }
+            }
+            other => other,
+        };
+        self.push_global(task);
+    }
+
+    fn push_global(&self, task: Task) {
         self.queue.push(task);
         // SeqCst fence: pairs with the worker's fence after it raises
         // `sleepers` (module doc): either we see it parked, or it sees our
@@ -94,14 +139,30 @@ impl Shared {
         self.wake.notify_all();
     }
 
+    /// Runs the turns handlers put in this worker's next slot, up to the
+    /// budget; what is left goes to the run queue.
+    fn run_next_slot(&self) {
+        for _ in 0..NEXT_BUDGET {
+            match NEXT.with(|n| n.take()) {
+                Some(turn) => turn.run(),
+                None => return,
+            }
+        }
+        if let Some(turn) = NEXT.with(|n| n.take()) {
+            self.push_global(Task::Turn(turn));
+        }
+    }
+
     /// A worker's life.
     fn work(&self) {
+        WORKER_OF.with(|w| w.set(self as *const Shared));
         loop {
             if let Some(task) = self.queue.pop() {
                 match task {
                     Task::Turn(t) => t.run(),
                     Task::Job(job) => job(),
                 }
+                self.run_next_slot();
                 homing_deferred::collect();
                 continue;
             }
