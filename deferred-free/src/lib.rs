@@ -1,7 +1,27 @@
 #![doc = include_str!("../README.md")]
 #![no_std]
 
+#[cfg(feature = "std")]
+extern crate std;
+
 mod queue;
 mod sync;
 
+#[cfg(feature = "std")]
+mod record;
+
+#[cfg(feature = "std")]
+mod header;
+
+#[cfg(feature = "std")]
+mod thread;
+
+#[cfg(feature = "std")]
+mod shared;
+
 pub use queue::{Batch, Chain, Node, Queue};
+
+#[cfg(feature = "std")]
+pub use shared::Shared;
+#[cfg(feature = "std")]
+pub use thread::collect;

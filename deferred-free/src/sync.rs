@@ -5,9 +5,13 @@
 //! `core`'s, with no cost. No other module imports `core::sync::atomic`
 //! directly.
 
+#[cfg(all(loom, feature = "std"))]
+pub(crate) use loom::sync::atomic::{fence, AtomicIsize, AtomicUsize};
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{AtomicPtr, Ordering};
 
+#[cfg(all(not(loom), feature = "std"))]
+pub(crate) use core::sync::atomic::{fence, AtomicIsize, AtomicUsize};
 #[cfg(not(loom))]
 pub(crate) use core::sync::atomic::{AtomicPtr, Ordering};
 
@@ -42,3 +46,23 @@ impl<T> UnsafeCell<T> {
         f(self.0.get())
     }
 }
+
+/// Declares this crate's thread-locals: `std`'s (const-initialised) outside
+/// loom, loom's (which it drops at the end of each modelled thread) inside.
+#[cfg(all(not(loom), feature = "std"))]
+macro_rules! thread_locals {
+    ($($(#[$attr:meta])* static $name:ident: $ty:ty = $init:expr;)*) => {
+        std::thread_local! { $($(#[$attr])* static $name: $ty = const { $init };)* }
+    };
+}
+
+/// Declares this crate's thread-locals (loom's, under `cfg(loom)`).
+#[cfg(all(loom, feature = "std"))]
+macro_rules! thread_locals {
+    ($($(#[$attr:meta])* static $name:ident: $ty:ty = $init:expr;)*) => {
+        loom::thread_local! { $($(#[$attr])* static $name: $ty = $init;)* }
+    };
+}
+
+#[cfg(feature = "std")]
+pub(crate) use thread_locals;

@@ -1,8 +1,25 @@
-//! `allocator_api2::alloc::Allocator` for `&Region`.
+//! `allocator_api2::alloc::Allocator` for `Region` (and so, through
+//! allocator-api2's blanket impl, for `&Region`).
 //!
 //! Collections that take an allocator (`allocator_api2::vec::Vec`,
 //! `hashbrown::HashMap` with its `allocator-api2` feature) can keep their
-//! memory in a region: `Vec::new_in(&region)`.
+//! memory in a region, two ways:
+//!
+//! - **borrowed**, `Vec::new_in(&region)`: any number of collections share
+//!   the region; they are tied to the borrow, and since `Region` is not
+//!   `Sync`, `&Region` (so the collection) is not `Send`;
+//! - **owned**, `Vec::new_in(Region::new())`: the collection owns its region
+//!   and drops it whole with itself; `Region` is `Send`, so the collection
+//!   is `Send` when its elements are, and can live across an `.await` in a
+//!   spawned task or move to another thread. One collection per region.
+//!
+//! bumpalo offers only the first (`&Bump`), and its collections cannot be
+//! held across an `.await` in a multi-threaded executor for the same
+//! reason; a `Sync` arena would need an atomic bump on every allocation.
+//! Owning the region costs nothing at allocation time and keeps the
+//! single-threaded bump; what it gives up is sharing one region between
+//! several owned collections (build those inside an [`Iso`](crate::Iso)
+//! instead, or borrow).
 //!
 //! - `allocate` bumps, like [`Region::alloc_layout`].
 //! - `deallocate` frees nothing, except that the most recent allocation is
@@ -13,7 +30,10 @@
 //!
 //! Memory stays valid until it is deallocated or the region is dropped or
 //! reset; the borrow `&Region` keeps the region alive (and un-reset) for as
-//! long as any collection holds it, as the `Allocator` contract asks.
+//! long as any collection holds it, and an owned region lives as long as
+//! its collection (which reaches it only through `&`), as the `Allocator`
+//! contract asks. Moving a `Region` moves its handle, not its chunks, so
+//! blocks stay valid when the collection (and its allocator) moves.
 
 use core::alloc::Layout;
 use core::ptr::{self, NonNull};
@@ -23,11 +43,14 @@ use allocator_api2::alloc::{AllocError, Allocator};
 use crate::Region;
 
 // SAFETY: blocks come from `Region::try_alloc_layout`, so they are valid for
-// their layout until the region is dropped or reset, neither of which can
-// happen while a `&Region` exists; copies of the `&Region` are the same
-// allocator; `deallocate`/`grow`/`shrink` only move the bump pointer over the
-// most recent block, which the caller no longer uses (or keeps, resized).
-unsafe impl Allocator for &Region {
+// their layout until the region is dropped or reset: dropping needs the
+// region itself (the allocator instance is gone then), resetting needs
+// `&mut Region`, which no holder of the allocator has while a block is live;
+// moving the region moves only its handle (the chunks stay); `Region` is not
+// `Clone`, and every `&Region` is the same allocator; `deallocate`/`grow`/
+// `shrink` only move the bump pointer over the most recent block, which the
+// caller no longer uses (or keeps, resized).
+unsafe impl Allocator for Region {
     #[inline]
     fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
         let p = self.try_alloc_layout(layout)?;

@@ -14,8 +14,13 @@
 //! whole chunk at offset 0.
 //!
 //! There are [`CLASSES`] pooled sizes, `MIN_CHUNK << class`, each chunk
-//! aligned to its own size; and **huge** chunks, one mapping per large object,
-//! of any page-multiple size, never pooled.
+//! aligned to its own size; **huge** chunks, one mapping per large object,
+//! of any page-multiple size, never pooled; and **small** chunks, the first
+//! few chunks of a region ([`SMALL_CHUNKS`]: 1, 4 and 16 KiB), which are
+//! blocks of the global allocator (homing's thread heaps when homing is the
+//! global allocator) rather than mappings, so that a region that holds a
+//! few objects costs about what it holds. Small chunks are never pooled
+//! either: the global allocator already caches blocks of those sizes.
 //!
 //! # Who touches what
 //!
@@ -35,6 +40,8 @@
 //!   `base + size - HEADER_SIZE`, `HEADER_SIZE < OS_PAGE` (so purging all but
 //!   the last OS page of a chunk never touches its header).
 //! - Pooled: `size == class_size(class)`, `align == size`. Huge: `class == HUGE`.
+//!   Small: `class == SMALL`, `size` one of [`SMALL_CHUNKS`], `align ==
+//!   SMALL_ALIGN`, allocated with `std::alloc::alloc`.
 
 use core::mem::{align_of, size_of};
 use core::ptr::{self, NonNull};
@@ -62,6 +69,19 @@ pub const MAX_CHUNK: usize = MIN_CHUNK << (CLASSES - 1);
 
 /// The `class` of a huge chunk: one mapping for one large object.
 pub(crate) const HUGE: usize = usize::MAX;
+
+/// The `class` of a small chunk: a block of the global allocator.
+pub(crate) const SMALL: usize = usize::MAX - 1;
+
+/// Sizes of a region's first chunks, header included, before it moves on to
+/// pooled chunks: 1 KiB (a per-request region with a few small objects
+/// costs one 1 KiB block), then growing fourfold so that a region that
+/// keeps growing reaches pooled chunks after three small ones.
+pub const SMALL_CHUNKS: [usize; 3] = [1024, 4 * 1024, 16 * 1024];
+
+/// Alignment of a small chunk's base. Objects aligned more than this skip
+/// the small chunks and go to a pooled one.
+pub const SMALL_ALIGN: usize = 16;
 
 /// Bytes of a pooled chunk of class `class`.
 #[inline]
@@ -130,12 +150,35 @@ impl Chunk {
         Self::map_with(bytes, align.max(OS_PAGE), HUGE)
     }
 
+    /// Allocates a small chunk of `size` bytes (one of [`SMALL_CHUNKS`])
+    /// from the global allocator.
+    pub(crate) fn alloc_small(size: usize) -> Option<Chunk> {
+        debug_assert!(SMALL_CHUNKS.contains(&size));
+        let layout = core::alloc::Layout::from_size_align(size, SMALL_ALIGN).ok()?;
+        // SAFETY: the layout has a non-zero size.
+        let base = NonNull::new(unsafe { std::alloc::alloc(layout) })?.as_ptr();
+        // SAFETY: `base` is a fresh block of `size` bytes aligned to 16.
+        Some(unsafe { Self::init(base, size, SMALL_ALIGN, SMALL) })
+    }
+
     fn map_with(size: usize, align: usize, class: usize) -> Option<Chunk> {
         let base = os::map(size, align)?.as_ptr();
+        // SAFETY: a fresh mapping of `size` bytes aligned to `align`.
+        Some(unsafe { Self::init(base, size, align, class) })
+    }
+
+    /// Writes the header of a chunk over fresh memory `[base, base + size)`.
+    ///
+    /// # Safety
+    ///
+    /// The memory is fresh, exclusively ours, aligned to `align` (at least
+    /// the header's alignment), and `size` is a multiple of the header's
+    /// alignment larger than `HEADER_SIZE`.
+    unsafe fn init(base: *mut u8, size: usize, align: usize, class: usize) -> Chunk {
         let hdr = header_of(base, size);
-        // SAFETY: `hdr` lies inside the fresh mapping (HEADER_SIZE < size),
-        // is aligned (size and base are multiples of OS_PAGE, HEADER_SIZE of
-        // the header's alignment) and nobody else knows the mapping yet.
+        // SAFETY: `hdr` lies inside the fresh memory (HEADER_SIZE < size),
+        // is aligned (base and size are multiples of the header's alignment,
+        // and so is HEADER_SIZE) and nobody else knows the memory yet.
         unsafe {
             hdr.write(Header {
                 pool_next: AtomicPtr::new(ptr::null_mut()),
@@ -146,12 +189,13 @@ impl Chunk {
                 class,
             })
         };
-        // SAFETY: `hdr` is inside a mapping, so not null.
+        // SAFETY: `hdr` is inside the memory, so not null.
         let hdr = unsafe { NonNull::new_unchecked(hdr) };
-        Some(Chunk { hdr })
+        Chunk { hdr }
     }
 
-    /// Gives the chunk's mapping back to the OS.
+    /// Gives the chunk's mapping back to the OS (a small chunk's block back
+    /// to the global allocator).
     ///
     /// # Safety
     ///
@@ -160,12 +204,19 @@ impl Chunk {
     /// `pool_next`).
     pub(crate) unsafe fn unmap(self) {
         let (base, size, align) = (self.base(), self.size(), self.hdr().align);
+        let small = self.hdr().class == SMALL;
         // SAFETY: (1) the header is initialised and owned by us; it is dropped
         // so that loom's atomics inside it are retired. (2) base/size/align
-        // are exactly what `map_with` mapped; the caller promises no later use.
+        // are exactly what `alloc_small` allocated or `map_with` mapped; the
+        // caller promises no later use.
         unsafe {
             ptr::drop_in_place(self.hdr.as_ptr());
-            os::unmap(base, size, align);
+            if small {
+                let layout = core::alloc::Layout::from_size_align_unchecked(size, align);
+                std::alloc::dealloc(base.as_ptr(), layout);
+            } else {
+                os::unmap(base, size, align);
+            }
         }
     }
 
@@ -212,11 +263,17 @@ impl Chunk {
         self.size() - HEADER_SIZE
     }
 
-    /// The pool class of the chunk, or `None` for a huge chunk.
+    /// The pool class of the chunk, or `None` for a huge or small chunk.
     #[inline]
     pub fn class(&self) -> Option<usize> {
         let class = self.hdr().class;
-        (class != HUGE).then_some(class)
+        (class < CLASSES).then_some(class)
+    }
+
+    /// `true` for a small chunk (a global-allocator block).
+    #[inline]
+    pub fn is_small(&self) -> bool {
+        self.hdr().class == SMALL
     }
 
     /// The holder's word stored in the header.

@@ -10,9 +10,11 @@
 //! 4. `pool`: the global chunk pool (hot and purged stacks per class).
 //! 5. `cache`: each thread's small chunk cache in front of the pool.
 //! 6. `region`: [`Region`], bump allocation and the drop list.
-//! 7. `alloc_api`: `allocator_api2::alloc::Allocator` for `&Region`.
+//! 7. `alloc_api`: `allocator_api2::alloc::Allocator` for `Region` (owned)
+//!    and `&Region` (borrowed); `string`: [`String`], in either.
 //! 8. `iso`: [`Iso`] and [`Family`], a region with a root.
 //! 9. `frozen`: [`Frozen`], a shared read-only `Iso`.
+//! 10. [`actor`]: actors whose state is an `Iso`, on a worker pool.
 //!
 //! # What is `unsafe` here, and why
 //!
@@ -45,10 +47,16 @@ mod region;
 
 mod alloc_api;
 
+mod string;
+
 mod iso;
 
 mod frozen;
 
+#[cfg(not(loom))]
+pub mod actor;
+
 pub use frozen::Frozen;
 pub use iso::{Family, Iso};
-pub use region::{AllocError, Region, LARGE_OBJECT};
+pub use region::{live_chunk_bytes, AllocError, Region, LARGE_OBJECT};
+pub use string::String;

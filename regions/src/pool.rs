@@ -173,10 +173,12 @@ impl ChunkPool {
         Some(chunk)
     }
 
-    /// Takes `chunk` back. A huge chunk is unmapped at once.
+    /// Takes `chunk` back. A huge chunk is unmapped at once, a small one
+    /// freed to the global allocator.
     pub fn give(&self, mut chunk: Chunk) {
         let Some(class) = chunk.class() else {
-            // SAFETY: we own the huge chunk and it never was in a pool.
+            // SAFETY: we own the huge or small chunk and it never was in a
+            // pool.
             unsafe { chunk.unmap() };
             return;
         };

@@ -35,7 +35,53 @@ use core::ptr::{self, NonNull};
 pub use allocator_api2::alloc::AllocError;
 
 use crate::cache;
-use crate::chunk::{class_size, Chunk, Header, CLASSES, HEADER_SIZE, MAX_CHUNK};
+use crate::chunk::{
+    class_size, Chunk, Header, CLASSES, HEADER_SIZE, MAX_CHUNK, SMALL_ALIGN, SMALL_CHUNKS,
+};
+use crate::sync::plain;
+
+/// Bytes of chunk memory held by all regions now (see [`live_chunk_bytes`]).
+static LIVE_CHUNK_BYTES: plain::AtomicUsize = plain::AtomicUsize::new(0);
+
+/// Bytes of chunk memory (small, pooled and huge chunks, headers included)
+/// that regions hold right now, process-wide. Zero once every region has
+/// been dropped; chunks waiting in the pool or a thread's cache are not
+/// counted. Updated only when a region takes or gives back a chunk.
+///
+/// ```
+/// use homing_regions::{live_chunk_bytes, Region};
+///
+/// let region = Region::new();
+/// region.alloc_str("held");
+/// assert!(live_chunk_bytes() >= 1024);
+/// drop(region); // (other threads' regions may still count)
+/// ```
+pub fn live_chunk_bytes() -> usize {
+    // Relaxed: a statistic.
+    LIVE_CHUNK_BYTES.load(plain::Ordering::Relaxed)
+}
+
+fn count_taken(bytes: usize) {
+    // Relaxed: a statistic; no memory is published through it.
+    LIVE_CHUNK_BYTES.fetch_add(bytes, plain::Ordering::Relaxed);
+}
+
+/// Steps of a region's growth before its first pooled chunk: one per small
+/// chunk size. A region's `next_step` below this picks a small chunk, at
+/// or above it the pooled class `next_step - SMALL_STEPS`.
+const SMALL_STEPS: usize = SMALL_CHUNKS.len();
+
+/// The step after a chunk of the given kind: the next small size, or the
+/// next pooled class (capped at the largest).
+fn step_after(chunk: &Chunk) -> usize {
+    match chunk.class() {
+        Some(class) => SMALL_STEPS + (class + 1).min(CLASSES - 1),
+        None => {
+            let i = SMALL_CHUNKS.iter().position(|&s| s == chunk.size());
+            i.map_or(SMALL_STEPS, |i| i + 1)
+        }
+    }
+}
 
 /// Objects of this many bytes or more get a mapping of their own (a huge
 /// chunk) instead of a place in a pooled chunk: a quarter of the largest
@@ -150,8 +196,9 @@ pub struct Region {
     retired_tail: Cell<*mut Header>,
     drops: Cell<*mut DropEntry>,
     drops_tail: Cell<*mut DropEntry>,
-    /// Class of the next pooled chunk to take.
-    next_class: Cell<usize>,
+    /// What the next chunk is: a small chunk (`< SMALL_STEPS`) or a pooled
+    /// class (`SMALL_STEPS + class`); see [`SMALL_STEPS`].
+    next_step: Cell<usize>,
 }
 
 // SAFETY: the region owns its chunks (no thread does) and every value put in
@@ -180,7 +227,7 @@ impl Region {
             retired_tail: Cell::new(ptr::null_mut()),
             drops: Cell::new(ptr::null_mut()),
             drops_tail: Cell::new(ptr::null_mut()),
-            next_class: Cell::new(0),
+            next_step: Cell::new(0),
         }
     }
 
@@ -242,29 +289,49 @@ impl Region {
         let (size, align) = (layout.size(), layout.align());
         if size >= LARGE_OBJECT || align > MAX_CHUNK {
             let chunk = Chunk::map_huge(size, align).ok_or(AllocError)?;
+            count_taken(chunk.size());
             let base = chunk.base();
             self.push_retired(chunk.into_raw().as_ptr());
             return Ok(base);
         }
-        // The smallest class at least `next_class` whose payload holds the
-        // object at offset 0 (a pooled chunk is aligned to its size). The
-        // largest class always does: `size < LARGE_OBJECT`, `align <= MAX_CHUNK`.
-        let mut class = self.next_class.get();
+        // A small chunk first, while the region is young and the object
+        // fits one (small chunks are only 16-byte aligned).
+        let mut step = self.next_step.get();
+        while step < SMALL_STEPS {
+            let bytes = SMALL_CHUNKS[step];
+            if align <= SMALL_ALIGN && size <= bytes - HEADER_SIZE {
+                let chunk = Chunk::alloc_small(bytes).ok_or(AllocError)?;
+                self.install(chunk);
+                return self.bump(size, align).ok_or(AllocError);
+            }
+            step += 1;
+        }
+        // The smallest pooled class at least the step's whose payload holds
+        // the object at offset 0 (a pooled chunk is aligned to its size).
+        // The largest class always does: `size < LARGE_OBJECT`,
+        // `align <= MAX_CHUNK`.
+        let mut class = step - SMALL_STEPS;
         while class_size(class) - HEADER_SIZE < size || class_size(class) < align {
             class += 1;
         }
         let chunk = cache::take(class).ok_or(AllocError)?;
+        self.install(chunk);
+        self.bump(size, align).ok_or(AllocError)
+    }
+
+    /// Makes `chunk` the current chunk (retiring the old one).
+    fn install(&self, chunk: Chunk) {
+        count_taken(chunk.size());
         let base = chunk.base().as_ptr();
         let payload = chunk.payload();
+        self.next_step.set(step_after(&chunk));
         let old = self.current.replace(chunk.into_raw().as_ptr());
         if !old.is_null() {
             self.push_retired(old);
         }
         self.cur.set(base);
         self.end.set(base as usize + payload);
-        self.next_class.set((class + 1).min(CLASSES - 1));
         debug_assert!(self.check());
-        self.bump(size, align).ok_or(AllocError)
     }
 
     /// Checks the invariants of the module doc that are O(1) to check (the
@@ -284,7 +351,7 @@ impl Region {
             && (self.retired_tail.get().is_null()
                 || peek(self.retired_tail.get(), |c| c.owner_word().is_null()));
         let drops_ok = self.drops.get().is_null() == self.drops_tail.get().is_null();
-        bump_ok && retired_ok && drops_ok && self.next_class.get() < CLASSES
+        bump_ok && retired_ok && drops_ok && self.next_step.get() < SMALL_STEPS + CLASSES
     }
 
     fn push_retired(&self, hdr: *mut Header) {
@@ -538,8 +605,8 @@ impl Region {
         let mut hdr = self.retired.replace(ptr::null_mut());
         self.retired_tail.set(ptr::null_mut());
         let mut visit = |h: *mut Header| {
-            let (pooled, size) = peek(h, |c| (c.class().is_some(), c.size()));
-            if pooled && size > keep_size {
+            let (reusable, size) = peek(h, |c| (c.class().is_some() || c.is_small(), c.size()));
+            if reusable && size > keep_size {
                 if !keep.is_null() {
                     give_back(keep);
                 }
@@ -559,15 +626,14 @@ impl Region {
         }
         self.cur.set(no_chunk());
         self.end.set(0);
-        self.next_class.set(0);
+        self.next_step.set(0);
         if !keep.is_null() {
-            let (base, payload, class) = peek(keep, |c| {
-                (c.base().as_ptr(), c.payload(), c.class().unwrap_or(0))
-            });
+            let (base, payload, step) =
+                peek(keep, |c| (c.base().as_ptr(), c.payload(), step_after(c)));
             self.current.set(keep);
             self.cur.set(base);
             self.end.set(base as usize + payload);
-            self.next_class.set((class + 1).min(CLASSES - 1));
+            self.next_step.set(step);
         }
         debug_assert!(self.check());
     }
@@ -617,14 +683,14 @@ impl Region {
         let (ocur, oend, oclass) = (
             other.cur.replace(no_chunk()),
             other.end.replace(0),
-            other.next_class.replace(0),
+            other.next_step.replace(0),
         );
         if !oc.is_null() {
             if self.current.get().is_null() {
                 self.current.set(oc);
                 self.cur.set(ocur);
                 self.end.set(oend);
-                self.next_class.set(oclass);
+                self.next_step.set(oclass);
             } else {
                 self.push_retired(oc);
             }
@@ -638,7 +704,8 @@ impl Region {
     /// ```
     /// let region = homing_regions::Region::new();
     /// region.alloc(1u8);
-    /// assert!(region.capacity() >= 60 * 1024);
+    /// // A young region holds a small first chunk (1 KiB).
+    /// assert!(region.capacity() > 0 && region.capacity() < 1024);
     /// ```
     pub fn capacity(&self) -> usize {
         let mut total = 0;
@@ -702,7 +769,7 @@ impl Region {
         }
         self.cur.set(no_chunk());
         self.end.set(0);
-        self.next_class.set(0);
+        self.next_step.set(0);
     }
 
     /// If `[ptr, ptr + size)` is the most recent allocation, takes it back.
@@ -762,7 +829,10 @@ impl fmt::Debug for Region {
 fn give_back(hdr: *mut Header) {
     // SAFETY: callers pass a chunk they have just unlinked from their region,
     // so its ownership is theirs to hand on.
-    cache::give(unsafe { Chunk::from_raw(NonNull::new_unchecked(hdr)) });
+    let chunk = unsafe { Chunk::from_raw(NonNull::new_unchecked(hdr)) };
+    // Relaxed: a statistic.
+    LIVE_CHUNK_BYTES.fetch_sub(chunk.size(), plain::Ordering::Relaxed);
+    cache::give(chunk);
 }
 
 #[cold]

@@ -11,6 +11,13 @@ pub(crate) use loom::sync::atomic::{fence, AtomicPtr, AtomicUsize, Ordering};
 #[cfg(not(loom))]
 pub(crate) use core::sync::atomic::{fence, AtomicPtr, AtomicUsize, Ordering};
 
+/// `core`'s atomics even under loom, for process-wide statistics that live
+/// in a `static` (loom's atomics cannot be built in a `const`) and that no
+/// model reasons about.
+pub(crate) mod plain {
+    pub(crate) use core::sync::atomic::{AtomicUsize, Ordering};
+}
+
 /// An `UnsafeCell` that loom can watch for data races.
 #[cfg(loom)]
 pub(crate) use loom::cell::UnsafeCell;
