@@ -1,4 +1,9 @@
 #![doc = include_str!("../README.md")]
+//!
+//! # Layers
+//!
+//! Layers, bottom up: `sync` → `queue` → `record` → `header` → `thread` →
+//! `shared` (the last four with the std feature; checked by `.ci/layers`).
 #![no_std]
 
 #[cfg(feature = "std")]

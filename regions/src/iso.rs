@@ -39,7 +39,6 @@ use core::marker::PhantomData;
 use core::mem::ManuallyDrop;
 use core::ptr::{self, NonNull};
 
-use crate::frozen::Frozen;
 use crate::sync::AtomicUsize;
 use crate::Region;
 
@@ -301,28 +300,10 @@ impl<F: Family> Iso<F> {
         }
     }
 
-    /// Turns the region read-only and shareable: see [`Frozen`]. The root
-    /// must be `Sync`, because every handle can read it at once.
-    ///
-    /// ```
-    /// use homing_regions::{Family, Iso};
-    /// struct NumsF;
-    /// impl Family for NumsF { type Of<'r> = &'r [u32]; }
-    ///
-    /// let frozen = Iso::<NumsF>::new(|r| &*r.alloc_slice_copy(&[1, 2, 3])).freeze();
-    /// let other = frozen.clone();
-    /// let sum = std::thread::spawn(move || other.with(|n| n.iter().sum::<u32>())).join().unwrap();
-    /// assert_eq!(sum, 6);
-    /// ```
-    pub fn freeze(self) -> Frozen<F>
-    where
-        for<'r> F::Of<'r>: Sync,
-    {
-        let block = ManuallyDrop::new(self).block;
-        // SAFETY: the block is live with an initialised root, its count is 1
-        // (set by `new`, never changed by an `Iso`), and ownership passes to
-        // the one `Frozen` handle; the bound above is what `Frozen` needs.
-        unsafe { Frozen::from_block(block) }
+    /// Gives up the handle without dropping the region: the caller takes
+    /// over its block (see `frozen`).
+    pub(crate) fn into_block(self) -> NonNull<Block<F>> {
+        ManuallyDrop::new(self).block
     }
 
     /// Builds an `Iso` back from the block of a `Frozen` that was the last

@@ -4,6 +4,10 @@
 //!
 //! Each uses only the ones above it in this list.
 //!
+//! Layers, bottom up: `sync` → `chunk` → `stack` → `pool` → `cache` →
+//! `region` → `alloc_api` / `string` → `iso` → `frozen` → `actor`
+//! (checked by `.ci/layers`).
+//!
 //! 1. `sync`: the atomics and cells (loom's under `cfg(loom)`).
 //! 2. `chunk`: a chunk of memory from `homing::os`, its header at the end.
 //! 3. `stack`: a lock-free Treiber stack of chunks with an ABA tag.
