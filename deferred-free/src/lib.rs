@@ -10,7 +10,9 @@
 extern crate std;
 
 mod queue;
-mod sync;
+// The workspace's one loom/core shim (see its doc). Not a stable API.
+#[doc(hidden)]
+pub mod sync;
 
 #[cfg(feature = "std")]
 mod record;

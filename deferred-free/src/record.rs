@@ -124,7 +124,7 @@ impl Record {
 #[cfg(not(loom))]
 mod list {
     use super::Record;
-    use core::sync::atomic::{AtomicPtr, Ordering};
+    use crate::sync::plain::{AtomicPtr, Ordering};
 
     /// Every record ever registered (never unlinked).
     static ALL: AtomicPtr<Record> = AtomicPtr::new(core::ptr::null_mut());

@@ -1,48 +1,55 @@
-//! The one place this crate takes its atomics and cells from.
+//! The one place the workspace takes its atomics and cells from: this
+//! crate's modules, and `homing` and `homing-regions` (which re-export it
+//! from their own `sync` modules; not a stable API).
 //!
-//! Under `cfg(loom)` these are loom's model-checked types, so `tests/loom.rs`
-//! explores every interleaving the memory model allows; otherwise they are
-//! `core`'s, with no cost. No other module imports `core::sync::atomic`
-//! directly.
+//! Under `cfg(loom)` these are loom's model-checked types, so each crate's
+//! `tests/loom.rs` explores every interleaving the memory model allows;
+//! otherwise they are `core`'s, with no cost. No other module imports
+//! `core::sync::atomic` directly.
 
-#[cfg(all(loom, feature = "std"))]
-pub(crate) use loom::sync::atomic::{fence, AtomicIsize, AtomicUsize};
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicPtr, Ordering};
+pub use loom::sync::atomic::{fence, AtomicBool, AtomicIsize, AtomicPtr, AtomicUsize, Ordering};
 
-#[cfg(all(not(loom), feature = "std"))]
-pub(crate) use core::sync::atomic::{fence, AtomicIsize, AtomicUsize};
 #[cfg(not(loom))]
-pub(crate) use core::sync::atomic::{AtomicPtr, Ordering};
+pub use core::sync::atomic::{fence, AtomicBool, AtomicIsize, AtomicPtr, AtomicUsize, Ordering};
+
+/// `core`'s atomics even under loom, for what lives in a `static` (loom's
+/// atomics cannot be built in a `const`) and that no model reasons about:
+/// statistics, options, registered hooks.
+pub mod plain {
+    pub use core::sync::atomic::{
+        AtomicBool, AtomicPtr, AtomicU32, AtomicU8, AtomicUsize, Ordering,
+    };
+}
 
 /// An `UnsafeCell` with loom's closure API (`with` / `with_mut`), so that
-/// loom can check every plain access to a node's link for data races.
+/// loom can check every plain access for data races.
 #[cfg(loom)]
-pub(crate) use loom::cell::UnsafeCell;
+pub use loom::cell::UnsafeCell;
 
 /// `core::cell::UnsafeCell` behind loom's closure API.
 #[cfg(not(loom))]
 #[derive(Debug)]
 #[repr(transparent)]
-pub(crate) struct UnsafeCell<T>(core::cell::UnsafeCell<T>);
+pub struct UnsafeCell<T>(core::cell::UnsafeCell<T>);
 
 #[cfg(not(loom))]
 impl<T> UnsafeCell<T> {
     /// Wraps `value`.
     #[inline(always)]
-    pub(crate) const fn new(value: T) -> Self {
+    pub const fn new(value: T) -> Self {
         Self(core::cell::UnsafeCell::new(value))
     }
 
     /// Runs `f` with a shared raw pointer to the contents.
     #[inline(always)]
-    pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+    pub fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
         f(self.0.get())
     }
 
     /// Runs `f` with a mutable raw pointer to the contents.
     #[inline(always)]
-    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+    pub fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
         f(self.0.get())
     }
 }

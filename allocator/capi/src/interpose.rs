@@ -79,7 +79,7 @@
 
 use core::ffi::{c_int, c_void};
 use core::ptr;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use homing_deferred::sync::plain::{AtomicUsize, Ordering};
 
 use crate::errno::{self, EINVAL, ENOMEM};
 use crate::family::{

@@ -9,7 +9,7 @@
 //! from homing.
 
 use core::ffi::c_char;
-use core::sync::atomic::{AtomicU8, Ordering};
+use homing_deferred::sync::plain::{AtomicU8, Ordering};
 
 /// homing's process-wide counters, as `homing_stats_t` in `homing.h`.
 /// Fields are `size_t`; see `allocator::Stats` for each meaning.

@@ -37,7 +37,7 @@
 //! harmless).
 
 use core::ffi::c_char;
-use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use homing_deferred::sync::plain::{AtomicU32, AtomicUsize, Ordering};
 
 /// The C library's `dlopen`, once resolved (0 before).
 static REAL: AtomicUsize = AtomicUsize::new(0);
