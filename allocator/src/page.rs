@@ -273,3 +273,83 @@ impl Adapter<Page> for PageLinks {
         unsafe { ptr::addr_of_mut!((*item).links) }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A page over a buffer of the test's own (a page needs no segment).
+    fn page_over(buf: &mut [u64], block_size: usize) -> Page {
+        let mut page = Page::EMPTY;
+        let bytes = buf.len() * 8;
+        page.init(buf.as_mut_ptr().cast(), bytes, 3, block_size);
+        page
+    }
+
+    #[test]
+    fn blocks_come_out_once_and_go_back_and_the_invariant_holds() {
+        let mut buf = std::vec![0u64; 1024]; // 8 KiB
+        let mut page = page_over(&mut buf, 64);
+        assert_eq!(page.capacity, 128);
+        let mut got = std::vec::Vec::new();
+        for _ in 0..page.capacity {
+            let b = page.pop_refill();
+            assert!(!b.is_null());
+            assert!(page.check());
+            got.push(b);
+        }
+        assert!(page.pop_refill().is_null(), "a full page hands out nothing");
+        got.sort();
+        got.dedup();
+        assert_eq!(got.len(), 128, "each block once");
+        for &b in &got {
+            page.push_local(b);
+            assert!(page.check());
+        }
+        assert_eq!(page.used, 0);
+        assert_eq!(page.count_free(), 128);
+        // The local frees are swapped in when `free` runs dry.
+        assert!(!page.pop_refill().is_null());
+        assert!(page.local_free.is_null() && page.check());
+    }
+
+    #[test]
+    fn blocks_are_carved_lazily_a_few_os_pages_at_a_time() {
+        let mut buf = std::vec![0u64; 8192]; // 64 KiB
+        let mut page = page_over(&mut buf, 16);
+        let _ = page.pop_refill();
+        assert!(page.reserved as usize <= EXTEND_MAX_BLOCKS);
+        assert!(page.reserved < page.capacity);
+        assert!(page.dirty);
+    }
+
+    #[test]
+    fn the_full_bias_and_the_pin_meet_the_one_test_of_the_free_path() {
+        let mut buf = std::vec![0u64; 64];
+        let mut page = page_over(&mut buf, 64);
+        let a = page.pop_refill();
+        let b = page.pop_refill();
+        // Two blocks out: the next free does not empty the page.
+        assert!(!page.free_needs_attention());
+        page.push_local(b);
+        // One block out: the next free empties it.
+        assert!(page.free_needs_attention());
+        // Pinned (the direct page): one more count, never empty.
+        page.used += 1;
+        page.pinned = true;
+        assert!(!page.free_needs_attention());
+        assert!(page.check());
+        // On the full list: every free needs attention, whatever `used`.
+        page.mark_full();
+        assert!(page.free_needs_attention());
+        assert_eq!(page.used_blocks(), 2);
+        assert!(page.check());
+        page.unmark_full();
+        assert!(!page.free_needs_attention());
+        page.push_local(a);
+        page.used -= 1;
+        page.pinned = false;
+        assert_eq!(page.used, 0);
+        assert!(page.check());
+    }
+}

@@ -134,6 +134,7 @@ impl Owned {
         // SAFETY: the page is ours, in use, with `used == 0`.
         unsafe {
             debug_assert!((*page).used == 0 && (*page).in_use && !(*page).in_full);
+            debug_assert!((*page).check(), "homing: page invariant broken");
             debug_assert!(!(*page).pinned && self.direct[(*page).class as usize] != page);
             self.unspare(page);
             let class = (*page).class as usize;

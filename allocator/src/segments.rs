@@ -209,3 +209,53 @@ impl SegmentSet {
         }
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::segment::PAGE_SLOTS;
+
+    #[test]
+    fn slots_are_taken_lowest_first_and_given_back() {
+        let mut set = SegmentSet::EMPTY;
+        assert!(set.is_empty());
+        // SAFETY: the set is ours; its segments are made and released here.
+        unsafe {
+            let first = set
+                .take_slot(ptr::null_mut(), Kind::Small)
+                .expect("a segment");
+            assert!(first.fresh && first.slot == 1, "slot 0 holds the header");
+            let seg = first.segment;
+            let mut slots = std::vec![first.slot];
+            for _ in 2..PAGE_SLOTS {
+                let t = set.take_slot(ptr::null_mut(), Kind::Small).unwrap();
+                assert!(!t.fresh && t.segment == seg);
+                slots.push(t.slot);
+                assert!(set.check());
+            }
+            assert_eq!(slots, (1..PAGE_SLOTS).collect::<std::vec::Vec<_>>());
+            // Full: the next slot comes from a new segment.
+            let other = set.take_slot(ptr::null_mut(), Kind::Small).unwrap();
+            assert!(other.fresh && other.segment != seg);
+            assert_eq!(set.iter().count(), 2);
+            // Giving every slot back empties the segment.
+            for (i, &slot) in slots.iter().enumerate() {
+                let emptied = set.give_slot(seg, slot);
+                assert_eq!(emptied, i + 1 == slots.len());
+                assert!(set.check());
+            }
+            assert_eq!(set.other_empty(other.segment), 1);
+            // A given-back slot is taken again, from the emptied segment's
+            // lowest free slot or the other segment's.
+            let again = set.take_slot(ptr::null_mut(), Kind::Small).unwrap();
+            assert!(!again.fresh);
+            let _ = set.give_slot(again.segment, again.slot);
+            let _ = set.give_slot(other.segment, other.slot);
+            for s in [seg, other.segment] {
+                set.unlink(s);
+                Segment::destroy(s);
+            }
+            assert!(set.is_empty() && set.check());
+        }
+    }
+}
