@@ -71,5 +71,6 @@ pub use global::{
 };
 #[cfg(not(loom))]
 pub use heap_api::{Heap, Holder};
+pub use options::{configure, Setting};
 #[cfg(not(loom))]
 pub use stats::{HeapStats, Stats};

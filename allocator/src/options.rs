@@ -12,6 +12,10 @@
 //! | `HOMING_OUTBOX_BUDGET` | 64 | remote frees a thread collects before it posts them to their owners |
 //! | `HOMING_KEEP_SEGMENTS` | 1 | empty segments a heap keeps mapped per page size (purged) instead of unmapping |
 //! | `HOMING_BACKGROUND_PURGE` | 0 | 1 starts a background thread that purges free pages of idle heaps once their delay has passed (see `purge`) |
+//!
+//! The C ABI reads two more: `HOMING_SHOW_STATS` (print the statistics at
+//! exit) and `HOMING_DEEPBIND` (`keep`: leave `RTLD_DEEPBIND` to `dlopen`).
+//! [`configure`] sets the first four from code.
 
 use crate::sync::plain::{AtomicUsize, Ordering};
 
@@ -103,6 +107,59 @@ pub fn keep_segments() -> usize {
 /// `true` if a background thread purges idle heaps' free pages.
 pub fn background_purge() -> bool {
     get(&BACKGROUND_PURGE, b"HOMING_BACKGROUND_PURGE\0", 0) != 0
+}
+
+/// A setting made from code, overriding its `HOMING_*` variable (see
+/// [`configure`]).
+///
+/// ```
+/// let never_purge = homing::Setting::PurgeDelayMs(None);
+/// assert_ne!(never_purge, homing::Setting::PurgeDelayMs(Some(0)));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Setting {
+    /// `HOMING_PURGE_DELAY_MS`: milliseconds a free page keeps its memory
+    /// before it is purged; `Some(0)` purges at once, `None` never purges.
+    PurgeDelayMs(Option<usize>),
+    /// `HOMING_OUTBOX_BUDGET`: remote frees a thread collects before it
+    /// posts them to their owners (at least 1).
+    OutboxBudget(usize),
+    /// `HOMING_KEEP_SEGMENTS`: empty segments a heap keeps per page size.
+    KeepSegments(usize),
+    /// `HOMING_BACKGROUND_PURGE`: a background thread purges idle heaps'
+    /// free pages. Turning it on starts the thread at the next heap
+    /// binding; turning it off stops no thread that already runs.
+    BackgroundPurge(bool),
+}
+
+/// Sets an option from code, overriding the environment: what a program
+/// that wants fixed settings (or cannot set its environment) calls, best
+/// before its threads start allocating. Each setting takes effect from the
+/// allocator's next use of it (the purge delay for pages retired from then
+/// on, the budget at the next remote free, and so on); nothing already
+/// done is undone.
+///
+/// ```
+/// use homing::{configure, Setting};
+///
+/// configure(Setting::PurgeDelayMs(Some(50)));
+/// configure(Setting::OutboxBudget(128));
+/// let v = vec![0u8; 1 << 20];
+/// drop(v);
+/// configure(Setting::PurgeDelayMs(Some(10)));
+/// ```
+pub fn configure(setting: Setting) {
+    // Relaxed: an option is a plain number; a thread that reads it a moment
+    // late uses the old value once, which every option tolerates.
+    match setting {
+        Setting::PurgeDelayMs(ms) => {
+            PURGE_DELAY_MS.store(ms.map_or(NEVER, |ms| ms.min(UNSET - 1)), Ordering::Relaxed)
+        }
+        Setting::OutboxBudget(n) => OUTBOX_BUDGET.store(n.clamp(1, UNSET - 1), Ordering::Relaxed),
+        Setting::KeepSegments(n) => KEEP_SEGMENTS.store(n.min(UNSET - 1), Ordering::Relaxed),
+        Setting::BackgroundPurge(on) => BACKGROUND_PURGE.store(usize::from(on), Ordering::Relaxed),
+    }
 }
 
 /// Reads every option now. homing calls it when it is loaded; calling it
