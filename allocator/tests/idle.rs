@@ -120,6 +120,16 @@ fn child() {
             t.join().unwrap();
             assert!(left <= SLACK, "{} MiB still resident", common::mib(left));
         }
+        "configured" => {
+            // A zero purge delay set from code: every retired page is
+            // purged at once, so the memory is back as soon as the frees
+            // return, with no wait and no purger.
+            homing::configure(homing::Setting::PurgeDelayMs(Some(0)));
+            let (base, kept) = fill_and_free();
+            let left = resident_above(base);
+            free_all(kept);
+            assert!(left <= SLACK, "{} MiB still resident", common::mib(left));
+        }
         other => panic!("unknown case {other}"),
     }
 }
@@ -148,4 +158,9 @@ fn a_steady_state_thread_gives_freed_memory_back() {
 #[test]
 fn the_background_purger_gives_an_idle_threads_memory_back() {
     run_case("idle", &[("HOMING_BACKGROUND_PURGE", "1")]);
+}
+
+#[test]
+fn a_purge_delay_set_from_code_takes_effect() {
+    run_case("configured", &[("HOMING_PURGE_DELAY_MS", "100000")]);
 }
