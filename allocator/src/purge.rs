@@ -210,11 +210,13 @@ impl PurgeQueue {
 
     /// The background purger's call: as `purge_expired(false, now)`, but
     /// skips the heap if its owner holds the queue.
+    #[cfg_attr(miri, allow(dead_code))] // the purger thread is not built under Miri
     pub(crate) fn try_purge_expired(&self, now_ms: u64) {
         self.try_purge(false, now_ms);
     }
 
     /// As `try_purge_expired`, or every queued page if `all`.
+    #[cfg_attr(miri, allow(dead_code))]
     pub(crate) fn try_purge(&self, all: bool, now_ms: u64) {
         let delay = options::purge_delay_ms();
         if (delay == options::NEVER && !all) || self.is_empty() || !self.try_lock() {
