@@ -1,3 +1,10 @@
+// Without `std` there is no `collect` to link to: the README's links to it
+// point at its section on features instead (with `std` they resolve to the
+// function).
+#![cfg_attr(
+    not(feature = "std"),
+    doc = "[`collect`]: index.html#features-and-platforms\n"
+)]
 #![doc = include_str!("../README.md")]
 //!
 //! # Layers

@@ -147,6 +147,15 @@ impl<T> Shared<T> {
     }
 
     /// A raw pointer to the value (valid while a handle lives).
+    ///
+    /// ```
+    /// use homing_deferred::Shared;
+    /// let s = Shared::new(String::from("one value"));
+    /// let t = s.clone();
+    /// // Every handle points at the same value.
+    /// assert_eq!(Shared::as_ptr(&s), Shared::as_ptr(&t));
+    /// assert!(core::ptr::eq(Shared::as_ptr(&s), &*t));
+    /// ```
     #[inline]
     pub fn as_ptr(this: &Self) -> *const T {
         // SAFETY: the handle keeps the allocation alive; no reference made.

@@ -35,6 +35,17 @@ pub struct String<A: Allocator> {
 
 impl<A: Allocator> String<A> {
     /// An empty string that will allocate in `alloc`.
+    ///
+    /// ```
+    /// use homing_regions::{Region, String};
+    ///
+    /// let region = Region::new();
+    /// let mut s = String::new_in(&region);
+    /// assert!(s.is_empty());
+    /// assert_eq!(s.capacity(), 0); // nothing allocated yet
+    /// s.push_str("hi");
+    /// assert_eq!(s, "hi");
+    /// ```
     pub fn new_in(alloc: A) -> Self {
         String {
             bytes: Vec::new_in(alloc),
@@ -42,6 +53,17 @@ impl<A: Allocator> String<A> {
     }
 
     /// An empty string with room for `capacity` bytes.
+    ///
+    /// ```
+    /// use homing_regions::{Region, String};
+    ///
+    /// let mut s = String::with_capacity_in(16, Region::new());
+    /// assert!(s.is_empty());
+    /// assert!(s.capacity() >= 16);
+    /// let p = s.as_ptr();
+    /// s.push_str("sixteen bytes!!!");
+    /// assert_eq!(s.as_ptr(), p, "fits: no reallocation");
+    /// ```
     pub fn with_capacity_in(capacity: usize, alloc: A) -> Self {
         String {
             bytes: Vec::with_capacity_in(capacity, alloc),
@@ -62,12 +84,30 @@ impl<A: Allocator> String<A> {
     }
 
     /// Appends `s`.
+    ///
+    /// ```
+    /// let region = homing_regions::Region::new();
+    /// let mut s = homing_regions::String::new_in(&region);
+    /// s.push_str("grü");
+    /// s.push_str("ße");
+    /// assert_eq!(s, "grüße");
+    /// assert_eq!(s.len(), 7); // bytes, not chars
+    /// ```
     #[inline]
     pub fn push_str(&mut self, s: &str) {
         self.bytes.extend_from_slice(s.as_bytes());
     }
 
     /// Appends `c`.
+    ///
+    /// ```
+    /// let region = homing_regions::Region::new();
+    /// let mut s = homing_regions::String::new_in(&region);
+    /// s.push('a');
+    /// s.push('é'); // two bytes in UTF-8
+    /// assert_eq!(s, "aé");
+    /// assert_eq!(s.len(), 3);
+    /// ```
     #[inline]
     pub fn push(&mut self, c: char) {
         let mut buf = [0; 4];
@@ -75,6 +115,13 @@ impl<A: Allocator> String<A> {
     }
 
     /// The contents.
+    ///
+    /// ```
+    /// let region = homing_regions::Region::new();
+    /// let s = homing_regions::String::from_str_in("a,b", &region);
+    /// let parts: Vec<&str> = s.as_str().split(',').collect();
+    /// assert_eq!(parts, ["a", "b"]);
+    /// ```
     #[inline]
     pub fn as_str(&self) -> &str {
         // SAFETY: the bytes are only ever written from `&str`s and `char`s,
@@ -83,6 +130,13 @@ impl<A: Allocator> String<A> {
     }
 
     /// The contents, mutable (in place, keeping UTF-8).
+    ///
+    /// ```
+    /// let region = homing_regions::Region::new();
+    /// let mut s = homing_regions::String::from_str_in("shout", &region);
+    /// s.as_mut_str().make_ascii_uppercase();
+    /// assert_eq!(s, "SHOUT");
+    /// ```
     #[inline]
     pub fn as_mut_str(&mut self) -> &mut str {
         // SAFETY: as in `as_str`; `&mut str` only allows UTF-8-keeping edits.
@@ -90,12 +144,32 @@ impl<A: Allocator> String<A> {
     }
 
     /// Bytes held.
+    ///
+    /// ```
+    /// let region = homing_regions::Region::new();
+    /// let mut s = homing_regions::String::new_in(&region);
+    /// s.push_str("abc");
+    /// assert!(s.capacity() >= s.len());
+    /// s.clear();
+    /// assert!(s.capacity() >= 3, "clearing keeps the memory");
+    /// ```
     #[inline]
     pub fn capacity(&self) -> usize {
         self.bytes.capacity()
     }
 
     /// Empties the string, keeping its memory.
+    ///
+    /// ```
+    /// let region = homing_regions::Region::new();
+    /// let mut s = homing_regions::String::from_str_in("old", &region);
+    /// let p = s.as_ptr();
+    /// s.clear();
+    /// assert!(s.is_empty());
+    /// s.push_str("new");
+    /// assert_eq!(s, "new");
+    /// assert_eq!(s.as_ptr(), p, "the same bytes are reused");
+    /// ```
     pub fn clear(&mut self) {
         self.bytes.clear();
     }
@@ -103,6 +177,17 @@ impl<A: Allocator> String<A> {
     /// Shortens the string to `len` bytes (nothing if it is shorter).
     ///
     /// Panics if `len` is not on a char boundary.
+    ///
+    /// ```
+    /// let region = homing_regions::Region::new();
+    /// let mut s = homing_regions::String::from_str_in("naïve", &region);
+    /// s.truncate(10); // longer than the string: nothing happens
+    /// assert_eq!(s, "naïve");
+    /// s.truncate(4); // 'ï' is two bytes: "na" + "ï" is 4
+    /// assert_eq!(s, "naï");
+    /// let inside_a_char = std::panic::AssertUnwindSafe(move || s.truncate(3));
+    /// assert!(std::panic::catch_unwind(inside_a_char).is_err());
+    /// ```
     pub fn truncate(&mut self, len: usize) {
         if len < self.bytes.len() {
             assert!(self.as_str().is_char_boundary(len), "not a char boundary");
@@ -111,11 +196,27 @@ impl<A: Allocator> String<A> {
     }
 
     /// The allocator the string uses.
+    ///
+    /// ```
+    /// use homing_regions::{Region, String};
+    ///
+    /// let region = Region::new();
+    /// let s = String::new_in(&region);
+    /// assert!(core::ptr::eq(*s.allocator(), &region));
+    /// ```
     pub fn allocator(&self) -> &A {
         self.bytes.allocator()
     }
 
     /// The bytes, as a `Vec<u8, A>`.
+    ///
+    /// ```
+    /// let region = homing_regions::Region::new();
+    /// let s = homing_regions::String::from_str_in("hé", &region);
+    /// let bytes = s.into_bytes();
+    /// assert_eq!(&bytes[..], "hé".as_bytes());
+    /// assert_eq!(bytes.len(), 3);
+    /// ```
     pub fn into_bytes(self) -> Vec<u8, A> {
         self.bytes
     }
@@ -124,6 +225,20 @@ impl<A: Allocator> String<A> {
 impl<'r> String<&'r Region> {
     /// Gives the string to its region: it lives (unchanged, without
     /// destructor) as long as the region.
+    ///
+    /// ```
+    /// use homing_regions::{Region, String};
+    ///
+    /// let region = Region::new();
+    /// let mut names: Vec<&str> = Vec::new();
+    /// for i in 0..3 {
+    ///     let mut s = String::new_in(&region);
+    ///     s.push_str("user");
+    ///     s.push(char::from(b'0' + i));
+    ///     names.push(s.into_str()); // outlives `s`, not the region
+    /// }
+    /// assert_eq!(names, ["user0", "user1", "user2"]);
+    /// ```
     pub fn into_str(self) -> &'r mut str {
         let bytes = self.bytes.leak();
         // SAFETY: UTF-8, as in `as_str`.

@@ -36,6 +36,41 @@
 //! the actor and its `Iso` are dropped, so its region is freed whole
 //! (O(chunks), no per-object free); later messages are refused or dropped,
 //! and their `Ask`s resolve to [`Canceled`].
+//!
+//! # Example
+//!
+//! A counter whose total lives in its region, driven from outside the pool:
+//!
+//! ```
+//! use homing_regions::actor::{Actor, Context, Pool, Reply};
+//! use homing_regions::{Family, Iso, Region};
+//!
+//! struct Counter;
+//! struct CountF;
+//! impl Family for CountF { type Of<'r> = u64; }
+//!
+//! enum Msg { Add(u64), Get(Reply<u64>) }
+//!
+//! impl Actor for Counter {
+//!     type State = CountF;
+//!     type Msg = Msg;
+//!     fn receive<'r>(&mut self, _: &mut Context<'_>, _: &'r Region, n: &'r mut u64, msg: Msg) {
+//!         match msg {
+//!             Msg::Add(k) => *n += k,
+//!             Msg::Get(reply) => reply.send(*n),
+//!         }
+//!     }
+//! }
+//!
+//! let pool = Pool::new(1);
+//! let counter = pool.spawn(Counter, Iso::new(|_| 0));
+//! for k in 1..=3 {
+//!     counter.tell(Msg::Add(k)).ok().unwrap();
+//! }
+//! assert_eq!(counter.ask(Msg::Get).wait(), Ok(6)); // one sender: in order
+//! counter.stop().wait().unwrap();
+//! assert!(counter.is_stopped());
+//! ```
 
 mod pool;
 mod reply;
@@ -56,6 +91,35 @@ pub use reply::{reply, Ask, Canceled, Reply};
 /// Messages an actor handles per turn, at most: enough to amortise the
 /// scheduling (one run-queue push and pop per batch), few enough that a
 /// busy actor lets the others on its worker run.
+///
+/// ```
+/// # use homing_regions::actor::{Actor, Context, Pool, Reply};
+/// # use homing_regions::{Family, Iso, Region};
+/// # struct Counter;
+/// # struct CountF;
+/// # impl Family for CountF { type Of<'r> = u64; }
+/// # enum Msg { Add(u64), Get(Reply<u64>), Stop }
+/// # impl Actor for Counter {
+/// #     type State = CountF;
+/// #     type Msg = Msg;
+/// #     fn receive<'r>(&mut self, ctx: &mut Context<'_>, _: &'r Region, n: &'r mut u64, msg: Msg) {
+/// #         match msg {
+/// #             Msg::Add(k) => *n += k,
+/// #             Msg::Get(reply) => reply.send(*n),
+/// #             Msg::Stop => ctx.stop(),
+/// #         }
+/// #     }
+/// # }
+/// use homing_regions::actor::BATCH;
+///
+/// let pool = Pool::new(1);
+/// let counter = pool.spawn(Counter, Iso::new(|_| 0));
+/// for _ in 0..BATCH + 1 {
+///     counter.tell(Msg::Add(1)).ok().unwrap();
+/// }
+/// // More than one turn's worth: all handled, in order, before the `Get`.
+/// assert_eq!(counter.ask(Msg::Get).wait(), Ok(BATCH as u64 + 1));
+/// ```
 pub const BATCH: usize = 64;
 
 const IDLE: u8 = 0;
@@ -119,6 +183,32 @@ pub trait Actor: Send + 'static {
 }
 
 /// What a handler can do besides touching its state.
+///
+/// ```
+/// # use homing_regions::actor::{Actor, Context, Pool, Reply};
+/// # use homing_regions::{Family, Iso, Region};
+/// # struct Counter;
+/// # struct CountF;
+/// # impl Family for CountF { type Of<'r> = u64; }
+/// # enum Msg { Add(u64), Get(Reply<u64>), Stop }
+/// # impl Actor for Counter {
+/// #     type State = CountF;
+/// #     type Msg = Msg;
+/// #     fn receive<'r>(&mut self, ctx: &mut Context<'_>, _: &'r Region, n: &'r mut u64, msg: Msg) {
+/// #         match msg {
+/// #             Msg::Add(k) => *n += k,
+/// #             Msg::Get(reply) => reply.send(*n),
+/// #             Msg::Stop => ctx.stop(),
+/// #         }
+/// #     }
+/// # }
+/// let pool = Pool::new(1);
+/// let counter = pool.spawn(Counter, Iso::new(|_| 0));
+/// counter.tell(Msg::Add(2)).ok().unwrap();
+/// counter.tell(Msg::Stop).ok().unwrap(); // the handler calls `ctx.stop()`
+/// // Messages behind the stop are dropped: the reply never comes.
+/// assert!(counter.ask(Msg::Get).wait().is_err());
+/// ```
 pub struct Context<'a> {
     spawner: &'a Spawner,
     stop: bool,
@@ -126,12 +216,61 @@ pub struct Context<'a> {
 
 impl Context<'_> {
     /// Stops this actor after the current message.
+    ///
+    /// ```
+    /// # use homing_regions::actor::{Actor, Context, Pool, Reply};
+    /// # use homing_regions::{Family, Iso, Region};
+    /// # struct Counter;
+    /// # struct CountF;
+    /// # impl Family for CountF { type Of<'r> = u64; }
+    /// # enum Msg { Add(u64), Get(Reply<u64>), Stop }
+    /// # impl Actor for Counter {
+    /// #     type State = CountF;
+    /// #     type Msg = Msg;
+    /// #     fn receive<'r>(&mut self, ctx: &mut Context<'_>, _: &'r Region, n: &'r mut u64, msg: Msg) {
+    /// #         match msg {
+    /// #             Msg::Add(k) => *n += k,
+    /// #             Msg::Get(reply) => reply.send(*n),
+    /// #             Msg::Stop => ctx.stop(),
+    /// #         }
+    /// #     }
+    /// # }
+    /// let pool = Pool::new(1);
+    /// let counter = pool.spawn(Counter, Iso::new(|_| 0));
+    /// assert_eq!(counter.ask(Msg::Get).wait(), Ok(0));
+    /// counter.tell(Msg::Stop).ok().unwrap(); // `Msg::Stop => ctx.stop()`
+    /// assert!(counter.ask(Msg::Get).wait().is_err());
+    /// assert!(counter.is_stopped());
+    /// ```
     pub fn stop(&mut self) {
         self.stop = true;
     }
 
     /// The pool the actor runs on, to start jobs (say, a CPU-heavy one with
     /// its data moved in an `Iso`) or other actors.
+    ///
+    /// ```
+    /// use homing_regions::actor::{Actor, Context, Pool, Reply};
+    /// use homing_regions::{Family, Iso, Region};
+    ///
+    /// /// Hands each squaring to a job, so it takes its next message at once.
+    /// struct Offload;
+    /// struct NoState;
+    /// impl Family for NoState { type Of<'r> = (); }
+    ///
+    /// impl Actor for Offload {
+    ///     type State = NoState;
+    ///     type Msg = (u64, Reply<u64>);
+    ///     fn receive<'r>(&mut self, ctx: &mut Context<'_>, _: &'r Region, _: &'r mut (),
+    ///                    (n, reply): (u64, Reply<u64>)) {
+    ///         assert!(ctx.spawner().execute(move || reply.send(n * n)));
+    ///     }
+    /// }
+    ///
+    /// let pool = Pool::new(1);
+    /// let squarer = pool.spawn(Offload, Iso::new(|_| ()));
+    /// assert_eq!(squarer.ask(|reply| (12, reply)).wait(), Ok(144));
+    /// ```
     pub fn spawner(&self) -> &Spawner {
         self.spawner
     }
@@ -273,6 +412,31 @@ impl<A: Actor> Turn for Cell<A> {
 
 /// A handle to an actor: send it messages, ask it questions, stop it.
 /// Cheap to clone; `Send + Sync`.
+///
+/// ```
+/// # use homing_regions::actor::{Actor, Context, Pool, Reply};
+/// # use homing_regions::{Family, Iso, Region};
+/// # struct Counter;
+/// # struct CountF;
+/// # impl Family for CountF { type Of<'r> = u64; }
+/// # enum Msg { Add(u64), Get(Reply<u64>), Stop }
+/// # impl Actor for Counter {
+/// #     type State = CountF;
+/// #     type Msg = Msg;
+/// #     fn receive<'r>(&mut self, ctx: &mut Context<'_>, _: &'r Region, n: &'r mut u64, msg: Msg) {
+/// #         match msg {
+/// #             Msg::Add(k) => *n += k,
+/// #             Msg::Get(reply) => reply.send(*n),
+/// #             Msg::Stop => ctx.stop(),
+/// #         }
+/// #     }
+/// # }
+/// let pool = Pool::new(1);
+/// let counter = pool.spawn(Counter, Iso::new(|_| 0));
+/// let other = counter.clone();
+/// std::thread::spawn(move || other.tell(Msg::Add(5)).ok().unwrap()).join().unwrap();
+/// assert_eq!(counter.ask(Msg::Get).wait(), Ok(5));
+/// ```
 pub struct ActorRef<M> {
     cell: Arc<dyn Mailbox<M>>,
 }
@@ -288,6 +452,33 @@ impl<M> Clone for ActorRef<M> {
 impl<M: Send + 'static> ActorRef<M> {
     /// Sends `msg`. Returns it if the actor has stopped or its pool is
     /// shutting down.
+    ///
+    /// ```
+    /// # use homing_regions::actor::{Actor, Context, Pool, Reply};
+    /// # use homing_regions::{Family, Iso, Region};
+    /// # struct Counter;
+    /// # struct CountF;
+    /// # impl Family for CountF { type Of<'r> = u64; }
+    /// # enum Msg { Add(u64), Get(Reply<u64>), Stop }
+    /// # impl Actor for Counter {
+    /// #     type State = CountF;
+    /// #     type Msg = Msg;
+    /// #     fn receive<'r>(&mut self, ctx: &mut Context<'_>, _: &'r Region, n: &'r mut u64, msg: Msg) {
+    /// #         match msg {
+    /// #             Msg::Add(k) => *n += k,
+    /// #             Msg::Get(reply) => reply.send(*n),
+    /// #             Msg::Stop => ctx.stop(),
+    /// #         }
+    /// #     }
+    /// # }
+    /// let pool = Pool::new(1);
+    /// let counter = pool.spawn(Counter, Iso::new(|_| 0));
+    /// assert!(counter.tell(Msg::Add(3)).is_ok());
+    /// assert_eq!(counter.ask(Msg::Get).wait(), Ok(3));
+    /// counter.stop().wait().unwrap();
+    /// // Refused once stopped: the message comes back.
+    /// assert!(matches!(counter.tell(Msg::Add(1)), Err(Msg::Add(1))));
+    /// ```
     pub fn tell(&self, msg: M) -> Result<(), M> {
         if self.cell.is_stopped() || self.cell.spawner().shared.is_closing() {
             return Err(msg);
@@ -299,6 +490,34 @@ impl<M: Send + 'static> ActorRef<M> {
     /// Sends the message `make` builds around a [`Reply`], and returns the
     /// other half. If the actor has stopped, the `Ask` resolves to
     /// [`Canceled`].
+    ///
+    /// ```
+    /// # use homing_regions::actor::{Actor, Context, Pool, Reply};
+    /// # use homing_regions::{Family, Iso, Region};
+    /// # struct Counter;
+    /// # struct CountF;
+    /// # impl Family for CountF { type Of<'r> = u64; }
+    /// # enum Msg { Add(u64), Get(Reply<u64>), Stop }
+    /// # impl Actor for Counter {
+    /// #     type State = CountF;
+    /// #     type Msg = Msg;
+    /// #     fn receive<'r>(&mut self, ctx: &mut Context<'_>, _: &'r Region, n: &'r mut u64, msg: Msg) {
+    /// #         match msg {
+    /// #             Msg::Add(k) => *n += k,
+    /// #             Msg::Get(reply) => reply.send(*n),
+    /// #             Msg::Stop => ctx.stop(),
+    /// #         }
+    /// #     }
+    /// # }
+    /// use homing_regions::actor::Canceled;
+    ///
+    /// let pool = Pool::new(1);
+    /// let counter = pool.spawn(Counter, Iso::new(|_| 40));
+    /// counter.tell(Msg::Add(2)).ok().unwrap();
+    /// assert_eq!(counter.ask(Msg::Get).wait(), Ok(42));
+    /// counter.stop().wait().unwrap();
+    /// assert_eq!(counter.ask(Msg::Get).wait(), Err(Canceled));
+    /// ```
     pub fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> M) -> Ask<T> {
         let (tx, rx) = reply();
         let _ = self.tell(make(tx));
@@ -307,6 +526,32 @@ impl<M: Send + 'static> ActorRef<M> {
 
     /// Asks the actor to stop after the messages already sent; the `Ask`
     /// resolves once it has stopped and its region is dropped.
+    ///
+    /// ```
+    /// # use homing_regions::actor::{Actor, Context, Pool, Reply};
+    /// # use homing_regions::{Family, Iso, Region};
+    /// # struct Counter;
+    /// # struct CountF;
+    /// # impl Family for CountF { type Of<'r> = u64; }
+    /// # enum Msg { Add(u64), Get(Reply<u64>), Stop }
+    /// # impl Actor for Counter {
+    /// #     type State = CountF;
+    /// #     type Msg = Msg;
+    /// #     fn receive<'r>(&mut self, ctx: &mut Context<'_>, _: &'r Region, n: &'r mut u64, msg: Msg) {
+    /// #         match msg {
+    /// #             Msg::Add(k) => *n += k,
+    /// #             Msg::Get(reply) => reply.send(*n),
+    /// #             Msg::Stop => ctx.stop(),
+    /// #         }
+    /// #     }
+    /// # }
+    /// let pool = Pool::new(1);
+    /// let counter = pool.spawn(Counter, Iso::new(|_| 0));
+    /// counter.tell(Msg::Add(1)).ok().unwrap(); // handled before the stop
+    /// let stopped = counter.stop();
+    /// assert_eq!(stopped.wait(), Ok(()));
+    /// assert!(counter.is_stopped());
+    /// ```
     pub fn stop(&self) -> Ask<()> {
         let (tx, rx) = reply();
         self.send(Envelope::Stop(Some(tx)));
@@ -314,6 +559,31 @@ impl<M: Send + 'static> ActorRef<M> {
     }
 
     /// `true` once the actor has stopped.
+    ///
+    /// ```
+    /// # use homing_regions::actor::{Actor, Context, Pool, Reply};
+    /// # use homing_regions::{Family, Iso, Region};
+    /// # struct Counter;
+    /// # struct CountF;
+    /// # impl Family for CountF { type Of<'r> = u64; }
+    /// # enum Msg { Add(u64), Get(Reply<u64>), Stop }
+    /// # impl Actor for Counter {
+    /// #     type State = CountF;
+    /// #     type Msg = Msg;
+    /// #     fn receive<'r>(&mut self, ctx: &mut Context<'_>, _: &'r Region, n: &'r mut u64, msg: Msg) {
+    /// #         match msg {
+    /// #             Msg::Add(k) => *n += k,
+    /// #             Msg::Get(reply) => reply.send(*n),
+    /// #             Msg::Stop => ctx.stop(),
+    /// #         }
+    /// #     }
+    /// # }
+    /// let pool = Pool::new(1);
+    /// let counter = pool.spawn(Counter, Iso::new(|_| 0));
+    /// assert!(!counter.is_stopped());
+    /// counter.stop().wait().unwrap();
+    /// assert!(counter.is_stopped());
+    /// ```
     pub fn is_stopped(&self) -> bool {
         self.cell.is_stopped()
     }
@@ -334,6 +604,33 @@ impl<M> std::fmt::Debug for ActorRef<M> {
 
 impl Spawner {
     /// Starts an actor with its behaviour and its state.
+    ///
+    /// ```
+    /// # use homing_regions::actor::{Actor, Context, Pool, Reply};
+    /// # use homing_regions::{Family, Iso, Region};
+    /// # struct Counter;
+    /// # struct CountF;
+    /// # impl Family for CountF { type Of<'r> = u64; }
+    /// # enum Msg { Add(u64), Get(Reply<u64>), Stop }
+    /// # impl Actor for Counter {
+    /// #     type State = CountF;
+    /// #     type Msg = Msg;
+    /// #     fn receive<'r>(&mut self, ctx: &mut Context<'_>, _: &'r Region, n: &'r mut u64, msg: Msg) {
+    /// #         match msg {
+    /// #             Msg::Add(k) => *n += k,
+    /// #             Msg::Get(reply) => reply.send(*n),
+    /// #             Msg::Stop => ctx.stop(),
+    /// #         }
+    /// #     }
+    /// # }
+    /// let pool = Pool::new(1);
+    /// let spawner = pool.spawner();
+    /// // From any thread (or a handler, through `ctx.spawner()`).
+    /// let counter = std::thread::spawn(move || spawner.spawn(Counter, Iso::new(|_| 7)))
+    ///     .join()
+    ///     .unwrap();
+    /// assert_eq!(counter.ask(Msg::Get).wait(), Ok(7));
+    /// ```
     pub fn spawn<A: Actor>(&self, actor: A, state: Iso<A::State>) -> ActorRef<A::Msg> {
         let cell: Arc<Cell<A>> = Arc::new(Cell {
             mailbox: SegQueue::new(),
@@ -348,6 +645,30 @@ impl Spawner {
 
 impl Pool {
     /// Starts an actor with its behaviour and its state.
+    ///
+    /// ```
+    /// # use homing_regions::actor::{Actor, Context, Pool, Reply};
+    /// # use homing_regions::{Family, Iso, Region};
+    /// # struct Counter;
+    /// # struct CountF;
+    /// # impl Family for CountF { type Of<'r> = u64; }
+    /// # enum Msg { Add(u64), Get(Reply<u64>), Stop }
+    /// # impl Actor for Counter {
+    /// #     type State = CountF;
+    /// #     type Msg = Msg;
+    /// #     fn receive<'r>(&mut self, ctx: &mut Context<'_>, _: &'r Region, n: &'r mut u64, msg: Msg) {
+    /// #         match msg {
+    /// #             Msg::Add(k) => *n += k,
+    /// #             Msg::Get(reply) => reply.send(*n),
+    /// #             Msg::Stop => ctx.stop(),
+    /// #         }
+    /// #     }
+    /// # }
+    /// let pool = Pool::new(1);
+    /// let counter = pool.spawn(Counter, Iso::new(|_| 0));
+    /// counter.tell(Msg::Add(4)).ok().unwrap();
+    /// assert_eq!(counter.ask(Msg::Get).wait(), Ok(4));
+    /// ```
     pub fn spawn<A: Actor>(&self, actor: A, state: Iso<A::State>) -> ActorRef<A::Msg> {
         Spawner {
             shared: Arc::clone(self.shared()),

@@ -212,6 +212,14 @@ pub struct Pool {
 
 impl Pool {
     /// Starts `threads` workers (at least one).
+    ///
+    /// ```
+    /// use homing_regions::actor::Pool;
+    ///
+    /// let pool = Pool::new(0); // rounded up
+    /// assert_eq!(pool.threads(), 1);
+    /// assert_eq!(pool.run(|| "ran").wait(), Ok("ran"));
+    /// ```
     pub fn new(threads: usize) -> Pool {
         let shared = Arc::new(Shared {
             queue: SegQueue::new(),
@@ -233,6 +241,11 @@ impl Pool {
     }
 
     /// Number of worker threads.
+    ///
+    /// ```
+    /// let pool = homing_regions::actor::Pool::new(2);
+    /// assert_eq!(pool.threads(), 2);
+    /// ```
     pub fn threads(&self) -> usize {
         self.workers.len()
     }
@@ -240,12 +253,30 @@ impl Pool {
     /// Runs `job` on a worker; the result can be waited on or awaited.
     /// Move the job's data in (an [`Iso`](crate::Iso) moves a whole region
     /// as one pointer).
+    ///
+    /// ```
+    /// use homing_regions::actor::Pool;
+    ///
+    /// let pool = Pool::new(1);
+    /// let words = vec!["one", "two", "three"];
+    /// let total = pool.run(move || words.iter().map(|w| w.len()).sum::<usize>());
+    /// assert_eq!(total.wait(), Ok(11));
+    /// ```
     pub fn run<R: Send + 'static>(&self, job: impl FnOnce() -> R + Send + 'static) -> Ask<R> {
         run_on(&self.shared, job)
     }
 
     /// A handle that can start jobs and actors on this pool from anywhere
     /// (a handler, another thread), without keeping the workers alive.
+    ///
+    /// ```
+    /// use homing_regions::actor::Pool;
+    ///
+    /// let pool = Pool::new(1);
+    /// let spawner = pool.spawner();
+    /// let answer = std::thread::spawn(move || spawner.run(|| 6 * 7).wait());
+    /// assert_eq!(answer.join().unwrap(), Ok(42));
+    /// ```
     pub fn spawner(&self) -> Spawner {
         Spawner {
             shared: Arc::clone(&self.shared),
@@ -257,6 +288,17 @@ impl Pool {
     }
 
     /// Lets the workers finish what is queued, then stops and joins them.
+    ///
+    /// ```
+    /// use homing_regions::actor::{Canceled, Pool};
+    ///
+    /// let pool = Pool::new(1);
+    /// let spawner = pool.spawner();
+    /// let queued = pool.run(|| 1);
+    /// pool.shutdown();
+    /// assert_eq!(queued.wait(), Ok(1)); // finished before the workers stopped
+    /// assert_eq!(spawner.run(|| 2).wait(), Err(Canceled)); // refused afterwards
+    /// ```
     pub fn shutdown(mut self) {
         self.stop_workers();
     }
@@ -284,6 +326,18 @@ impl std::fmt::Debug for Pool {
 }
 
 /// Starts jobs and actors on a [`Pool`]; cheap to clone, `Send + Sync`.
+///
+/// ```
+/// use homing_regions::actor::{Pool, Spawner};
+///
+/// let pool = Pool::new(1);
+/// let spawner: Spawner = pool.spawner();
+/// let other = spawner.clone();
+/// let from_thread = std::thread::spawn(move || other.run(|| 3).wait());
+/// assert_eq!(from_thread.join().unwrap(), Ok(3));
+/// drop(pool); // a spawner does not keep the workers alive
+/// assert!(!spawner.execute(|| {}));
+/// ```
 #[derive(Clone)]
 pub struct Spawner {
     pub(crate) shared: Arc<Shared>,
@@ -291,6 +345,12 @@ pub struct Spawner {
 
 impl Spawner {
     /// As [`Pool::run`].
+    ///
+    /// ```
+    /// let pool = homing_regions::actor::Pool::new(1);
+    /// let spawner = pool.spawner();
+    /// assert_eq!(spawner.run(|| [1, 2, 3].len()).wait(), Ok(3));
+    /// ```
     pub fn run<R: Send + 'static>(&self, job: impl FnOnce() -> R + Send + 'static) -> Ask<R> {
         run_on(&self.shared, job)
     }
@@ -298,6 +358,15 @@ impl Spawner {
     /// Runs `job` on a worker, with no reply (the job answers through
     /// whatever it carries, say a [`Reply`](super::Reply)). Returns `false`,
     /// dropping the job, if the pool is shutting down.
+    ///
+    /// ```
+    /// use homing_regions::actor::{reply, Pool};
+    ///
+    /// let pool = Pool::new(1);
+    /// let (tx, rx) = reply();
+    /// assert!(pool.spawner().execute(move || tx.send(5)));
+    /// assert_eq!(rx.wait(), Ok(5));
+    /// ```
     pub fn execute(&self, job: impl FnOnce() + Send + 'static) -> bool {
         if self.shared.is_closing() {
             return false;

@@ -34,6 +34,18 @@ impl<T> Slot<T> {
 }
 
 /// The half of a reply the actor (or job) sends with, once.
+///
+/// ```
+/// use homing_regions::actor::{reply, Reply};
+///
+/// let (tx, rx) = reply();
+/// let worker = std::thread::spawn(move || {
+///     let tx: Reply<&str> = tx; // moved to whoever answers
+///     tx.send("done");
+/// });
+/// assert_eq!(rx.wait(), Ok("done"));
+/// worker.join().unwrap();
+/// ```
 pub struct Reply<T> {
     slot: Arc<Slot<T>>,
 }
@@ -43,12 +55,31 @@ pub struct Reply<T> {
 ///
 /// Resolves to `Err(Canceled)` if the [`Reply`] is dropped without being
 /// sent (the actor stopped first, or the handler forgot to answer).
+///
+/// ```
+/// use homing_regions::actor::{reply, Canceled};
+///
+/// let (tx, mut ask) = reply::<u8>();
+/// assert_eq!(ask.try_take(), None); // nothing yet
+/// drop(tx); // never sent
+/// assert_eq!(ask.wait(), Err(Canceled));
+/// ```
 #[must_use = "an Ask does nothing unless waited on or awaited"]
 pub struct Ask<T> {
     slot: Arc<Slot<T>>,
 }
 
 /// The reply was dropped without a value.
+///
+/// ```
+/// use homing_regions::actor::{reply, Canceled};
+///
+/// let (tx, ask) = reply::<String>();
+/// drop(tx);
+/// let err = ask.wait().unwrap_err();
+/// assert_eq!(err, Canceled);
+/// assert_eq!(err.to_string(), "the reply was dropped without a value");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Canceled;
 
@@ -86,6 +117,12 @@ pub fn reply<T>() -> (Reply<T>, Ask<T>) {
 
 impl<T> Reply<T> {
     /// Sends the value and wakes the caller.
+    ///
+    /// ```
+    /// let (tx, ask) = homing_regions::actor::reply();
+    /// tx.send(vec![1, 2]);
+    /// assert_eq!(ask.wait(), Ok(vec![1, 2]));
+    /// ```
     pub fn send(self, value: T) {
         self.slot.lock().value = Some(value);
         // `Drop` closes and wakes.
@@ -113,6 +150,14 @@ impl<T> Ask<T> {
     /// same pool's workers, with every worker doing the same: they would
     /// wait for each other. Await it from async code, or wait from a
     /// thread outside the pool.
+    ///
+    /// ```
+    /// use homing_regions::actor::Pool;
+    ///
+    /// let pool = Pool::new(1);
+    /// let ask = pool.run(|| 2 + 2);
+    /// assert_eq!(ask.wait(), Ok(4)); // blocks this (non-worker) thread
+    /// ```
     pub fn wait(self) -> Result<T, Canceled> {
         let mut state = self.slot.lock();
         loop {
@@ -131,6 +176,17 @@ impl<T> Ask<T> {
     }
 
     /// The reply if it has come, without waiting.
+    ///
+    /// ```
+    /// use homing_regions::actor::{reply, Canceled};
+    ///
+    /// let (tx, mut ask) = reply();
+    /// assert_eq!(ask.try_take(), None);
+    /// tx.send(3);
+    /// assert_eq!(ask.try_take(), Some(Ok(3)));
+    /// // Taken: the slot is empty and its sender gone.
+    /// assert_eq!(ask.try_take(), Some(Err(Canceled)));
+    /// ```
     pub fn try_take(&mut self) -> Option<Result<T, Canceled>> {
         let mut state = self.slot.lock();
         match state.value.take() {
