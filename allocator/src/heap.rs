@@ -33,7 +33,7 @@
 
 use core::ptr;
 
-use homing_deferred::Queue;
+use homing_deferred::Inbox;
 
 use crate::account::Account;
 use crate::options;
@@ -124,7 +124,7 @@ pub(crate) struct Heap {
     /// and `state` meanwhile.
     pub(crate) owned: Owned,
     /// Blocks of this heap freed by other threads.
-    pub(crate) inbox: Queue,
+    pub(crate) inbox: Inbox,
     /// Free pages waiting to be purged; shared with the background purger.
     pub(crate) purge: PurgeQueue,
     /// `ACTIVE`, `ABANDONED`, `CLAIMED` or `FREE`.
@@ -179,7 +179,7 @@ macro_rules! empty_heap_value {
     () => {
         Heap {
             owned: Owned::EMPTY,
-            inbox: Queue::new(),
+            inbox: Inbox::new(),
             purge: PurgeQueue::new(),
             state: AtomicUsize::new(ACTIVE),
             is_thread_heap: true,

@@ -3,7 +3,7 @@
 //! Two producer threads and one consumer move preallocated 16-byte blocks
 //! (the queue link first, as in a freed block) through:
 //!
-//! - `homing/single`: [`homing_deferred::Queue::push`], one node at a time;
+//! - `homing/single`: [`homing_deferred::Inbox::push`], one node at a time;
 //! - `homing/batch64`: [`homing_deferred::Batch`]es of 64 nodes, one
 //!   compare-exchange per batch (how an outbox posts to an inbox);
 //! - `segqueue`: `crossbeam_queue::SegQueue` carrying the same pointers;
@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use crossbeam_queue::SegQueue;
-use homing_deferred::{Batch, Node, Queue};
+use homing_deferred::{Batch, Inbox, Node};
 
 /// Nodes moved by the one-shot measurement printed before criterion runs:
 /// the workload size.
@@ -146,7 +146,7 @@ fn run(kind: Kind, blocks: &mut [Block]) -> Duration {
     let start = Barrier::new(PRODUCERS + 1);
     let elapsed = match kind {
         Kind::HomingSingle | Kind::HomingBatch => {
-            let queue = Queue::new();
+            let queue = Inbox::new();
             thread::scope(|s| {
                 for share in shares {
                     let (queue, start) = (&queue, &start);

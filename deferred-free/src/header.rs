@@ -38,7 +38,7 @@
 
 use core::ptr::NonNull;
 
-use crate::queue::Node;
+use crate::inbox::Node;
 use crate::record::Record;
 use crate::sync::{fence, AtomicIsize, AtomicPtr, Ordering, UnsafeCell};
 
@@ -298,7 +298,7 @@ impl Header {
 /// # Safety
 ///
 /// As [`Header::merge_queued`], for every node of the chain.
-pub(crate) unsafe fn finish_chain(chain: crate::queue::Chain) {
+pub(crate) unsafe fn finish_chain(chain: crate::inbox::Chain) {
     for node in chain {
         // SAFETY: nodes in a record's queue are `Shared` headers (the header
         // starts with its node); the contract is forwarded.

@@ -9,14 +9,14 @@
 //!
 //! # Layers
 //!
-//! Layers, bottom up: `sync` → `queue` → `record` → `header` → `thread` →
+//! Layers, bottom up: `sync` → `inbox` → `record` → `header` → `thread` →
 //! `shared` (the last four with the std feature; checked by `.ci/layers`).
 #![no_std]
 
 #[cfg(feature = "std")]
 extern crate std;
 
-mod queue;
+mod inbox;
 // The workspace's one loom/core shim (see its doc). Not a stable API.
 #[doc(hidden)]
 pub mod sync;
@@ -33,7 +33,7 @@ mod thread;
 #[cfg(feature = "std")]
 mod shared;
 
-pub use queue::{Batch, Chain, Node, Queue};
+pub use inbox::{Batch, Chain, Inbox, Node};
 
 #[cfg(feature = "std")]
 pub use shared::Shared;

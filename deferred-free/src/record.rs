@@ -3,7 +3,7 @@
 //!
 //! Every thread that creates a [`Shared`](crate::Shared) gets one
 //! [`Record`] the first time it does. The record holds the thread's
-//! **deferred queue** (a [`Queue`] whose nodes are the headers of `Shared`
+//! **deferred queue** (an [`Inbox`] whose nodes are the headers of `Shared`
 //! objects: the link is the header's first word, so posting allocates
 //! nothing) and its **state**, `ALIVE` until the thread's exit has run,
 //! then `EXITED`.
@@ -32,7 +32,7 @@
 
 use core::ptr::{self, NonNull};
 
-use crate::queue::{Chain, Node, Queue};
+use crate::inbox::{Chain, Inbox, Node};
 use crate::sync::{fence, AtomicUsize, Ordering};
 
 const ALIVE: usize = 0;
@@ -40,7 +40,7 @@ const EXITED: usize = 1;
 
 /// One thread's deferred queue and liveness; see the module doc.
 pub(crate) struct Record {
-    queue: Queue,
+    queue: Inbox,
     state: AtomicUsize,
     #[cfg_attr(loom, allow(dead_code))]
     next: *mut Record,
@@ -51,7 +51,7 @@ impl Record {
     /// never freed.
     pub(crate) fn register() -> NonNull<Record> {
         let record = std::boxed::Box::new(Record {
-            queue: Queue::new(),
+            queue: Inbox::new(),
             state: AtomicUsize::new(ALIVE),
             next: ptr::null_mut(),
         });

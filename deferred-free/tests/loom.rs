@@ -4,7 +4,7 @@
 
 use std::ptr::NonNull;
 
-use homing_deferred::{Batch, Chain, Node, Queue};
+use homing_deferred::{Batch, Chain, Inbox, Node};
 use loom::cell::UnsafeCell;
 use loom::sync::Arc;
 use loom::thread;
@@ -54,7 +54,7 @@ fn check(got: &[(usize, usize)], producers: usize, per_producer: usize) {
 #[test]
 fn two_producers_and_a_draining_owner() {
     loom::model(|| {
-        let queue = Arc::new(Queue::new());
+        let queue = Arc::new(Inbox::new());
         let producers: Vec<_> = (0..2)
             .map(|p| {
                 let queue = Arc::clone(&queue);
@@ -80,7 +80,7 @@ fn two_producers_and_a_draining_owner() {
 #[test]
 fn batches_race_single_pushes() {
     loom::model(|| {
-        let queue = Arc::new(Queue::new());
+        let queue = Arc::new(Inbox::new());
         let batcher = {
             let queue = Arc::clone(&queue);
             thread::spawn(move || {
@@ -126,7 +126,7 @@ fn batches_race_single_pushes() {
 fn owner_never_sees_part_of_a_batch() {
     loom::model(|| {
         const LEN: usize = 4;
-        let queue = Arc::new(Queue::new());
+        let queue = Arc::new(Inbox::new());
         let producer = {
             let queue = Arc::clone(&queue);
             thread::spawn(move || {

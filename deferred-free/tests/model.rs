@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 use std::ptr::NonNull;
 
-use homing_deferred::{Batch, Node, Queue};
+use homing_deferred::{Batch, Inbox, Node};
 use proptest::prelude::*;
 
 #[repr(C)]
@@ -49,7 +49,7 @@ fn new_item(producer: u8, seq: u32) -> NonNull<Node> {
 }
 
 /// Takes everything and checks it against the model's pending pushes.
-fn take_and_check(queue: &Queue, model: &mut VecDeque<(u8, u32)>) -> Result<(), TestCaseError> {
+fn take_and_check(queue: &Inbox, model: &mut VecDeque<(u8, u32)>) -> Result<(), TestCaseError> {
     // The model holds published nodes in push order; `take` returns them
     // newest first, so its reverse must equal the model exactly.
     let got: Vec<(u8, u32)> = queue
@@ -85,7 +85,7 @@ proptest! {
 
     #[test]
     fn queue_matches_model(ops in proptest::collection::vec(op(), 0..200)) {
-        let queue = Queue::new();
+        let queue = Inbox::new();
         let mut model: VecDeque<(u8, u32)> = VecDeque::new();
         let mut batches: Vec<Batch> = (0..PRODUCERS).map(|_| Batch::new()).collect();
         // What each producer staged, in staging order (not yet published).

@@ -1,4 +1,5 @@
-//! The intrusive multi-producer single-consumer queue (a heap's *inbox*).
+//! The inbox: an intrusive multi-producer, single-consumer LIFO stack of
+//! batches (a heap's inbox, a thread's deferred-release inbox).
 //!
 //! # Glossary
 //!
@@ -6,15 +7,15 @@
 //!   The queue never allocates: the memory it carries is its own storage.
 //! - **Chain**: nodes linked through their first word, ending in null.
 //! - **Batch**: a chain a producer built privately (see [`Batch`]) and hands
-//!   over whole with [`Queue::push_batch`].
+//!   over whole with [`Inbox::push_batch`].
 //! - **Owner** (the single consumer): the thread that drains the queue with
-//!   [`Queue::take`]. **Producers**: any thread, including the owner.
+//!   [`Inbox::take`]. **Producers**: any thread, including the owner.
 //!
 //! # Who writes what
 //!
 //! | field | written by | read by |
 //! |---|---|---|
-//! | `Queue::head` (atomic) | producers (CAS), owner (swap) | everyone |
+//! | `Inbox::head` (atomic) | producers (CAS), owner (swap) | everyone |
 //! | `Node::next` of an unpublished node | the producer holding it | that producer |
 //! | `Node::next` of a published node | nobody (frozen) | the owner after `take` |
 //!
@@ -44,7 +45,7 @@ use core::ptr::{self, NonNull};
 
 use crate::sync::{AtomicPtr, Ordering, UnsafeCell};
 
-/// The link word at the start of a block that travels through a [`Queue`].
+/// The link word at the start of a block that travels through an [`Inbox`].
 ///
 /// A block of at least `size_of::<Node>()` bytes (one pointer, outside loom)
 /// and pointer alignment can be reinterpreted as a `Node` while it is queued.
@@ -96,9 +97,9 @@ impl Node {
     ///
     /// ```
     /// use core::ptr::NonNull;
-    /// use homing_deferred::{Node, Queue};
+    /// use homing_deferred::{Node, Inbox};
     ///
-    /// let queue = Queue::new();
+    /// let queue = Inbox::new();
     /// let mut block = [usize::MAX; 2]; // a "freed block" with old contents
     /// // SAFETY: writable, pointer-aligned, ours until the owner takes it.
     /// unsafe {
@@ -151,9 +152,9 @@ impl Node {
     /// Links `node` to `next` (or to nothing).
     ///
     /// ```
-    /// use homing_deferred::{Node, Queue};
+    /// use homing_deferred::{Node, Inbox};
     ///
-    /// let queue = Queue::new();
+    /// let queue = Inbox::new();
     /// let (mut a, mut b) = (Node::new(), Node::new());
     /// let (a, b) = ((&mut a).into(), (&mut b).into());
     /// // SAFETY: the nodes are ours, linked a → b, and outlive their time queued.
@@ -196,9 +197,9 @@ impl fmt::Debug for Node {
 ///
 /// ```
 /// use core::ptr::NonNull;
-/// use homing_deferred::{Node, Queue};
+/// use homing_deferred::{Node, Inbox};
 ///
-/// let queue = Queue::new();
+/// let queue = Inbox::new();
 /// let mut a = Node::new();
 /// let mut b = Node::new();
 /// // SAFETY: the nodes outlive their time in the queue and are pushed once.
@@ -210,7 +211,7 @@ impl fmt::Debug for Node {
 /// assert_eq!(taken, [NonNull::from(&mut b), NonNull::from(&mut a)]); // newest first
 /// assert!(queue.is_empty());
 /// ```
-pub struct Queue {
+pub struct Inbox {
     /// Newest published node, or null. Producers CAS it, the owner swaps it.
     head: AtomicPtr<Node>,
 }
@@ -218,18 +219,18 @@ pub struct Queue {
 // SAFETY: the queue only holds raw pointers to nodes; every access to a node's
 // link is ordered by the Release/Acquire pair on `head` (see `push_batch`
 // and `take`), so sharing the queue between threads is sound.
-unsafe impl Sync for Queue {}
+unsafe impl Sync for Inbox {}
 // SAFETY: as above; the queue owns no thread-bound state.
-unsafe impl Send for Queue {}
+unsafe impl Send for Inbox {}
 
-impl Queue {
+impl Inbox {
     /// An empty queue; `const`, so it can live in a `static` or in memory
     /// that is set up without running code.
     ///
     /// ```
-    /// use homing_deferred::Queue;
+    /// use homing_deferred::Inbox;
     ///
-    /// static INBOX: Queue = Queue::new();
+    /// static INBOX: Inbox = Inbox::new();
     /// assert!(INBOX.is_empty());
     /// ```
     #[cfg(not(loom))]
@@ -250,9 +251,9 @@ impl Queue {
     /// Publishes one node.
     ///
     /// ```
-    /// use homing_deferred::{Node, Queue};
+    /// use homing_deferred::{Node, Inbox};
     ///
-    /// let queue = Queue::new();
+    /// let queue = Inbox::new();
     /// let mut node = Node::new();
     /// let node = (&mut node).into();
     /// // SAFETY: `node` outlives its time in the queue and is pushed once.
@@ -276,9 +277,9 @@ impl Queue {
     /// before `last`.
     ///
     /// ```
-    /// use homing_deferred::{Node, Queue};
+    /// use homing_deferred::{Node, Inbox};
     ///
-    /// let queue = Queue::new();
+    /// let queue = Inbox::new();
     /// let mut nodes = [Node::new(), Node::new(), Node::new()];
     /// let [a, b, c] = nodes.each_mut().map(Into::into);
     /// // SAFETY: a → b → c is a chain of our own nodes, each in no other queue,
@@ -333,9 +334,9 @@ impl Queue {
     /// ```
     /// use core::ptr::NonNull;
     /// use std::sync::Arc;
-    /// use homing_deferred::{Node, Queue};
+    /// use homing_deferred::{Node, Inbox};
     ///
-    /// let queue = Arc::new(Queue::new());
+    /// let queue = Arc::new(Inbox::new());
     /// let producers: Vec<_> = (0..4)
     ///     .map(|_| {
     ///         let queue = Arc::clone(&queue);
@@ -378,9 +379,9 @@ impl Queue {
     /// a `false` is confirmed by `take`.
     ///
     /// ```
-    /// use homing_deferred::{Node, Queue};
+    /// use homing_deferred::{Node, Inbox};
     ///
-    /// let queue = Queue::new();
+    /// let queue = Inbox::new();
     /// assert!(queue.is_empty());
     /// let mut node = Node::new();
     /// // SAFETY: the node outlives its time in the queue.
@@ -397,29 +398,29 @@ impl Queue {
     }
 }
 
-impl Default for Queue {
+impl Default for Inbox {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl fmt::Debug for Queue {
+impl fmt::Debug for Inbox {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Queue")
+        f.debug_struct("Inbox")
             .field("is_empty", &self.is_empty())
             .finish()
     }
 }
 
 /// A null-terminated chain of nodes owned by the calling thread, such as the
-/// result of [`Queue::take`]. Iterating yields each node after reading its
+/// result of [`Inbox::take`]. Iterating yields each node after reading its
 /// link, so the caller may reuse a node's memory as soon as it gets it.
 ///
 /// ```
 /// use core::ptr::NonNull;
-/// use homing_deferred::{Node, Queue};
+/// use homing_deferred::{Node, Inbox};
 ///
-/// let queue = Queue::new();
+/// let queue = Inbox::new();
 /// let mut blocks = [[0usize; 2]; 3];
 /// for block in &mut blocks {
 ///     // SAFETY: writable, aligned, ours, alive until taken.
@@ -454,9 +455,9 @@ impl Chain {
     /// `true` if the chain has no node.
     ///
     /// ```
-    /// use homing_deferred::{Node, Queue};
+    /// use homing_deferred::{Node, Inbox};
     ///
-    /// let queue = Queue::new();
+    /// let queue = Inbox::new();
     /// assert!(queue.take().is_empty());
     /// let mut node = Node::new();
     /// // SAFETY: the node outlives its time in the queue.
@@ -471,9 +472,9 @@ impl Chain {
     /// `take`'s newest-first order into push order.
     ///
     /// ```
-    /// use homing_deferred::{Node, Queue};
+    /// use homing_deferred::{Node, Inbox};
     ///
-    /// let queue = Queue::new();
+    /// let queue = Inbox::new();
     /// let mut nodes = [Node::new(), Node::new()];
     /// let [first, second] = nodes.each_mut().map(Into::into);
     /// // SAFETY: the nodes outlive their time in the queue, each pushed once.
@@ -514,13 +515,13 @@ impl Iterator for Chain {
 }
 
 /// A chain a producer builds privately, newest first, and then publishes with
-/// [`Queue::push_batch`] (or [`Batch::publish`]) in one step.
+/// [`Inbox::push_batch`] (or [`Batch::publish`]) in one step.
 ///
 /// ```
 /// use core::ptr::NonNull;
-/// use homing_deferred::{Batch, Node, Queue};
+/// use homing_deferred::{Batch, Node, Inbox};
 ///
-/// let queue = Queue::new();
+/// let queue = Inbox::new();
 /// let mut nodes = [Node::new(), Node::new(), Node::new()];
 /// let mut batch = Batch::new();
 /// for node in &mut nodes {
@@ -577,9 +578,9 @@ impl Batch {
     /// `true` if the batch has no node.
     ///
     /// ```
-    /// use homing_deferred::{Batch, Node, Queue};
+    /// use homing_deferred::{Batch, Node, Inbox};
     ///
-    /// let queue = Queue::new();
+    /// let queue = Inbox::new();
     /// let mut node = Node::new();
     /// let mut batch = Batch::new();
     /// // SAFETY: the node is ours and outlives its time in the queue.
@@ -629,9 +630,9 @@ impl Batch {
     /// compare-exchange and leaves this batch empty. Does nothing if empty.
     ///
     /// ```
-    /// use homing_deferred::{Batch, Node, Queue};
+    /// use homing_deferred::{Batch, Node, Inbox};
     ///
-    /// let inbox = Queue::new();
+    /// let inbox = Inbox::new();
     /// let mut nodes = [Node::new(), Node::new(), Node::new()];
     /// let mut batch = Batch::new();
     /// for node in &mut nodes {
@@ -647,7 +648,7 @@ impl Batch {
     ///
     /// The nodes must stay valid until the queue's owner takes them.
     #[inline]
-    pub unsafe fn publish(&mut self, queue: &Queue) {
+    pub unsafe fn publish(&mut self, queue: &Inbox) {
         if let (Some(first), Some(last)) = (self.first.take(), self.last.take()) {
             // SAFETY: `first` reaches `last` (we built the chain), every node
             // is ours and valid per `push_front`'s contract.
@@ -715,7 +716,7 @@ mod tests {
 
     #[test]
     fn empty_queue_takes_nothing() {
-        let q = Queue::new();
+        let q = Inbox::new();
         assert!(q.is_empty());
         assert!(q.take().is_empty());
         assert_eq!(q.take().count(), 0);
@@ -723,7 +724,7 @@ mod tests {
 
     #[test]
     fn single_pushes_come_back_newest_first() {
-        let q = Queue::new();
+        let q = Inbox::new();
         for seq in 0..5 {
             // SAFETY: fresh node, pushed once.
             unsafe { q.push(item(0, seq)) };
@@ -737,7 +738,7 @@ mod tests {
 
     #[test]
     fn batch_counts_as_pushes_from_last_to_first() {
-        let q = Queue::new();
+        let q = Inbox::new();
         // SAFETY: fresh nodes, each pushed once.
         unsafe { q.push(item(0, 0)) };
         let mut batch = Batch::new();
@@ -757,7 +758,7 @@ mod tests {
 
     #[test]
     fn empty_batch_publishes_nothing() {
-        let q = Queue::new();
+        let q = Inbox::new();
         let mut batch = Batch::new();
         // SAFETY: nothing to publish.
         unsafe { batch.publish(&q) };
@@ -768,7 +769,7 @@ mod tests {
     fn threads_lose_nothing_and_keep_per_producer_order() {
         const PRODUCERS: usize = 3;
         let per_producer = if cfg!(miri) { 60 } else { 20_000 };
-        let q = Arc::new(Queue::new());
+        let q = Arc::new(Inbox::new());
         let handles: Vec<_> = (0..PRODUCERS)
             .map(|p| {
                 let q = Arc::clone(&q);
