@@ -178,6 +178,8 @@ mod shared {
         }
 
         fn read(&self) -> u32 {
+            // SAFETY: the payload is written only in `drop`, when no handle
+            // can read any more; loom checks that claim.
             self.payload.with(|p| unsafe { *p })
         }
     }
@@ -187,6 +189,8 @@ mod shared {
 
     impl Drop for Probe {
         fn drop(&mut self) {
+            // SAFETY: `drop` has the object alone (the last handle is gone);
+            // loom reports a read racing this write.
             self.payload.with_mut(|p| unsafe { *p = 0 });
             self.drops.fetch_add(1, Ordering::SeqCst);
         }
