@@ -223,3 +223,93 @@ pub(crate) unsafe fn abandon(heap: *mut Heap) {
         let_go(heap);
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::registry::Registry;
+
+    /// Unmaps a test heap that holds nothing (only a registry of the test's
+    /// own knows it; the allocator itself never unmaps a heap).
+    ///
+    /// # Safety
+    ///
+    /// `heap` came from a test registry, holds no segment, and is used by
+    /// nothing any more.
+    unsafe fn forget(heap: *mut Heap) {
+        let bytes = crate::os::align_up(core::mem::size_of::<Heap>(), crate::os::OS_PAGE).unwrap();
+        // SAFETY: forwarded; the registry mapped exactly this.
+        unsafe {
+            crate::os::unmap(
+                NonNull::new_unchecked(heap.cast()),
+                bytes,
+                crate::os::OS_PAGE,
+            )
+        };
+    }
+
+    /// Two thread heaps of a registry of the test's own (the test thread
+    /// owns both, playing owner and freer in turn).
+    fn two_heaps(registry: &Registry) -> (*mut Heap, *mut Heap) {
+        (
+            registry.acquire(true).expect("a heap"),
+            registry.acquire(true).expect("a heap"),
+        )
+    }
+
+    #[test]
+    fn remote_frees_wait_in_the_outbox_then_reach_the_owners_inbox() {
+        let registry = Registry::new();
+        let (owner, freer) = two_heaps(&registry);
+        // SAFETY: this thread owns both heaps; each block is freed once.
+        unsafe {
+            let blocks: std::vec::Vec<*mut u8> =
+                (0..10).map(|_| Heap::alloc_sized(owner, 64, 16)).collect();
+            for &p in &blocks {
+                free_remote(freer, owner, p);
+            }
+            // Batched, below the budget: nothing posted yet.
+            assert_eq!((*freer).outbox.pending, blocks.len());
+            assert!((*owner).inbox.is_empty());
+            flush_outbox(freer);
+            assert_eq!((*freer).outbox.pending, 0);
+            assert!(!(*owner).inbox.is_empty());
+            assert_eq!(Heap::drain_inbox(owner), blocks.len());
+            assert!(Heap::check(owner));
+            // The blocks are the owner's again: their page counts none of
+            // them (only the direct page's pin).
+            let page = crate::segment::page_of(crate::segment::segment_of(blocks[0]), blocks[0]);
+            assert_eq!(
+                (*page).used_blocks() as usize - usize::from((*page).pinned),
+                0
+            );
+            Heap::collect(owner, true);
+            assert!((*owner).is_empty());
+            forget(owner);
+            forget(freer);
+        }
+    }
+
+    #[test]
+    fn a_full_outbox_posts_by_itself() {
+        let registry = Registry::new();
+        let (owner, freer) = two_heaps(&registry);
+        let budget = options::outbox_budget();
+        // SAFETY: as above.
+        unsafe {
+            let blocks: std::vec::Vec<*mut u8> = (0..budget)
+                .map(|_| Heap::alloc_sized(owner, 32, 16))
+                .collect();
+            for &p in &blocks {
+                free_remote(freer, owner, p);
+            }
+            // The budget-th free posted everything.
+            assert_eq!((*freer).outbox.pending, 0);
+            assert_eq!(Heap::drain_inbox(owner), budget);
+            Heap::collect(owner, true);
+            assert!((*owner).is_empty());
+            forget(owner);
+            forget(freer);
+        }
+    }
+}
