@@ -96,30 +96,6 @@ fn harness_asleep() {
     panic!("the harness's main thread never went to sleep");
 }
 
-/// Allocates a `size`-byte block with a cookie, as a `usize` (sendable).
-fn cookie_block(size: usize, serial: u64) -> usize {
-    let p = homing::alloc(size, 16);
-    assert!(!p.is_null(), "out of memory for {size} bytes");
-    // SAFETY: a fresh, 16-aligned block of `size` bytes.
-    unsafe { common::write_cookie(p, size, serial) };
-    p as usize
-}
-
-/// Checks a cookie block and frees it.
-///
-/// # Safety
-///
-/// `addr` is a live block from [`cookie_block`], given up by the caller.
-unsafe fn free_cookie_block(addr: usize) {
-    let p = addr as *mut u8;
-    // SAFETY: forwarded from the caller.
-    unsafe {
-        let (size, _) = common::check_cookie(p);
-        common::poison_cookie(p, size);
-        homing::free(p);
-    }
-}
-
 /// Sizes: mostly small, some medium, 1 in 40 huge (above 128 KiB).
 fn mixed_size(rng: &mut Rng) -> usize {
     match rng.below(40) {
@@ -150,7 +126,7 @@ extern "C" fn raw_freer(arg: *mut libc::c_void) -> *mut libc::c_void {
     let job = unsafe { &*arg.cast::<Job>() };
     for i in 0..job.len {
         // SAFETY: `blocks[..len]` are live cookie blocks given to us.
-        unsafe { free_cookie_block(*job.blocks.add(i)) };
+        unsafe { common::free_cookie_block(*job.blocks.add(i)) };
     }
     if job.collect {
         homing::collect();
@@ -218,20 +194,20 @@ impl Drop for Outer {
         // Enough allocation to run out of pages of several classes, with
         // medium and huge blocks among them.
         let mut made: Vec<usize> = (0..400)
-            .map(|i| cookie_block(mixed_size(&mut rng).max(8), i))
+            .map(|i| common::cookie_block(mixed_size(&mut rng).max(8), i))
             .collect();
-        made.push(cookie_block(1 << 20, 400));
+        made.push(common::cookie_block(1 << 20, 400));
         for b in made.drain(..).chain(self.own.drain(..)) {
             // SAFETY: live cookie blocks of this thread.
-            unsafe { free_cookie_block(b) };
+            unsafe { common::free_cookie_block(b) };
         }
         // A remote free, into the heap of a thread that is still running.
         // SAFETY: the main thread gave us this live block.
-        unsafe { free_cookie_block(self.foreign) };
+        unsafe { common::free_cookie_block(self.foreign) };
         // A second thread-local comes to life during teardown; its own
         // destructor allocates too (std runs it after this one).
-        INNER.with(|i| i.borrow_mut().push(cookie_block(3000, 1)));
-        EXPORTED.lock().unwrap().push(cookie_block(700, 2));
+        INNER.with(|i| i.borrow_mut().push(common::cookie_block(3000, 1)));
+        EXPORTED.lock().unwrap().push(common::cookie_block(700, 2));
         OUTER_DONE.fetch_add(1, Ordering::SeqCst);
     }
 }
@@ -248,11 +224,14 @@ impl Drop for Inner {
     fn drop(&mut self) {
         for b in self.0.drain(..) {
             // SAFETY: live cookie blocks of this thread.
-            unsafe { free_cookie_block(b) };
+            unsafe { common::free_cookie_block(b) };
         }
         let v: Vec<String> = (0..200).map(|i| format!("late {i}")).collect();
         assert_eq!(v[199], "late 199");
-        EXPORTED.lock().unwrap().push(cookie_block(200_000, 3));
+        EXPORTED
+            .lock()
+            .unwrap()
+            .push(common::cookie_block(200_000, 3));
         INNER_DONE.fetch_add(1, Ordering::SeqCst);
     }
 }
@@ -268,11 +247,11 @@ fn tls_destructors_body() {
     EXPORTED.lock().unwrap().reserve(2 * total);
     let base = common::settled();
     let run = |i: usize| {
-        let foreign = cookie_block(100 + i, 1000 + i as u64);
+        let foreign = common::cookie_block(100 + i, 1000 + i as u64);
         thread::spawn(move || {
             let mut rng = Rng::new(i as u64);
             let own = (0..100)
-                .map(|k| cookie_block(mixed_size(&mut rng).max(8), k))
+                .map(|k| common::cookie_block(mixed_size(&mut rng).max(8), k))
                 .collect();
             OUTER.with(|o| {
                 *o.borrow_mut() = Some(Outer {
@@ -304,7 +283,7 @@ fn tls_destructors_body() {
     assert_eq!(exported.len(), 2 * total);
     for b in exported {
         // SAFETY: live cookie blocks the destructors gave us.
-        unsafe { free_cookie_block(b) };
+        unsafe { common::free_cookie_block(b) };
     }
     let end = common::settled();
     common::assert_balanced(&base, &end, "thread-local destructors");
@@ -354,14 +333,14 @@ fn raw_print(msg: &[u8]) {
 fn exercise(seed: u64) -> usize {
     let mut rng = Rng::new(seed);
     let blocks: Vec<usize> = (0..500)
-        .map(|i| cookie_block(mixed_size(&mut rng).max(8), i))
+        .map(|i| common::cookie_block(mixed_size(&mut rng).max(8), i))
         .collect();
     let s = format!("{} blocks", blocks.len());
     assert_eq!(s, "500 blocks");
     let n = blocks.len();
     for b in blocks {
         // SAFETY: live cookie blocks of ours.
-        unsafe { free_cookie_block(b) };
+        unsafe { common::free_cookie_block(b) };
     }
     n
 }
@@ -370,10 +349,10 @@ extern "C" fn at_exit_handler() {
     let n = exercise(11);
     for kept in [&KEPT_MAIN, &KEPT_EXITED] {
         // SAFETY: live cookie blocks stored by the case.
-        unsafe { free_cookie_block(kept.swap(0, Ordering::SeqCst)) };
+        unsafe { common::free_cookie_block(kept.swap(0, Ordering::SeqCst)) };
     }
     homing::collect();
-    KEPT_FINI.store(cookie_block(5000, 7), Ordering::SeqCst);
+    KEPT_FINI.store(common::cookie_block(5000, 7), Ordering::SeqCst);
     raw_print(format!("atexit handler: {n} blocks, kept blocks freed\n").as_bytes());
 }
 
@@ -386,7 +365,7 @@ extern "C" fn static_destructor() {
     }
     let n = exercise(12);
     // SAFETY: a live cookie block the `atexit` handler made.
-    unsafe { free_cookie_block(KEPT_FINI.swap(0, Ordering::SeqCst)) };
+    unsafe { common::free_cookie_block(KEPT_FINI.swap(0, Ordering::SeqCst)) };
     let errors = CHURN_ERRORS.load(Ordering::SeqCst);
     raw_print(format!("static destructor: {n} blocks, churn errors {errors}\n").as_bytes());
 }
@@ -404,7 +383,7 @@ fn churn() {
         let blocks: Vec<usize> = (0..64)
             .map(|_| {
                 serial += 1;
-                cookie_block(mixed_size(&mut rng).max(8), serial)
+                common::cookie_block(mixed_size(&mut rng).max(8), serial)
             })
             .collect();
         for b in blocks {
@@ -423,8 +402,10 @@ fn churn() {
 
 fn after_main_body() {
     AT_EXIT_ARMED.store(true, Ordering::SeqCst);
-    KEPT_MAIN.store(cookie_block(300, 1), Ordering::SeqCst);
-    let exited = thread::spawn(|| cookie_block(40_000, 2)).join().unwrap();
+    KEPT_MAIN.store(common::cookie_block(300, 1), Ordering::SeqCst);
+    let exited = thread::spawn(|| common::cookie_block(40_000, 2))
+        .join()
+        .unwrap();
     KEPT_EXITED.store(exited, Ordering::SeqCst);
     // SAFETY: an `extern "C"` handler that stays valid (a static function).
     assert_eq!(unsafe { libc::atexit(at_exit_handler) }, 0);
@@ -458,7 +439,7 @@ fn first_op_remote_free_body() {
     // post what its outbox holds.
     let base = common::settled();
     let blocks: Vec<usize> = (0..300)
-        .map(|i| cookie_block(mixed_size(&mut rng).max(8), i))
+        .map(|i| common::cookie_block(mixed_size(&mut rng).max(8), i))
         .collect();
     let job = Job {
         blocks: blocks.as_ptr(),
@@ -485,7 +466,7 @@ fn first_op_remote_free_body() {
         let exited: Vec<usize> = thread::spawn(move || {
             let mut rng = Rng::new(seed);
             (0..800)
-                .map(|i| cookie_block(mixed_size(&mut rng).max(8), i))
+                .map(|i| common::cookie_block(mixed_size(&mut rng).max(8), i))
                 .collect()
         })
         .join()
@@ -556,13 +537,13 @@ fn freer(rx: mpsc::Receiver<usize>) -> usize {
         held.push_back(b);
         if held.len() > HOLD {
             // SAFETY: live cookie blocks sent to us, freed once.
-            unsafe { free_cookie_block(held.pop_front().unwrap()) };
+            unsafe { common::free_cookie_block(held.pop_front().unwrap()) };
             freed += 1;
         }
     }
     for b in held {
         // SAFETY: as above.
-        unsafe { free_cookie_block(b) };
+        unsafe { common::free_cookie_block(b) };
         freed += 1;
     }
     freed
@@ -592,7 +573,7 @@ fn thousand_threads_body() {
                     let mut rng = Rng::new(id as u64);
                     let mut mine = Vec::with_capacity(64);
                     for i in 0..200u64 {
-                        let b = cookie_block(mixed_size(&mut rng).max(8), i);
+                        let b = common::cookie_block(mixed_size(&mut rng).max(8), i);
                         if rng.percent(60) {
                             // Freed by a freer, into this heap, while this
                             // thread runs or after it exited.
@@ -604,13 +585,13 @@ fn thousand_threads_body() {
                         if mine.len() == 64 {
                             for b in mine.drain(..32) {
                                 // SAFETY: our own live cookie blocks.
-                                unsafe { free_cookie_block(b) };
+                                unsafe { common::free_cookie_block(b) };
                             }
                         }
                     }
                     for b in mine {
                         // SAFETY: as above.
-                        unsafe { free_cookie_block(b) };
+                        unsafe { common::free_cookie_block(b) };
                     }
                 }));
             }
@@ -683,7 +664,7 @@ fn exited_blocks_body() {
                 s.spawn(move || {
                     let mut rng = Rng::new(100 + t as u64);
                     let part = (0..500u64)
-                        .map(|i| cookie_block(mixed_size(&mut rng).max(8), i))
+                        .map(|i| common::cookie_block(mixed_size(&mut rng).max(8), i))
                         .collect::<Vec<usize>>();
                     all_bound.wait();
                     part

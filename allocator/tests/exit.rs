@@ -30,30 +30,6 @@ use common::Rng;
 #[global_allocator]
 static GLOBAL: homing::Homing = homing::Homing;
 
-/// Allocates a `size`-byte block with a cookie, as a `usize` (sendable).
-fn cookie_block(size: usize, serial: u64) -> usize {
-    let p = homing::alloc(size, 16);
-    assert!(!p.is_null());
-    // SAFETY: a fresh, 16-aligned block of `size` bytes.
-    unsafe { common::write_cookie(p, size, serial) };
-    p as usize
-}
-
-/// Checks a cookie block and frees it.
-///
-/// # Safety
-///
-/// `addr` is a live block from [`cookie_block`], given up by the caller.
-unsafe fn free_cookie_block(addr: usize) {
-    let p = addr as *mut u8;
-    // SAFETY: forwarded from the caller.
-    unsafe {
-        let (size, _) = common::check_cookie(p);
-        common::poison_cookie(p, size);
-        homing::free(p);
-    }
-}
-
 // ---------------------------------------------------------------------
 // Thread-local destructors
 // ---------------------------------------------------------------------
@@ -86,9 +62,9 @@ impl Drop for Guard {
         drop(own);
         if self.foreign != 0 {
             // SAFETY: the main thread gave us this live block.
-            unsafe { free_cookie_block(self.foreign) };
+            unsafe { common::free_cookie_block(self.foreign) };
         }
-        EXPORTED.lock().unwrap().push(cookie_block(1000, 1));
+        EXPORTED.lock().unwrap().push(common::cookie_block(1000, 1));
         TLS_DTORS.fetch_add(1, Ordering::SeqCst);
     }
 }
@@ -107,7 +83,7 @@ impl Drop for LateGuard {
         let v = vec![b; 20];
         assert!(v.iter().all(|b| b[299] == 3));
         drop(v);
-        EXPORTED.lock().unwrap().push(cookie_block(48, 2));
+        EXPORTED.lock().unwrap().push(common::cookie_block(48, 2));
         TLS_DTORS.fetch_add(1, Ordering::SeqCst);
     }
 }
@@ -125,7 +101,7 @@ fn thread_local_destructors_allocate_and_free() {
     TLS_DTORS.store(0, Ordering::SeqCst);
 
     let run = |i: usize| {
-        let foreign = cookie_block(64 + i, i as u64);
+        let foreign = common::cookie_block(64 + i, i as u64);
         thread::spawn(move || {
             let own: Box<[u64]> = (0..1000).collect();
             GUARD.with(|g| {
@@ -156,7 +132,7 @@ fn thread_local_destructors_allocate_and_free() {
     assert_eq!(exported.len(), total);
     for addr in exported {
         // SAFETY: blocks the destructors made and gave to us.
-        unsafe { free_cookie_block(addr) };
+        unsafe { common::free_cookie_block(addr) };
     }
     let end = common::settled();
     common::assert_balanced(&base, &end, "thread-local destructors");
@@ -181,7 +157,7 @@ unsafe extern "C" fn late_key_destructor(_value: *mut libc::c_void) {
     let v: Vec<u64> = (0..2_000).collect();
     assert_eq!(v[1999], 1999);
     drop(v);
-    EXPORTED.lock().unwrap().push(cookie_block(200, 3));
+    EXPORTED.lock().unwrap().push(common::cookie_block(200, 3));
     KEY_DTORS.fetch_add(1, Ordering::SeqCst);
 }
 
@@ -214,7 +190,7 @@ fn pthread_key_destructor_allocates_after_homing_let_go() {
     let exported: Vec<usize> = EXPORTED.lock().unwrap().drain(..).collect();
     for addr in exported {
         // SAFETY: blocks the destructors made and gave to us.
-        unsafe { free_cookie_block(addr) };
+        unsafe { common::free_cookie_block(addr) };
     }
     let end = common::settled();
     // SAFETY: a key we created; no thread uses it any more.
@@ -251,7 +227,7 @@ extern "C" fn never_allocating_freer(arg: *mut libc::c_void) -> *mut libc::c_voi
     let job = unsafe { &*arg.cast::<Job>() };
     for i in 0..job.len {
         // SAFETY: `blocks[..len]` are live cookie blocks given to us.
-        unsafe { free_cookie_block(*job.blocks.add(i)) };
+        unsafe { common::free_cookie_block(*job.blocks.add(i)) };
     }
     // The first free gave this thread a heap for its outbox; a collect (a
     // safe point, in a VM) posts what it holds back to the owners.
@@ -276,7 +252,7 @@ fn thread_that_never_allocated_frees() {
     // Blocks of the main thread (some huge) ...
     let mut blocks: Vec<usize> = (0..300)
         .map(|i| {
-            cookie_block(
+            common::cookie_block(
                 if i % 50 == 0 {
                     300_000
                 } else {
@@ -291,7 +267,7 @@ fn thread_that_never_allocated_frees() {
     let exited: Vec<usize> = thread::spawn(move || {
         let mut rng = Rng::new(seed);
         (0..300)
-            .map(|i| cookie_block(rng.log_size(3, 14), i))
+            .map(|i| common::cookie_block(rng.log_size(3, 14), i))
             .collect()
     })
     .join()
@@ -413,7 +389,7 @@ impl Handoff {
             }
             for &addr in &mine {
                 // SAFETY: live cookie blocks handed to us; freed once.
-                unsafe { free_cookie_block(addr) };
+                unsafe { common::free_cookie_block(addr) };
             }
             mine.clear();
             let mut st = self.state.lock().unwrap();
@@ -436,7 +412,7 @@ fn make_batch(rng: &mut Rng, round: usize) -> Vec<usize> {
             } else {
                 rng.log_size(4, 14)
             };
-            cookie_block(size, (round * BATCH + i) as u64)
+            common::cookie_block(size, (round * BATCH + i) as u64)
         })
         .collect()
 }
@@ -571,8 +547,8 @@ unsafe extern "C" fn last_round_destructor(value: *mut libc::c_void) {
     }
     let buffer = LATE_BUFFER.with(|b| b.replace(0));
     // SAFETY: the thread's own live block, freed once.
-    unsafe { free_cookie_block(buffer) };
-    EXPORTED.lock().unwrap().push(cookie_block(300, 7));
+    unsafe { common::free_cookie_block(buffer) };
+    EXPORTED.lock().unwrap().push(common::cookie_block(300, 7));
     KEY_DTORS.fetch_add(1, Ordering::SeqCst);
 }
 
@@ -616,9 +592,9 @@ fn frees_after_every_destructor_are_not_stranded() {
     for t in 0..threads {
         let blocks = thread::spawn(move || {
             let blocks: Vec<usize> = (0..LATE_BLOCKS)
-                .map(|i| cookie_block(LATE_BLOCK_SIZE, (t * LATE_BLOCKS + i) as u64))
+                .map(|i| common::cookie_block(LATE_BLOCK_SIZE, (t * LATE_BLOCKS + i) as u64))
                 .collect();
-            LATE_BUFFER.with(|b| b.set(cookie_block(100, t as u64)));
+            LATE_BUFFER.with(|b| b.set(common::cookie_block(100, t as u64)));
             make_glibc_thread_buffers(t);
             // SAFETY: a live key; the value counts destructor rounds.
             unsafe { libc::pthread_setspecific(key, 1 as _) };
@@ -630,14 +606,14 @@ fn frees_after_every_destructor_are_not_stranded() {
         // are freed by this thread, into the heap it abandoned.
         for addr in blocks {
             // SAFETY: live cookie blocks the thread gave us.
-            unsafe { free_cookie_block(addr) };
+            unsafe { common::free_cookie_block(addr) };
         }
     }
     assert_eq!(KEY_DTORS.load(Ordering::SeqCst), threads);
     let exported: Vec<usize> = EXPORTED.lock().unwrap().drain(..).collect();
     for addr in exported {
         // SAFETY: blocks the destructors made and gave to us.
-        unsafe { free_cookie_block(addr) };
+        unsafe { common::free_cookie_block(addr) };
     }
     // SAFETY: a key we created; no thread uses it any more.
     unsafe { libc::pthread_key_delete(key) };

@@ -202,6 +202,31 @@ impl Liveness {
     }
 }
 
+/// Allocates a `size`-byte block from homing with a cookie (see
+/// [`write_cookie`]), as a `usize` so it can be sent between threads.
+pub fn cookie_block(size: usize, serial: u64) -> usize {
+    let p = homing::alloc(size, 16);
+    assert!(!p.is_null(), "out of memory for {size} bytes");
+    // SAFETY: a fresh, 16-aligned block of `size` bytes.
+    unsafe { write_cookie(p, size, serial) };
+    p as usize
+}
+
+/// Checks a cookie block, poisons it and frees it.
+///
+/// # Safety
+///
+/// `addr` is a live block from [`cookie_block`], given up by the caller.
+pub unsafe fn free_cookie_block(addr: usize) {
+    let p = addr as *mut u8;
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        let (size, _) = check_cookie(p);
+        poison_cookie(p, size);
+        homing::free(p);
+    }
+}
+
 // ---------------------------------------------------------------------
 // Statistics
 // ---------------------------------------------------------------------
