@@ -73,6 +73,16 @@ fn compile_with(compiler: &str, src: &str, out: &str, flags: &[&str], extra: &[&
     exe
 }
 
+/// Compiles `tests/c/<src>` linked against the `libhoming.so` in `dir`
+/// (with a RUNPATH to it), with `flags` and then `libs`.
+fn compile_linked(dir: &Path, src: &str, out: &str, flags: &[&str], libs: &[&str]) -> PathBuf {
+    let rpath = format!("-Wl,-rpath,{}", dir.display());
+    let libdir = format!("-L{}", dir.display());
+    let mut extra = vec![libdir.as_str(), "-lhoming", rpath.as_str()];
+    extra.extend_from_slice(libs);
+    compile_with("cc", src, out, flags, &extra)
+}
+
 /// A C program that does not link homing (it runs under `LD_PRELOAD`).
 fn compile_plain(src: &str, out: &str) -> PathBuf {
     compile_with("cc", src, out, CFLAGS, &["-ldl"])
@@ -337,15 +347,7 @@ fn check_embed_stderr(stderrs: &[(String, String)]) {
 #[test]
 fn embedding_api_linked_dynamically() {
     let dir = lib_dir();
-    let rpath = format!("-Wl,-rpath,{}", dir.display());
-    let libdir = format!("-L{}", dir.display());
-    let exe = compile_with(
-        "cc",
-        "embed.c",
-        "embed",
-        CFLAGS,
-        &[&libdir, "-lhoming", &rpath, "-ldl"],
-    );
+    let exe = compile_linked(dir, "embed.c", "embed", CFLAGS, &["-ldl"]);
     let stderrs = run_cases(&exe, &[]);
     check_embed_stderr(&stderrs);
 }
@@ -391,15 +393,7 @@ fn cxx_program() {
 #[test]
 fn heap_hand_off_stats_and_limit() {
     let dir = lib_dir();
-    let rpath = format!("-Wl,-rpath,{}", dir.display());
-    let libdir = format!("-L{}", dir.display());
-    let exe = compile_with(
-        "cc",
-        "handoff.c",
-        "handoff",
-        CFLAGS,
-        &[&libdir, "-lhoming", &rpath, "-ldl"],
-    );
+    let exe = compile_linked(dir, "handoff.c", "handoff", CFLAGS, &["-ldl"]);
     run_cases(&exe, &[]);
 }
 
@@ -433,15 +427,7 @@ const HANDOFF_MISUSE: &[(&str, Option<&str>)] = &[
 #[test]
 fn checked_build_reports_hand_off_misuse() {
     let dir = checked_lib_dir();
-    let rpath = format!("-Wl,-rpath,{}", dir.display());
-    let libdir = format!("-L{}", dir.display());
-    let exe = compile_with(
-        "cc",
-        "handoff_misuse.c",
-        "handoff_misuse",
-        CFLAGS,
-        &[&libdir, "-lhoming", &rpath, "-ldl"],
-    );
+    let exe = compile_linked(dir, "handoff_misuse.c", "handoff_misuse", CFLAGS, &["-ldl"]);
     // Cargo's LD_LIBRARY_PATH (searched before the RUNPATH) holds the
     // unchecked build: preload the checked one so it is the one bound.
     let so = dir.join("libhoming.so");
@@ -500,14 +486,12 @@ fn lua_states_on_moving_heaps() {
         &["-DNO_HOMING", "-llua5.4", "-lm"],
     );
     let dir = lib_dir();
-    let rpath = format!("-Wl,-rpath,{}", dir.display());
-    let libdir = format!("-L{}", dir.display());
-    let homing = compile_with(
-        "cc",
+    let homing = compile_linked(
+        dir,
         "lua_states.c",
         "lua_states_homing",
         &flags,
-        &[&libdir, "-lhoming", &rpath, "-llua5.4", "-lm"],
+        &["-llua5.4", "-lm"],
     );
     let (states, jobs) = ("24", "8");
     let reference = run_ok(Command::new(&plain).args(["global", states, jobs]));
