@@ -89,35 +89,20 @@ pub(crate) struct Account {
 }
 
 impl Account {
-    /// Nothing counted, no limit, held by nobody.
-    #[cfg(not(loom))]
-    pub(crate) const fn new() -> Account {
-        Account {
-            holder: AtomicUsize::new(0),
-            limit: Tally::new(NO_LIMIT),
-            pages: Tally::new(0),
-            segments: Tally::new(0),
-            huge: Plain::new(0),
-            huge_blocks: Plain::new(0),
-            peak: Tally::new(0),
-            refusals: Tally::new(0),
-            remote_base: Tally::new(0),
-        }
-    }
-
-    /// As above (loom's atomics are not `const`).
-    #[cfg(loom)]
-    pub(crate) fn new() -> Account {
-        Account {
-            holder: AtomicUsize::new(0),
-            limit: Tally::new(NO_LIMIT),
-            pages: Tally::new(0),
-            segments: Tally::new(0),
-            huge: Plain::new(0),
-            huge_blocks: Plain::new(0),
-            peak: Tally::new(0),
-            refusals: Tally::new(0),
-            remote_base: Tally::new(0),
+    homing_deferred::const_fn_unless_loom! {
+        /// Nothing counted, no limit, held by nobody.
+        pub(crate) fn new() -> Account {
+            Account {
+                holder: AtomicUsize::new(0),
+                limit: Tally::new(NO_LIMIT),
+                pages: Tally::new(0),
+                segments: Tally::new(0),
+                huge: Plain::new(0),
+                huge_blocks: Plain::new(0),
+                peak: Tally::new(0),
+                refusals: Tally::new(0),
+                remote_base: Tally::new(0),
+            }
         }
     }
 

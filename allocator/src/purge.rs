@@ -74,29 +74,17 @@ unsafe impl Sync for PurgeQueue {}
 const SPINS_BEFORE_YIELD: usize = 64;
 
 impl PurgeQueue {
-    /// An empty queue.
-    #[cfg(not(loom))]
-    pub(crate) const fn new() -> PurgeQueue {
-        PurgeQueue {
-            lock: AtomicBool::new(false),
-            pending: AtomicUsize::new(0),
-            inner: UnsafeCell::new(Inner {
-                queue: PageQueue::EMPTY,
-                purged: 0,
-            }),
-        }
-    }
-
-    /// An empty queue (loom's atomics are not `const`).
-    #[cfg(loom)]
-    pub(crate) fn new() -> PurgeQueue {
-        PurgeQueue {
-            lock: AtomicBool::new(false),
-            pending: AtomicUsize::new(0),
-            inner: UnsafeCell::new(Inner {
-                queue: PageQueue::EMPTY,
-                purged: 0,
-            }),
+    homing_deferred::const_fn_unless_loom! {
+        /// An empty queue.
+        pub(crate) fn new() -> PurgeQueue {
+            PurgeQueue {
+                lock: AtomicBool::new(false),
+                pending: AtomicUsize::new(0),
+                inner: UnsafeCell::new(Inner {
+                    queue: PageQueue::EMPTY,
+                    purged: 0,
+                }),
+            }
         }
     }
 

@@ -32,21 +32,13 @@ pub(crate) struct Registry {
 pub(crate) static HEAPS: Registry = Registry::new();
 
 impl Registry {
-    /// An empty registry.
-    #[cfg(not(loom))]
-    pub(crate) const fn new() -> Registry {
-        Registry {
-            head: AtomicPtr::new(ptr::null_mut()),
-            created: AtomicUsize::new(0),
-        }
-    }
-
-    /// An empty registry (loom's atomics are not `const`).
-    #[cfg(loom)]
-    pub(crate) fn new() -> Registry {
-        Registry {
-            head: AtomicPtr::new(ptr::null_mut()),
-            created: AtomicUsize::new(0),
+    homing_deferred::const_fn_unless_loom! {
+        /// An empty registry.
+        pub(crate) fn new() -> Registry {
+            Registry {
+                head: AtomicPtr::new(ptr::null_mut()),
+                created: AtomicUsize::new(0),
+            }
         }
     }
 

@@ -73,3 +73,35 @@ macro_rules! thread_locals {
 
 #[cfg(feature = "std")]
 pub(crate) use thread_locals;
+
+/// Declares a constructor that is a `const fn` outside loom and a plain
+/// `fn` under `cfg(loom)` (whose atomics cannot be built in a `const`), from
+/// one body: the workspace's structures would otherwise write every such
+/// constructor twice. Not a stable API.
+///
+/// ```
+/// use homing_deferred::const_fn_unless_loom;
+/// use homing_deferred::sync::AtomicUsize;
+///
+/// struct Counter(AtomicUsize);
+/// impl Counter {
+///     const_fn_unless_loom! {
+///         /// A counter at zero.
+///         pub fn new() -> Counter { Counter(AtomicUsize::new(0)) }
+///     }
+/// }
+/// assert_eq!(Counter::new().0.into_inner(), 0);
+/// ```
+#[macro_export]
+#[doc(hidden)]
+macro_rules! const_fn_unless_loom {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty $body:block) => {
+        #[cfg(not(loom))]
+        $(#[$meta])*
+        $vis const fn $name($($arg: $ty),*) -> $ret $body
+
+        #[cfg(loom)]
+        $(#[$meta])*
+        $vis fn $name($($arg: $ty),*) -> $ret $body
+    };
+}

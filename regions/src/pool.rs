@@ -119,29 +119,17 @@ loom::lazy_static! {
 }
 
 impl ChunkPool {
-    /// An empty pool that keeps at most about `hot_limit` resident bytes.
-    #[cfg(not(loom))]
-    pub const fn new(hot_limit: usize) -> Self {
-        Self {
-            hot: stacks!(),
-            cold: stacks!(),
-            hot_bytes: AtomicUsize::new(0),
-            hot_limit,
-            mapped_chunks: AtomicUsize::new(0),
-            purged_chunks: AtomicUsize::new(0),
-        }
-    }
-
-    /// An empty pool that keeps at most about `hot_limit` resident bytes.
-    #[cfg(loom)]
-    pub fn new(hot_limit: usize) -> Self {
-        Self {
-            hot: stacks!(),
-            cold: stacks!(),
-            hot_bytes: AtomicUsize::new(0),
-            hot_limit,
-            mapped_chunks: AtomicUsize::new(0),
-            purged_chunks: AtomicUsize::new(0),
+    homing_deferred::const_fn_unless_loom! {
+        /// An empty pool that keeps at most about `hot_limit` resident bytes.
+        pub fn new(hot_limit: usize) -> Self {
+            Self {
+                hot: stacks!(),
+                cold: stacks!(),
+                hot_bytes: AtomicUsize::new(0),
+                hot_limit,
+                mapped_chunks: AtomicUsize::new(0),
+                purged_chunks: AtomicUsize::new(0),
+            }
         }
     }
 
