@@ -31,13 +31,13 @@
 //! - `direct[c]` is the empty page or a page of `bins[c]`.
 //! - Per page: see `page` (`used` counts remote frees in flight).
 
-use core::ptr;
+use core::ptr::{self, NonNull};
 
-use homing_deferred::Inbox;
+use homing_deferred::{Inbox, Node};
 
 use crate::account::Account;
 use crate::options;
-use crate::outbox::Outbox;
+use crate::outbox::{open_run, Outbox};
 use crate::page::{Page, PageQueue};
 use crate::purge::PurgeQueue;
 use crate::segment::{self, Kind, Segment};
@@ -519,33 +519,67 @@ impl Heap {
         }
     }
 
-    /// Drains the inbox: every block other threads freed goes back on its
-    /// page's local free list. Returns how many.
+    /// Drains the inbox: every run of blocks other threads freed goes back
+    /// on its page's local free list whole. Returns how many blocks.
     ///
     /// # Safety
     ///
     /// The caller owns `heap`.
     pub(crate) unsafe fn drain_inbox(heap: *mut Heap) -> usize {
         let mut n = 0;
-        // SAFETY: the caller owns the heap; every node in our inbox is a
-        // block of ours that its freer no longer uses (Acquire in `take`
+        // SAFETY: the caller owns the heap; every node in our inbox is a run
+        // of blocks of ours that its freer no longer uses (Acquire in `take`
         // makes their writes visible).
         unsafe {
             for node in (*heap).inbox.take() {
-                let p = node.as_ptr().cast::<u8>();
-                // The block's line is in cache (the chain just read its
-                // link); its second word is the freer's hint at a block
-                // further down the chain (see `remote`), or junk from a
-                // block posted without one: prefetching junk is harmless.
-                if !cfg!(any(loom, feature = "checked", miri)) {
-                    prefetch(p.cast::<*const u8>().add(1).read());
-                }
-                Self::free_owned(heap, p);
-                n += 1;
+                n += Self::free_run(heap, node);
             }
             (*heap).counters.remote_drained.add(n);
         }
         n
+    }
+
+    /// Frees a run that came through the inbox (see `remote`): its blocks,
+    /// all of one page, are spliced onto the page's local free list in one
+    /// step, touching only the run's tail (never the blocks between), and
+    /// the page's `used` drops by the run's length. Returns the length.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns `heap`; `node` is a run of its blocks, out of its
+    /// inbox or a batch posted to it (see `outbox::seal_run`).
+    #[inline]
+    pub(crate) unsafe fn free_run(heap: *mut Heap, node: NonNull<Node>) -> usize {
+        // SAFETY: forwarded; the run's page is live while its blocks are.
+        unsafe {
+            let (head, tail, len, hint) = open_run(node);
+            // The tail's line is in cache (we just read it); start on the
+            // node the hint names, a few places down the chain.
+            if !cfg!(any(loom, miri)) && hint != 0 {
+                prefetch(hint as *const u8);
+            }
+            (*heap).touch_owned();
+            let seg = segment::segment_of(tail);
+            debug_assert_eq!((*seg).heap, heap.cast());
+            if (*seg).kind == Kind::Huge {
+                // A first-class heap's huge block, posted alone.
+                debug_assert_eq!(len, 1);
+                Self::free_huge(seg);
+                return 1;
+            }
+            let page = segment::page_of(seg, tail);
+            (*heap).counters.free_blocks.add(len);
+            (*heap)
+                .counters
+                .free_bytes
+                .add(len * (*page).block_size as usize);
+            let cold = (*page).run_needs_attention(len);
+            (*page).push_local_run(head.cast(), tail.cast(), len);
+            if cold {
+                Self::free_page_slow(heap, page);
+            }
+            len
+        }
     }
 
     /// Checks the heap's invariants (O(pages · blocks): tests and debug).
@@ -619,7 +653,7 @@ pub(crate) unsafe fn usable_size(p: *mut u8) -> usize {
 }
 
 /// Asks the CPU to start loading the line at `p`. Never faults, whatever
-/// the address: a hint that turns out stale or junk costs nothing but the
+/// the address: a hint that turns out stale costs nothing but the
 /// prefetch.
 #[inline(always)]
 fn prefetch(p: *const u8) {

@@ -195,6 +195,13 @@ impl Page {
         self.used as i32 <= 1
     }
 
+    /// Before a run of `len` blocks is freed: as [`Page::free_needs_attention`]
+    /// (the run empties the page, or the page sits on the full list).
+    #[inline(always)]
+    pub(crate) fn run_needs_attention(&self, len: usize) -> bool {
+        self.used as i32 <= len as i32
+    }
+
     /// Parks the page on the full list's books (the caller links it).
     pub(crate) fn mark_full(&mut self) {
         debug_assert!(!self.in_full && self.used < FULL_BIAS);
@@ -226,6 +233,19 @@ impl Page {
         unsafe { (*block).next = self.local_free };
         self.local_free = block;
         self.used = self.used.wrapping_sub(1);
+    }
+
+    /// Pushes a run of `len` blocks freed by another thread, linked from
+    /// `head` to `tail` through their first words: one splice, whatever
+    /// `len` (the blocks between are not touched).
+    #[inline(always)]
+    pub(crate) fn push_local_run(&mut self, head: *mut Block, tail: *mut Block, len: usize) {
+        // SAFETY: the caller hands us a run of dead blocks of this page;
+        // the tail's first word (its inbox link, already read) becomes the
+        // link to the rest of the list.
+        unsafe { (*tail).next = self.local_free };
+        self.local_free = head;
+        self.used = self.used.wrapping_sub(len as u32);
     }
 
     /// Start of the block that contains `p` (for interior pointers).

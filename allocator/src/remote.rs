@@ -4,12 +4,16 @@
 //! # The path of a remote free
 //!
 //! A thread that frees a block owned by another heap never touches that
-//! heap's pages. It prepends the block to its **outbox** batch for the owner
-//! (plain stores; the block's first word becomes the link). When the outbox
-//! holds `HOMING_OUTBOX_BUDGET` blocks, at this thread's allocation slow path,
-//! at `collect()` and at thread exit, each batch is **posted**: published to
-//! the owner's inbox with one compare-exchange (`homing-deferred`). The owner
-//! frees the blocks in its own context when it drains its inbox.
+//! heap's pages. It adds the block to its **outbox** slot for the owner
+//! (plain stores; the block's first word becomes the link), grouped in
+//! **runs**: the blocks of one page freed in a row (see `outbox` for how a
+//! run is sealed into one node). When the outbox holds
+//! `HOMING_OUTBOX_BUDGET` blocks, at this thread's allocation slow path, at
+//! `collect()` and at thread exit, each slot's runs are **posted**:
+//! published to the owner's inbox with one compare-exchange
+//! (`homing-deferred`). The owner takes them back in its own context when it
+//! drains its inbox, splicing each run onto its page in one step
+//! (`Heap::free_run`).
 //!
 //! Exceptions, each for a reason:
 //! - A thread with no heap (it never allocated, or its heap was torn down)
@@ -34,14 +38,14 @@
 //! read, at least one of them sees the other's write (the store-buffering
 //! case is forbidden), so someone always claims and drains the late batch.
 
-use core::ptr::{self, NonNull};
+use core::ptr;
 
-use homing_deferred::{Batch, Node};
+use homing_deferred::Batch;
 
 use crate::heap::{self, Heap, ABANDONED, CLAIMED, FREE};
 use crate::options;
-use crate::outbox::{HINTS, HINT_DISTANCE, OUTBOX_SLOTS};
-use crate::segment::HeapOwner;
+use crate::outbox::{seal_run, Run, Slot, HINT_DISTANCE, OUTBOX_SLOTS, RUNS, RUN_MAX};
+use crate::segment::{self, HeapOwner};
 use crate::stats::GLOBAL;
 use crate::sync::{fence, Ordering};
 
@@ -57,21 +61,23 @@ fn slot_index(owner: *mut HeapOwner) -> usize {
 ///
 /// # Safety
 ///
-/// `p` is a live small/medium block of `owner` that the caller gives up;
-/// `mine` is the calling thread's heap.
+/// `p` is a live block of `owner` that the caller gives up (small/medium,
+/// or a first-class heap's huge block); `mine` is the calling thread's heap.
 pub(crate) unsafe fn free_remote(mine: *mut Heap, owner: *mut Heap, p: *mut u8) {
-    // SAFETY: `p` is a dead block of at least 16 bytes: room for a node.
-    let node = unsafe { Node::init(NonNull::new_unchecked(p)) };
+    // SAFETY: `p` is live, so its segment header is; `page_of` only
+    // computes an address (the page is the owner's: we never touch it).
+    let page = unsafe { segment::page_of(segment::segment_of(p), p) };
+    let alone = Run {
+        page,
+        head: p,
+        tail: p,
+        len: 1,
+    };
     // SAFETY: `owner` is live (heaps are never unmapped); `mine` is ours.
     unsafe {
         if mine == heap::empty_heap() || !(*owner).is_thread_heap {
-            if HINTS {
-                // Every block that reaches an inbox carries an initialised
-                // hint word, here a null one (the drain reads it).
-                p.cast::<*mut u8>().add(1).write(ptr::null_mut());
-            }
             let mut batch = Batch::new();
-            batch.push_front(node);
+            batch.push_front(seal_run(alone, ptr::null_mut()));
             if mine == heap::empty_heap() {
                 // Relaxed: a statistic.
                 GLOBAL
@@ -86,25 +92,44 @@ pub(crate) unsafe fn free_remote(mine: *mut Heap, owner: *mut Heap, p: *mut u8) 
         let dest = owner.cast::<HeapOwner>();
         let slot = &mut outbox.slots[slot_index(dest)];
         if slot.heap != dest {
+            close_run(slot);
             if !slot.batch.is_empty() {
                 post(slot.heap.cast(), &mut slot.batch);
             }
             slot.heap = dest;
         }
-        if HINTS {
-            // The block is dead and at least 16 bytes: its second word is
-            // free for the hint.
-            let hint = slot.recent[slot.next_recent];
-            p.cast::<*mut u8>().add(1).write(hint);
-            slot.recent[slot.next_recent] = p;
-            slot.next_recent = (slot.next_recent + 1) % HINT_DISTANCE;
+        if RUNS && slot.open.page == page && slot.open.len < RUN_MAX {
+            // Same page as the last free to this heap: the run grows at its
+            // head (the block's first word links to the previous head).
+            p.cast::<*mut u8>().write(slot.open.head);
+            slot.open.head = p;
+            slot.open.len += 1;
+        } else {
+            close_run(slot);
+            slot.open = alone;
         }
-        slot.batch.push_front(node);
         outbox.pending += 1;
         (*mine).counters.remote_posted.add(1);
         if outbox.pending >= options::outbox_budget() {
             flush_outbox(mine);
         }
+    }
+}
+
+/// Moves the slot's open run, if any, into its batch.
+///
+/// # Safety
+///
+/// The slot is in the calling thread's outbox.
+#[inline]
+unsafe fn close_run(slot: &mut Slot) {
+    if slot.open.len != 0 {
+        let hint = slot.recent[slot.next_recent];
+        slot.recent[slot.next_recent] = slot.open.tail;
+        slot.next_recent = (slot.next_recent + 1) % HINT_DISTANCE;
+        // SAFETY: the open run is ours: dead blocks of the slot's heap.
+        unsafe { slot.batch.push_front(seal_run(slot.open, hint)) };
+        slot.open = Run::NONE;
     }
 }
 
@@ -119,6 +144,7 @@ pub(crate) unsafe fn flush_outbox(mine: *mut Heap) {
     unsafe {
         let outbox = &mut (*mine).outbox;
         for slot in outbox.slots.iter_mut() {
+            close_run(slot);
             if !slot.batch.is_empty() {
                 post(slot.heap.cast(), &mut slot.batch);
             }
@@ -132,7 +158,7 @@ pub(crate) unsafe fn flush_outbox(mine: *mut Heap) {
 ///
 /// # Safety
 ///
-/// The batch holds dead blocks of `owner`.
+/// The batch holds runs of dead blocks of `owner`.
 unsafe fn post(owner: *mut Heap, batch: &mut Batch) {
     // SAFETY: heaps are never unmapped; blocks are `owner`'s.
     unsafe {
@@ -140,7 +166,7 @@ unsafe fn post(owner: *mut Heap, batch: &mut Batch) {
         // Relaxed: a hint; the claim's Acquire is what orders our access.
         if state.load(Ordering::Relaxed) == ABANDONED && try_claim(owner) {
             for node in core::mem::take(batch).into_chain() {
-                Heap::free_owned(owner, node.as_ptr().cast());
+                Heap::free_run(owner, node);
             }
             let_go(owner);
             return;
@@ -228,6 +254,7 @@ pub(crate) unsafe fn abandon(heap: *mut Heap) {
 mod tests {
     use super::*;
     use crate::registry::Registry;
+    use core::ptr::NonNull;
 
     /// Unmaps a test heap that holds nothing (only a registry of the test's
     /// own knows it; the allocator itself never unmaps a heap).
@@ -310,6 +337,128 @@ mod tests {
             assert!((*owner).is_empty());
             forget(owner);
             forget(freer);
+        }
+    }
+
+    /// The lengths of the runs waiting in `owner`'s inbox, newest first;
+    /// each run is then freed into the owner's pages.
+    ///
+    /// # Safety
+    ///
+    /// The calling thread owns `owner`.
+    unsafe fn take_runs(owner: *mut Heap) -> std::vec::Vec<usize> {
+        let mut lens = std::vec::Vec::new();
+        // SAFETY: forwarded; the runs are the owner's.
+        unsafe {
+            for node in (*owner).inbox.take() {
+                let (_, _, len, _) = crate::outbox::open_run(node);
+                lens.push(len);
+                assert_eq!(Heap::free_run(owner, node), len);
+            }
+        }
+        lens
+    }
+
+    #[test]
+    fn frees_of_one_page_travel_as_one_run_cut_by_other_pages() {
+        let registry = Registry::new();
+        let (owner, freer) = two_heaps(&registry);
+        // SAFETY: this thread owns both heaps; each block is freed once.
+        unsafe {
+            // 300 blocks of 16 B share a page; a 1 KiB block is elsewhere.
+            let small: std::vec::Vec<*mut u8> =
+                (0..300).map(|_| Heap::alloc_sized(owner, 16, 16)).collect();
+            let other = Heap::alloc_sized(owner, 1024, 16);
+            let page = |p| crate::segment::page_of(crate::segment::segment_of(p), p);
+            assert!(small.iter().all(|&p| page(p) == page(small[0])));
+            for &p in &small[..3] {
+                free_remote(freer, owner, p);
+            }
+            free_remote(freer, owner, other);
+            // Below the outbox budget, so only our flush posts.
+            let rest = (options::outbox_budget() - 5).min(small.len() - 3);
+            for &p in &small[3..3 + rest] {
+                free_remote(freer, owner, p);
+            }
+            flush_outbox(freer);
+            let lens = take_runs(owner);
+            if RUNS {
+                // Newest first: the rest of the page, then the block of
+                // the other page, then the first three.
+                assert_eq!(lens, [rest, 1, 3]);
+            } else {
+                assert_eq!(lens.len(), rest + 4);
+            }
+            for &p in &small[3 + rest..] {
+                free_remote(freer, owner, p);
+            }
+            flush_outbox(freer);
+            take_runs(owner);
+            assert!(Heap::check(owner));
+            // Every block is the owner's again, and comes out again.
+            assert_eq!(
+                (*page(small[0])).used_blocks() as usize - usize::from((*page(small[0])).pinned),
+                0
+            );
+            let again: std::vec::Vec<*mut u8> =
+                (0..300).map(|_| Heap::alloc_sized(owner, 16, 16)).collect();
+            let mut sorted = again.clone();
+            sorted.sort();
+            sorted.dedup();
+            assert_eq!(sorted.len(), 300);
+            for p in again {
+                Heap::free_owned(owner, p);
+            }
+            Heap::collect(owner, true);
+            assert!((*owner).is_empty());
+            forget(owner);
+            forget(freer);
+        }
+    }
+
+    #[test]
+    fn a_sealed_run_reads_back_with_its_hint() {
+        if !RUNS {
+            return;
+        }
+        let mut words = [0u64; 64];
+        let base = words.as_mut_ptr().cast::<u8>();
+        // SAFETY: every address lies in `words`; the "blocks" are ours.
+        unsafe {
+            let tail = base.add(256);
+            for (head, hint, len) in [
+                (base.add(256), base.add(0), 1),
+                (base.add(32), base.add(480), 7),
+                (base.add(496), core::ptr::null_mut(), RUN_MAX),
+            ] {
+                let run = Run {
+                    page: ptr::null_mut(),
+                    head,
+                    tail,
+                    len,
+                };
+                let node = seal_run(run, hint);
+                let (h, t, l, hinted) = crate::outbox::open_run(node);
+                assert_eq!((h, t, l), (head, tail, len));
+                let expected = if crate::outbox::HINTS {
+                    hint as usize
+                } else {
+                    0
+                };
+                assert_eq!(hinted, expected);
+            }
+            // A hint too far to encode is dropped, never wrong.
+            let far = tail.wrapping_add(1 << 45);
+            let node = seal_run(
+                Run {
+                    page: ptr::null_mut(),
+                    head: tail,
+                    tail,
+                    len: 1,
+                },
+                far,
+            );
+            assert_eq!(crate::outbox::open_run(node).3, 0);
         }
     }
 }

@@ -62,6 +62,56 @@ fn outbox_to_inbox_hand_off() {
 }
 
 #[test]
+fn runs_of_two_pages_are_spliced_whole_while_the_owner_allocates() {
+    // The freer's frees of one page travel as one run (only the run's tail
+    // is a node; the blocks between are linked with plain stores made before
+    // the tail's node is written, so the node's publish/take edge covers
+    // them too); the owner splices each run while it keeps allocating.
+    loom::model(|| {
+        let owner = ModelHeap::new();
+        // SAFETY: the main thread owns `owner` throughout. Two classes, so
+        // two pages; a block kept on each, so neither page empties.
+        let (a1, a2, b, keep_a, keep_b) = unsafe {
+            (
+                Ptr(owner.alloc(SIZE)),
+                Ptr(owner.alloc(SIZE)),
+                Ptr(owner.alloc(2 * SIZE)),
+                owner.alloc(SIZE),
+                owner.alloc(2 * SIZE),
+            )
+        };
+        let freer = thread::spawn(move || {
+            let mine = ModelHeap::new();
+            // SAFETY: the owner's blocks, given up here.
+            unsafe {
+                mine.free_remote(owner, a1.0);
+                mine.free_remote(owner, a2.0);
+                mine.free_remote(owner, b.0);
+                mine.flush();
+                mine.destroy();
+            }
+        });
+        // SAFETY: the main thread owns `owner`.
+        let (mut drained, c) = unsafe { (owner.drain(), owner.alloc(SIZE)) };
+        freer.join().unwrap();
+        // SAFETY: as above.
+        unsafe {
+            drained += owner.drain();
+            assert_eq!(drained, 3);
+            // The pages count only what is still live: the kept blocks and `c`.
+            assert_eq!(ModelHeap::used_on_page_of(keep_a), 2);
+            assert_eq!(ModelHeap::used_on_page_of(keep_b), 1);
+            owner.free_local(c);
+            owner.free_local(keep_a);
+            owner.free_local(keep_b);
+            owner.collect();
+            assert!(owner.holds_nothing());
+            owner.destroy();
+        }
+    });
+}
+
+#[test]
 fn frees_into_an_exiting_heap_are_not_stranded() {
     loom::model(|| {
         let owner = ModelHeap::new();

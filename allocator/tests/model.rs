@@ -202,6 +202,20 @@ enum Op {
     FreeThere {
         pick: Index,
     },
+    /// Allocate `n` blocks of one small size here, in a row: they share
+    /// pages, so freeing them elsewhere forms per-page runs.
+    AllocMany {
+        size: usize,
+        n: usize,
+    },
+    /// The helper frees up to `n` live blocks, consecutive by id from the
+    /// picked one, in order or in reverse (runs of one page on their way
+    /// home, and a run cut by a block of another page).
+    FreeManyThere {
+        pick: Index,
+        n: usize,
+        reverse: bool,
+    },
     Collect,
     CollectThere,
 }
@@ -229,6 +243,7 @@ fn align_strategy() -> impl Strategy<Value = u32> {
 }
 
 fn op_strategy() -> impl Strategy<Value = Op> {
+    let many: usize = if cfg!(miri) { 8 } else { 300 };
     prop_oneof![
         6 => (size_strategy(), align_strategy(), any::<bool>())
             .prop_map(|(size, align_log, zeroed)| Op::Alloc { size, align_log, zeroed }),
@@ -236,6 +251,9 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         3 => (any::<Index>(), size_strategy()).prop_map(|(pick, size)| Op::Realloc { pick, size }),
         3 => any::<Index>().prop_map(|pick| Op::Free { pick }),
         3 => any::<Index>().prop_map(|pick| Op::FreeThere { pick }),
+        1 => (1..=512usize, 1..=many).prop_map(|(size, n)| Op::AllocMany { size, n }),
+        2 => (any::<Index>(), 1..=many, any::<bool>())
+            .prop_map(|(pick, n, reverse)| Op::FreeManyThere { pick, n, reverse }),
         1 => Just(Op::Collect),
         1 => Just(Op::CollectThere),
     ]
@@ -469,6 +487,41 @@ fn run_ops(ops: &[Op], helper: &Mailbox, model: &mut Model) -> Result<(), TestCa
                 };
                 let b = model.remove(id);
                 helper.call(Request::Free(b.addr));
+            }
+            Op::AllocMany { size, n } => {
+                for _ in 0..n {
+                    let p = homing::alloc(size, 16);
+                    let id = model.next_id;
+                    model.next_id += 1;
+                    model.insert(
+                        id,
+                        Block {
+                            addr: p as usize,
+                            size,
+                            align: 16,
+                        },
+                    )?;
+                    // SAFETY: a fresh block of `size` bytes.
+                    unsafe { fill(p, size, id) };
+                }
+            }
+            Op::FreeManyThere { pick, n, reverse } => {
+                let Some((first, _)) = model.pick(&pick) else {
+                    continue;
+                };
+                let mut ids: Vec<u64> = model
+                    .blocks
+                    .range(first..)
+                    .map(|(&id, _)| id)
+                    .take(n)
+                    .collect();
+                if reverse {
+                    ids.reverse();
+                }
+                for id in ids {
+                    let b = model.remove(id);
+                    helper.call(Request::Free(b.addr));
+                }
             }
             Op::Collect => homing::collect(),
             Op::CollectThere => {
