@@ -221,7 +221,7 @@ unsafe fn free_slow(p: *mut u8) {
             // would be posted alone. If even that fails, or the thread is
             // past its exit hook (it must never own a heap again),
             // `free_remote` posts the block alone.
-            let bound = thread::bind();
+            let bound = thread::bind_preferring(owner);
             if !bound.is_null() {
                 mine = bound;
                 if owner == mine {

@@ -69,6 +69,33 @@ impl Registry {
     /// with its pages first (adoption); then a free heap; then a new one.
     /// `None` when the OS has no memory for a new heap.
     pub(crate) fn acquire(&self, is_thread_heap: bool) -> Option<*mut Heap> {
+        self.acquire_preferring(core::ptr::null_mut(), is_thread_heap)
+    }
+
+    /// As [`Registry::acquire`], but a thread heap adopts `prefer` first if
+    /// it is abandoned: the heap that owns the block a new thread frees
+    /// before it ever allocated. A thread that takes over an exited
+    /// thread's work (a server replacing a worker, a pool's next job) then
+    /// takes over its memory too, so its frees are local and its
+    /// allocations reuse the pages it frees, instead of draining one heap
+    /// into another page by page.
+    pub(crate) fn acquire_preferring(
+        &self,
+        prefer: *mut Heap,
+        is_thread_heap: bool,
+    ) -> Option<*mut Heap> {
+        if is_thread_heap && !prefer.is_null() {
+            // SAFETY: heaps are never unmapped.
+            let state = unsafe { &(*prefer).state };
+            // Relaxed read: a hint; Acquire on success, as below.
+            if state.load(Ordering::Relaxed) == ABANDONED
+                && state
+                    .compare_exchange(ABANDONED, ACTIVE, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+            {
+                return Some(prefer);
+            }
+        }
         for wanted in [ABANDONED, FREE] {
             if wanted == ABANDONED && !is_thread_heap {
                 continue;

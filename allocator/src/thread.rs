@@ -70,8 +70,16 @@ fn registry() -> impl Iterator<Item = *mut Heap> {
 #[cold]
 #[inline(never)]
 pub(crate) fn bind() -> *mut Heap {
+    bind_preferring(ptr::null_mut())
+}
+
+/// As [`bind`], adopting `prefer` if it is abandoned (see
+/// [`Registry::acquire_preferring`]).
+#[cold]
+#[inline(never)]
+pub(crate) fn bind_preferring(prefer: *mut Heap) -> *mut Heap {
     debug_assert!(!exited(), "homing: binding a heap to an exited thread");
-    let Some(heap) = acquire(true) else {
+    let Some(heap) = HEAPS.acquire_preferring(prefer, true) else {
         return ptr::null_mut();
     };
     HEAP.with(|h| h.set(heap));
