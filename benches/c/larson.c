@@ -10,7 +10,7 @@
  * since exited (orphaned memory, remote frees), with threads starting and
  * ending all the time.
  *
- *     larson [THREADS=2] [WORK=6000000 replacements in all]
+ *     larson [THREADS=2] [WORK=20000000 replacements in all]
  */
 #include "bench.h"
 
@@ -52,7 +52,7 @@ static void *serve(void *arg) {
 
 int main(int argc, char **argv) {
     int threads = 2;
-    uint64_t total = 6000000;
+    uint64_t total = 20000000;
     bench_args(argc, argv, &threads, &total);
     struct server *servers = calloc((size_t)threads, sizeof *servers);
     if (!servers) bench_fail("out of memory");
