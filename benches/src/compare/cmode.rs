@@ -415,9 +415,11 @@ pub fn run(
         return Err("the C mode has no allocator to run".into());
     }
     let bin_dir = dirs.c_bin_dir();
+    let mut programs: Vec<&str> = cases.iter().map(|c| c.program.name).collect();
+    programs.dedup();
     eprintln!(
-        "compare (C mode): compiling {} programs with `{} {}` into {} ...",
-        cases.len(),
+        "compare (C mode): compiling {} programs (if changed) with `{} {}` into {} ...",
+        programs.len(),
         cprograms::compiler(),
         cprograms::CFLAGS.join(" "),
         bin_dir.display()

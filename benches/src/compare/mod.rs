@@ -207,7 +207,9 @@ impl BuildDirs {
         self.profile_dir.join("libhoming.so")
     }
 
-    /// Where the C mode's programs are compiled to: `target/c-bench/`.
+    /// Where the C mode's programs are compiled to: `target/c-bench/`, or
+    /// the profile folder's `c-bench/` when the target directory is not
+    /// known.
     pub fn c_bin_dir(&self) -> PathBuf {
         self.target
             .as_ref()
