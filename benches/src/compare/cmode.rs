@@ -148,6 +148,33 @@ pub fn command(binary: &Path, case: &CCase, alloc: &Ready) -> Command {
     cmd
 }
 
+/// Checks that the dynamic loader accepts `alloc`'s library in front of
+/// `binary` (one of our programs): runs it with a bad argument, so that it
+/// stops at once after printing its usage, and looks for the loader's
+/// complaint on its standard error.
+pub fn probe(binary: &Path, alloc: &Ready) -> Result<(), String> {
+    let Some(lib) = &alloc.library else {
+        return Ok(());
+    };
+    let out = Command::new(binary)
+        .arg("--probe")
+        .env("LD_PRELOAD", lib)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    match stderr
+        .lines()
+        .find(|l| l.contains("ld.so") || l.contains("LD_PRELOAD"))
+    {
+        Some(line) => Err(format!(
+            "the dynamic loader does not preload {}: {line}",
+            lib.display()
+        )),
+        None => Ok(()),
+    }
+}
+
 /// The problems of one case's outputs: every run whose checksum differs
 /// from the reference, the system allocator's first run (or, without it,
 /// the first allocator's). `measured[i]` are the runs of `names[i]`.
@@ -425,6 +452,26 @@ pub fn run(
         bin_dir.display()
     );
     let binaries = compile_all(cases, &bin_dir)?;
+    // A library the loader refuses is ignored with a warning, and the run
+    // would measure glibc under that allocator's name: probe first.
+    let mut allocs = allocs;
+    let mut skipped = skipped;
+    let mut refused = Vec::new();
+    allocs.retain(|a| match probe(&binaries[0], a) {
+        Ok(()) => true,
+        Err(e) => {
+            refused.push((a.name.clone(), e));
+            false
+        }
+    });
+    for (name, e) in refused {
+        if name == HOMING {
+            return Err(e);
+        }
+        let line = format!("{name} skipped: {e}");
+        eprintln!("compare (C mode): {line}");
+        skipped.push(line);
+    }
     eprintln!(
         "compare (C mode): {} cases x {} allocators ({}) x {} runs = {} runs; results go to {}",
         cases.len(),
@@ -609,6 +656,18 @@ mod tests {
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(rows.len(), 2);
         assert!(rows.iter().all(|r| r.runs == 2 && r.peak_rss_kib > 0));
+        // A library the loader refuses is caught before any run.
+        assert!(probe(&binary, &allocs[0]).is_ok() && probe(&binary, &allocs[1]).is_ok());
+        let bogus = std::env::temp_dir().join(format!("homing-bogus-{}.so", std::process::id()));
+        std::fs::write(&bogus, b"not a library").unwrap();
+        let refused = Ready {
+            name: "bogus".into(),
+            library: Some(bogus.clone()),
+            version: String::new(),
+        };
+        let e = probe(&binary, &refused).unwrap_err();
+        assert!(e.contains("does not preload"), "{e}");
+        std::fs::remove_file(&bogus).unwrap();
         // And the check does catch a difference: another work, another sum.
         let system = &allocs[1];
         let a = child::measure_command(command(&binary, &case, system)).unwrap();
