@@ -25,13 +25,23 @@ pub struct Measurement {
 /// Runs `binary` with `args`, waits for it, and returns its report and peak
 /// RSS. The child's standard error passes through to ours.
 pub fn measure(binary: &Path, args: &[String]) -> Result<Measurement, String> {
-    let mut child = Command::new(binary)
-        .args(args)
+    let mut command = Command::new(binary);
+    command.args(args);
+    measure_command(command)
+}
+
+/// Runs `command` (its program, arguments and environment as set, standard
+/// input closed), waits for it, and returns its report and peak RSS; the C
+/// mode uses this with `LD_PRELOAD` set. The child's standard error passes
+/// through to ours.
+pub fn measure_command(mut command: Command) -> Result<Measurement, String> {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+        .map_err(|e| format!("cannot start {program}: {e}"))?;
     let mut stdout = String::new();
     let read = child
         .stdout

@@ -282,7 +282,7 @@ fn memory_mib() -> u64 {
 }
 
 /// glibc's version, e.g. `glibc 2.41`.
-fn libc_version() -> String {
+pub fn libc_version() -> String {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         // SAFETY: glibc returns a pointer to a static NUL-terminated string.

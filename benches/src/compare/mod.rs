@@ -1,15 +1,22 @@
-//! `compare`: every workload × allocator, each run in its own process.
+//! `compare`: every workload × allocator, each run in its own process, in
+//! two modes: the Rust mode (the Rust workloads, each allocator the global
+//! allocator of its own `wl-*` binary) and the C mode ([`cmode`]: C
+//! programs under `LD_PRELOAD`).
 //!
 //! Layout, bottom up: [`stats`] (median, range), [`allocators`] (the peer
-//! registry) and [`meta`] (commit, toolchain, machine, peer versions) use
-//! nothing else here; [`child`] runs one `wl-*` process and reads its report
-//! and peak RSS; [`report`] turns summarised rows into the markdown table
-//! and the JSON, [`chart`] into the SVG; [`options`] reads the command line;
-//! this module drives the runs and writes the results folder.
+//! registry), [`preload`] (the C mode's allocators), [`cprograms`] (the C
+//! programs, compiling them) and [`meta`] (commit, toolchain, machine, peer
+//! versions) use nothing else here but `allocators` and `meta`; [`child`]
+//! runs one child process and reads its report and peak RSS; [`report`]
+//! turns summarised rows into the markdown table and the JSON, [`chart`]
+//! into the SVG; [`options`] reads the command line; this module drives the
+//! Rust mode's runs and writes the results folder, and [`cmode`] (which uses
+//! this module's runner pieces) the C mode's.
 //!
 //! Output: a folder per run, `results/<date>-<HHMM>-<commit>[-quick]/` in
 //! the workspace (or under `--out`), holding `report.md`, `report.json` and
-//! `chart.svg`; earlier runs' folders are kept.
+//! `chart.svg`, and the C mode's `c-report.md`, `c-report.json` and
+//! `c-chart.svg`; earlier runs' folders are kept.
 //!
 //! Method: for each case (workload and thread count) the allocators run in
 //! round-robin order, rotated by one each run, so a slow phase of the
@@ -20,8 +27,11 @@
 pub mod allocators;
 pub mod chart;
 pub mod child;
+pub mod cmode;
+pub mod cprograms;
 pub mod meta;
 pub mod options;
+pub mod preload;
 pub mod report;
 pub mod stats;
 
@@ -90,7 +100,7 @@ pub fn cases(options: &Options) -> Vec<Case> {
 ///
 /// assert_eq!(run_order(&["a", "b", "c"], 1), ["b", "c", "a"]);
 /// ```
-pub fn run_order<'a>(allocators: &[&'a str], run: usize) -> Vec<&'a str> {
+pub fn run_order<T: Copy>(allocators: &[T], run: usize) -> Vec<T> {
     let mut order = allocators.to_vec();
     if !order.is_empty() {
         let shift = run % order.len();
@@ -101,13 +111,24 @@ pub fn run_order<'a>(allocators: &[&'a str], run: usize) -> Vec<&'a str> {
 
 /// Summarises one allocator's measurements of one case into a report row.
 pub fn summarise(case: &Case, allocator: &str, runs: &[Measurement]) -> Option<Row> {
+    summarise_runs(case.workload.name, case.params.threads, allocator, runs)
+}
+
+/// Summarises one allocator's runs of `workload` (a Rust workload or a C
+/// program) at `threads` into a report row; `None` without runs.
+pub fn summarise_runs(
+    workload: &str,
+    threads: usize,
+    allocator: &str,
+    runs: &[Measurement],
+) -> Option<Row> {
     let times: Vec<f64> = runs.iter().map(|m| m.report.elapsed_s).collect();
     let rss: Vec<f64> = runs.iter().map(|m| m.peak_rss_kib as f64).collect();
     let time = Summary::of(&times)?;
     let rss = Summary::of(&rss)?;
     Some(Row {
-        workload: case.workload.name.to_string(),
-        threads: case.params.threads,
+        workload: workload.to_string(),
+        threads,
         allocator: allocator.to_string(),
         runs: runs.len(),
         median_s: time.median,
@@ -126,47 +147,116 @@ pub fn summarise(case: &Case, allocator: &str, runs: &[Measurement]) -> Option<R
     })
 }
 
+/// Where the running executable was built: its profile's output folder
+/// (`target/release`, or `target/debug` for a test in `target/debug/deps`)
+/// and, when cargo's `CACHEDIR.TAG` marks its parent, the target directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildDirs {
+    /// The profile's output folder, where the `wl-*` binaries and
+    /// `libhoming.so` of that profile are.
+    pub profile_dir: PathBuf,
+    /// The target directory, if this is one cargo made.
+    pub target: Option<PathBuf>,
+}
+
+impl BuildDirs {
+    /// The build folders of an executable in `exe_dir`.
+    pub fn of(exe_dir: &Path) -> Self {
+        let profile_dir = if exe_dir.file_name().is_some_and(|n| n == "deps") {
+            exe_dir.parent().unwrap_or(exe_dir)
+        } else {
+            exe_dir
+        };
+        // Cargo marks the root of a target directory with this file; only
+        // then is the profile folder's parent the target directory.
+        let target = profile_dir
+            .parent()
+            .filter(|t| t.join("CACHEDIR.TAG").exists())
+            .map(Path::to_path_buf);
+        Self {
+            profile_dir: profile_dir.to_path_buf(),
+            target,
+        }
+    }
+
+    /// `cargo build` arguments for this profile and target directory, and
+    /// the profile's name.
+    fn cargo_args(&self) -> Result<(Vec<String>, String), String> {
+        let mut args = Vec::new();
+        let profile = match self.profile_dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") => "dev".to_string(),
+            Some("release") => {
+                args.push("--release".to_string());
+                "release".to_string()
+            }
+            Some(profile) => {
+                args.extend(["--profile".to_string(), profile.to_string()]);
+                profile.to_string()
+            }
+            None => return Err("cannot tell the build profile of this executable".into()),
+        };
+        if let Some(target) = &self.target {
+            args.push("--target-dir".into());
+            args.push(target.to_string_lossy().into_owned());
+        }
+        Ok((args, profile))
+    }
+
+    /// The `libhoming.so` of this profile.
+    pub fn homing_lib(&self) -> PathBuf {
+        self.profile_dir.join("libhoming.so")
+    }
+
+    /// Where the C mode's programs are compiled to: `target/c-bench/`, or
+    /// the profile folder's `c-bench/` when the target directory is not
+    /// known.
+    pub fn c_bin_dir(&self) -> PathBuf {
+        self.target
+            .as_ref()
+            .unwrap_or(&self.profile_dir)
+            .join("c-bench")
+    }
+}
+
+/// Runs `cargo build` for `what` (package and target arguments) with the
+/// profile and target directory of `dirs`.
+fn cargo_build(dirs: &BuildDirs, what: &[&str], describe: &str) -> Result<(), String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let (args, profile) = dirs.cargo_args()?;
+    let mut cmd = Command::new(cargo);
+    // Not `--quiet`: cargo's own progress (a bar on a terminal, a line per
+    // crate otherwise) shows from the first second of a fresh checkout.
+    cmd.arg("build")
+        .args(what)
+        .arg("--manifest-path")
+        .arg(meta::workspace_dir().join("Cargo.toml"))
+        .args(&args);
+    eprintln!("compare: building {describe} (cargo build, profile {profile}) ...");
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run cargo to build {describe}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("building {describe} failed ({status})"))
+    }
+}
+
 /// Builds the `wl-*` binaries with the profile (and target directory) of
 /// the running `compare`, so that `cargo run --release -p homing-bench --bin
 /// compare` alone is enough on a fresh checkout.
 fn build_children(exe_dir: &Path) -> Result<(), String> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    // Not `--quiet`: cargo's own progress (a bar on a terminal, a line per
-    // crate otherwise) shows from the first second of a fresh checkout.
-    cmd.args(["build", "-p", "homing-bench", "--bins"])
-        .arg("--manifest-path")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"));
-    let profile = match exe_dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") => "dev",
-        Some("release") => {
-            cmd.arg("--release");
-            "release"
-        }
-        Some(profile) => {
-            cmd.args(["--profile", profile]);
-            profile
-        }
-        None => return Err("cannot tell the build profile of this executable".into()),
-    };
-    // Cargo marks the root of a target directory with this file; only then
-    // is `exe_dir`'s parent the target directory to build into.
-    if let Some(target) = exe_dir.parent() {
-        if target.join("CACHEDIR.TAG").exists() {
-            cmd.arg("--target-dir").arg(target);
-        }
-    }
-    eprintln!(
-        "compare: building the wl-* binaries (one per allocator; cargo build, profile {profile}) ..."
-    );
-    let status = cmd
-        .status()
-        .map_err(|e| format!("cannot run cargo to build the wl-* binaries: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("building the wl-* binaries failed ({status})"))
-    }
+    cargo_build(
+        &BuildDirs::of(exe_dir),
+        &["-p", "homing-bench", "--bins"],
+        "the wl-* binaries (one per allocator)",
+    )
+}
+
+/// Builds `libhoming.so` (`homing-capi`, default features: the build a C
+/// user gets) with the profile and target directory of `dirs`.
+pub fn build_homing_lib(dirs: &BuildDirs) -> Result<(), String> {
+    cargo_build(dirs, &["-p", "homing-capi", "--lib"], "libhoming.so")
 }
 
 /// Prints the workloads and allocators.
@@ -184,10 +274,37 @@ fn print_list() {
             w.name, d.threads, d.min_size, d.max_size, d.work, w.summary
         );
     }
-    println!("allocators:");
+    println!("allocators (Rust mode):");
     for a in allocators::ALLOCATORS {
         let note = if a.built { "" } else { " [not in this build]" };
         println!("  {:<10} {}{note}", a.name, a.source);
+    }
+    println!("C programs (C mode; name, threads, work, what):");
+    for p in cprograms::C_PROGRAMS {
+        let threads: Vec<String> = p.threads.iter().map(usize::to_string).collect();
+        println!(
+            "  {:<14} {} threads, {} {}: {}",
+            p.name,
+            threads.join(" and "),
+            p.work,
+            p.unit,
+            p.summary
+        );
+    }
+    println!("allocators (C mode, LD_PRELOAD):");
+    let dirs = preload::library_dirs();
+    for p in preload::PRELOADS {
+        let what = match p.library {
+            preload::Library::None => "the C library's malloc, nothing preloaded".to_string(),
+            preload::Library::Homing => "libhoming.so from this workspace (homing-capi)".into(),
+            preload::Library::Installed { file, package } => {
+                match preload::find_library(file, &dirs) {
+                    Some(path) => format!("{} (package {package})", path.display()),
+                    None => format!("{file}: not installed (sudo apt-get install {package})"),
+                }
+            }
+        };
+        println!("  {:<10} {what}", p.name);
     }
 }
 
@@ -240,8 +357,8 @@ impl Progress {
         }
     }
 
-    /// Before a run starts.
-    fn show(&mut self, case: &Case, allocator: &str, run: usize, runs: usize) {
+    /// Before a run of `workload` at `threads` starts.
+    fn show(&mut self, workload: &str, threads: usize, allocator: &str, run: usize, runs: usize) {
         let elapsed = self.started.elapsed().as_secs_f64();
         let left = eta(self.done, self.total, elapsed).map_or("--:--".into(), clock);
         let line = format!(
@@ -249,8 +366,8 @@ impl Progress {
             self.done + 1,
             self.total,
             clock(elapsed),
-            case.workload.name,
-            case.params.threads,
+            workload,
+            threads,
             allocator,
             run + 1,
             runs
@@ -268,7 +385,7 @@ impl Progress {
     }
 
     /// A case is finished: one line that stays, with its medians.
-    fn case_done(&self, case: &Case, rows: &[Row]) {
+    fn case_done(&self, workload: &str, threads: usize, rows: &[Row]) {
         let medians: Vec<String> = rows
             .iter()
             .map(|r| format!("{} {:.3}s", r.allocator, r.median_s))
@@ -276,12 +393,7 @@ impl Progress {
         if self.terminal {
             eprint!("\r\x1b[K");
         }
-        eprintln!(
-            "  {} x{}: {}",
-            case.workload.name,
-            case.params.threads,
-            medians.join(", ")
-        );
+        eprintln!("  {workload} x{threads}: {}", medians.join(", "));
     }
 
     fn finish(&self) {
@@ -315,7 +427,13 @@ fn run_all(options: &Options, exe_dir: &Path, cases: &[Case]) -> (Vec<Row>, Vec<
         let mut measured: Vec<Vec<Measurement>> = vec![Vec::new(); options.allocators.len()];
         for run in 0..options.runs {
             for allocator in run_order(&options.allocators, run) {
-                progress.show(case, allocator, run, options.runs);
+                progress.show(
+                    case.workload.name,
+                    case.params.threads,
+                    allocator,
+                    run,
+                    options.runs,
+                );
                 let binary = exe_dir.join(format!("wl-{allocator}"));
                 let result = child::measure(&binary, &args);
                 progress.ran();
@@ -355,7 +473,7 @@ fn run_all(options: &Options, exe_dir: &Path, cases: &[Case]) -> (Vec<Row>, Vec<
                 rows.push(row);
             }
         }
-        progress.case_done(case, &rows[first..]);
+        progress.case_done(case.workload.name, case.params.threads, &rows[first..]);
     }
     progress.finish();
     (rows, problems)
@@ -401,37 +519,115 @@ pub fn main() -> ExitCode {
 /// The file name of the chart in a run folder.
 const CHART: &str = "chart.svg";
 
-/// Rewrites `dir`'s `report.md` and chart from its `report.json`.
+/// Rewrites `dir`'s `report.md` and chart from its `report.json`, and the
+/// C mode's files from `c-report.json`, whichever of the two it has.
 fn redraw(dir: &Path) -> Result<(), String> {
-    let path = dir.join("report.json");
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let saved = report::Saved::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    write_report(
-        dir,
-        "report.md",
-        &report::report_markdown(&saved.rows, &saved.meta, CHART, &saved.problems),
-    )?;
-    write_report(dir, CHART, &chart::svg(&saved.rows, &saved.meta))?;
-    eprintln!("rewrote report.md and {CHART} in {}", dir.display());
+    let rust = dir.join("report.json");
+    let c = dir.join(cmode::JSON);
+    if !rust.exists() && !c.exists() {
+        return Err(format!(
+            "{} has neither report.json nor {}",
+            dir.display(),
+            cmode::JSON
+        ));
+    }
+    let read = |path: &Path| {
+        std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+    };
+    if rust.exists() {
+        let text = read(&rust)?;
+        let saved = report::Saved::parse(&text).map_err(|e| format!("{}: {e}", rust.display()))?;
+        write_report(
+            dir,
+            "report.md",
+            &report::report_markdown(&saved.rows, &saved.meta, CHART, &saved.problems),
+        )?;
+        write_report(dir, CHART, &chart::svg(&saved.rows, &saved.meta))?;
+        eprintln!("rewrote report.md and {CHART} in {}", dir.display());
+    }
+    if c.exists() {
+        let text = read(&c)?;
+        let (saved, info) =
+            cmode::parse_saved(&text).map_err(|e| format!("{}: {e}", c.display()))?;
+        cmode::write_all(dir, &saved.rows, &saved.meta, &info, &saved.problems)?;
+        eprintln!(
+            "rewrote {} and {} in {}",
+            cmode::REPORT,
+            cmode::CHART,
+            dir.display()
+        );
+    }
     Ok(())
 }
 
-/// Builds, runs, prints and writes; `Ok(false)` if some run failed.
+/// Whether a selected mode runs: yes with cases; without, an error if the
+/// modes were asked for by name, else skipped with a line saying so.
+fn mode_runs(
+    selected: bool,
+    has_cases: bool,
+    mode: &str,
+    options: &Options,
+) -> Result<bool, String> {
+    if !selected {
+        return Ok(false);
+    }
+    if has_cases {
+        return Ok(true);
+    }
+    if options.modes_asked {
+        return Err(format!(
+            "no case of the {mode} mode matches the --workload and --threads selection"
+        ));
+    }
+    eprintln!("compare: the {mode} mode has no case matching --workload and --threads; skipped");
+    Ok(false)
+}
+
+/// Builds, runs, prints and writes both modes as selected; `Ok(false)` if
+/// some run failed or a C program's output differed.
 fn compare(options: &Options) -> Result<bool, String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
     let exe_dir = exe
         .parent()
         .ok_or("this executable has no directory")?
         .to_path_buf();
-    let cases = cases(options);
-    if cases.is_empty() {
+    let rust_cases = cases(options);
+    let c_cases = cmode::cases(options);
+    let run_rust = mode_runs(options.rust, !rust_cases.is_empty(), "Rust", options)?;
+    let run_c = mode_runs(options.c, !c_cases.is_empty(), "C", options)?;
+    if !run_rust && !run_c {
         return Err("no case matches the --workload and --threads selection".into());
     }
-    let mut meta = Meta::collect(&meta::workspace_dir(), options.quick, options.runs);
+    let meta = Meta::collect(
+        &meta::workspace_dir(),
+        options.quick || options.smoke,
+        options.runs,
+    );
     let out_dir = options.out.join(meta.folder_name());
+    let mut ok = true;
+    if run_rust {
+        ok &= rust_mode(options, &exe_dir, &rust_cases, meta.clone(), &out_dir)?;
+    }
+    if run_c {
+        if run_rust {
+            eprintln!("\ncompare: the Rust mode is done; now the C mode");
+        }
+        ok &= cmode::run(options, &exe_dir, &c_cases, meta, &out_dir)?;
+    }
+    Ok(ok)
+}
+
+/// The Rust mode: builds the `wl-*` binaries, runs every case, prints the
+/// table and writes `report.md`, `report.json` and the chart.
+fn rust_mode(
+    options: &Options,
+    exe_dir: &Path,
+    cases: &[Case],
+    mut meta: Meta,
+    out_dir: &Path,
+) -> Result<bool, String> {
     eprintln!(
-        "compare: {} cases x {} allocators x {} runs = {} runs{}; results go to {}",
+        "compare (Rust mode): {} cases x {} allocators x {} runs = {} runs{}; results go to {}",
         cases.len(),
         options.allocators.len(),
         options.runs,
@@ -440,7 +636,7 @@ fn compare(options: &Options) -> Result<bool, String> {
         out_dir.display()
     );
     if options.build {
-        build_children(&exe_dir)?;
+        build_children(exe_dir)?;
     }
     for allocator in &options.allocators {
         let binary = exe_dir.join(format!("wl-{allocator}"));
@@ -453,23 +649,23 @@ fn compare(options: &Options) -> Result<bool, String> {
     }
     // The load when the runs start, not while cargo was building.
     meta.load_start = meta::load_average();
-    let (rows, problems) = run_all(options, &exe_dir, &cases);
+    let (rows, problems) = run_all(options, exe_dir, cases);
     meta.load_end = meta::load_average();
     println!();
     print!("{}", report::markdown(&rows));
     println!();
     println!("{}", report::legend(&rows, &meta));
     let md = write_report(
-        &out_dir,
+        out_dir,
         "report.md",
         &report::report_markdown(&rows, &meta, CHART, &problems),
     )?;
     write_report(
-        &out_dir,
+        out_dir,
         "report.json",
         &report::json(&rows, &meta, &problems),
     )?;
-    write_report(&out_dir, CHART, &chart::svg(&rows, &meta))?;
+    write_report(out_dir, CHART, &chart::svg(&rows, &meta))?;
     println!(
         "\nwrote {} with report.json and {CHART} beside it",
         md.display()
@@ -499,7 +695,7 @@ mod tests {
             seen.sort_unstable();
             assert_eq!(seen, list);
         }
-        assert!(run_order(&[], 3).is_empty());
+        assert!(run_order::<&str>(&[], 3).is_empty());
     }
 
     #[test]

@@ -222,8 +222,34 @@ struct JsonReport<'a> {
 /// `report.json`: `{meta, baseline, noise_limit, rows, problems}`, each row
 /// with its per-run samples, ratios and noise flag.
 pub fn json(rows: &[Row], meta: &Meta, problems: &[String]) -> String {
+    serde_json::to_string_pretty(&json_report(rows, meta, problems)).expect("rows are plain data")
+}
+
+/// [`json`] with the fields of `extra` (a struct) after the others: the C
+/// mode's report.
+pub fn json_with<T: Serialize>(
+    rows: &[Row],
+    meta: &Meta,
+    problems: &[String],
+    extra: &T,
+) -> String {
+    #[derive(Serialize)]
+    struct With<'a, T> {
+        #[serde(flatten)]
+        report: JsonReport<'a>,
+        #[serde(flatten)]
+        extra: &'a T,
+    }
+    let with = With {
+        report: json_report(rows, meta, problems),
+        extra,
+    };
+    serde_json::to_string_pretty(&with).expect("rows are plain data")
+}
+
+fn json_report<'a>(rows: &'a [Row], meta: &'a Meta, problems: &'a [String]) -> JsonReport<'a> {
     let baseline = baseline_name(rows).unwrap_or_default();
-    let report = JsonReport {
+    JsonReport {
         meta,
         baseline: baseline.clone(),
         noise_limit: NOISE_LIMIT,
@@ -241,8 +267,7 @@ pub fn json(rows: &[Row], meta: &Meta, problems: &[String]) -> String {
             })
             .collect(),
         problems,
-    };
-    serde_json::to_string_pretty(&report).expect("rows are plain data")
+    }
 }
 
 /// What `report.json` holds that the reports are made from (the ratios and
