@@ -112,10 +112,7 @@ impl Heap {
             (*heap).account.released_all();
             // Everything handed out is gone: balance the counters.
             let c = &(*heap).counters;
-            c.free_blocks
-                .add(c.alloc_blocks.get().wrapping_sub(c.free_blocks.get()));
-            c.free_bytes
-                .add(c.alloc_bytes.get().wrapping_sub(c.free_bytes.get()));
+            c.free_everything();
             Self::reset(heap, (*heap).is_thread_heap);
         }
     }

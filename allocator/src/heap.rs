@@ -42,7 +42,7 @@ use crate::page::{Page, PageQueue};
 use crate::purge::PurgeQueue;
 use crate::segment::{self, Kind, Segment};
 use crate::segments::SegmentSet;
-use crate::size_class::{self, CLASSES, CLASS_SIZE};
+use crate::size_class::{self, CLASSES};
 use crate::stats::HeapCounters;
 use crate::sync::AtomicUsize;
 
@@ -303,8 +303,7 @@ impl Heap {
         // SAFETY: the heap is live; only the counters are borrowed (shared),
         // never the owner part a caller may hold.
         let counters = unsafe { &(*heap).counters };
-        counters.alloc_blocks.add(1);
-        counters.alloc_bytes.add(CLASS_SIZE[class] as usize);
+        counters.allocs[class].add(1);
     }
 
     /// Adds the pages the owner part purged to the counters.
@@ -370,7 +369,6 @@ impl Heap {
             // Pages purged since the last slow path (stats lag by one).
             Self::count_purged(heap);
             (*heap).purge.purge_expired(false, options::now_ms());
-            crate::stats::sample_peak(&(*heap).counters, &(*heap).account);
             let h = &mut (*heap).owned;
             // The direct page, then the rest of the class.
             let mut page = h.bins[class].first();
@@ -397,6 +395,9 @@ impl Heap {
             // block was freed, so their memory already serves other classes.)
             // The heap's limit (see `account`) is checked here only.
             let page_bytes = 1usize << Kind::of_class(class).page_shift();
+            // The heap grows: sample its live bytes into the peak first.
+            crate::stats::sample_peak(&(*heap).counters, &(*heap).account);
+            let h = &mut (*heap).owned;
             let page = if (*heap).account.admit(page_bytes) {
                 h.new_page(heap, class)
             } else {
@@ -470,8 +471,7 @@ impl Heap {
         unsafe {
             let p = segment::block_ptr(seg, p);
             let page = segment::page_of(seg, p);
-            (*heap).counters.free_blocks.add(1);
-            (*heap).counters.free_bytes.add((*page).block_size as usize);
+            (*heap).counters.frees[(*page).class_index()].add(1);
             let cold = (*page).free_needs_attention();
             (*page).push_local(p.cast());
             if cold {
@@ -568,11 +568,7 @@ impl Heap {
                 return 1;
             }
             let page = segment::page_of(seg, tail);
-            (*heap).counters.free_blocks.add(len);
-            (*heap)
-                .counters
-                .free_bytes
-                .add(len * (*page).block_size as usize);
+            (*heap).counters.frees[(*page).class_index()].add(len);
             let cold = (*page).run_needs_attention(len);
             (*page).push_local_run(head.cast(), tail.cast(), len);
             if cold {

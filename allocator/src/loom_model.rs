@@ -78,7 +78,7 @@ impl ModelHeap {
         // SAFETY: the caller owns the heap.
         unsafe {
             let c = &(*self.0).counters;
-            c.alloc_blocks.get().wrapping_sub(c.free_blocks.get())
+            c.live().0
         }
     }
 

@@ -129,6 +129,7 @@ impl Page {
         self.reserved = 0;
         self.capacity = (bytes / block_size) as u32;
         self.block_size = block_size as u32;
+        debug_assert!(class < crate::size_class::CLASSES);
         self.class = class as u8;
         self.in_full = false;
         self.in_use = true;
@@ -184,6 +185,16 @@ impl Page {
         }
         self.reserved += count as u32;
         self.dirty = true;
+    }
+
+    /// The page's class, as an index the caller may use unchecked.
+    #[inline(always)]
+    pub(crate) fn class_index(&self) -> usize {
+        let class = self.class as usize;
+        // SAFETY: `init` is the only writer of `class`, always with a class
+        // below `CLASSES` (the empty page keeps 0).
+        unsafe { core::hint::assert_unchecked(class < crate::size_class::CLASSES) };
+        class
     }
 
     /// Before a free's decrement: `true` if the free will need attention

@@ -64,7 +64,16 @@ const STEPS_SHIFT: u32 = 3;
 pub static CLASS_SIZE: [u32; CLASSES] = class_sizes();
 
 /// Class of each size up to [`SMALL_MAX`], indexed by `(size + 15) / 16`.
-static SMALL_TABLE: [u8; SMALL_MAX / MIN_ALIGN + 1] = small_table();
+///
+/// A `const`, not a `static`: the allocation fast path is inlined into the
+/// user's crate, and a `static` of ours is reached there through the GOT in
+/// a position-independent executable (one more load per allocation); a
+/// `const` indexed at run time becomes data of the crate that uses it,
+/// reached directly.
+const SMALL_TABLE: [u8; SMALL_TABLE_LEN] = small_table();
+
+/// Entries of the size → class table of small sizes (one per 16 bytes).
+const SMALL_TABLE_LEN: usize = SMALL_MAX / MIN_ALIGN + 1;
 
 const fn class_sizes() -> [u32; CLASSES] {
     let mut sizes = [0u32; CLASSES];
@@ -96,8 +105,8 @@ const fn class_of_large(size: usize) -> usize {
     LINEAR_CLASSES + (((k - LINEAR_END_SHIFT) as usize) << STEPS_SHIFT) + j - 1
 }
 
-const fn small_table() -> [u8; SMALL_MAX / MIN_ALIGN + 1] {
-    let mut table = [0u8; SMALL_MAX / MIN_ALIGN + 1];
+const fn small_table() -> [u8; SMALL_TABLE_LEN] {
+    let mut table = [0u8; SMALL_TABLE_LEN];
     let mut i = 0;
     while i < table.len() {
         table[i] = class_of_large(if i == 0 { 1 } else { i * MIN_ALIGN }) as u8;
@@ -111,7 +120,12 @@ const fn small_table() -> [u8; SMALL_MAX / MIN_ALIGN + 1] {
 pub fn class_of_small(size: usize) -> usize {
     debug_assert!(size <= SMALL_MAX);
     // The index is at most SMALL_MAX / 16, the table's last entry.
-    SMALL_TABLE[size.div_ceil(MIN_ALIGN)] as usize
+    let class = SMALL_TABLE[size.div_ceil(MIN_ALIGN)] as usize;
+    // SAFETY: every entry is a class (the table is built from
+    // `class_of_large`, checked by the tests below): callers may index by
+    // it unchecked.
+    unsafe { core::hint::assert_unchecked(class < CLASSES) };
+    class
 }
 
 /// The class for `size <= MEDIUM_MAX`.

@@ -11,7 +11,8 @@
 
 use core::fmt;
 
-use crate::sync::plain::{AtomicUsize, Ordering};
+use crate::size_class::{CLASSES, CLASS_SIZE};
+use crate::sync::plain::{AtomicU32, AtomicUsize, Ordering};
 
 /// One owner-written counter.
 #[derive(Debug)]
@@ -44,13 +45,51 @@ impl Counter {
     }
 }
 
+/// A per-class block counter: 32 bits, wrapping. Only differences are read
+/// (allocations minus frees), and those are right modulo 2^32, so the count
+/// is exact while a heap has fewer than 2^32 live blocks of one class (64
+/// GiB of its smallest blocks); half the width keeps a heap's header within
+/// one OS page.
+#[derive(Debug)]
+pub(crate) struct ClassCounter(AtomicU32);
+
+impl ClassCounter {
+    pub(crate) const fn new() -> Self {
+        ClassCounter(AtomicU32::new(0))
+    }
+
+    /// Adds `n` (owner only), wrapping.
+    #[inline(always)]
+    pub(crate) fn add(&self, n: usize) {
+        #[cfg(feature = "stats")]
+        {
+            // Relaxed load and store: as in `Counter::add`.
+            self.0.store(
+                self.0.load(Ordering::Relaxed).wrapping_add(n as u32),
+                Ordering::Relaxed,
+            );
+        }
+        #[cfg(not(feature = "stats"))]
+        let _ = n;
+    }
+
+    pub(crate) fn get(&self) -> u32 {
+        // Relaxed: a statistic.
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
 /// A heap's counters.
+///
+/// Blocks are counted per class, allocations and frees: the allocation
+/// fast path holds the class in a register and the free path reads it from
+/// the page it touches anyway, so each count is one increment, with no size
+/// to look up. Bytes are the counts times the class sizes; readers sum the
+/// classes (a few hundred loads, no page walk).
 #[derive(Debug)]
 pub(crate) struct HeapCounters {
-    pub(crate) alloc_blocks: Counter,
-    pub(crate) alloc_bytes: Counter,
-    pub(crate) free_blocks: Counter,
-    pub(crate) free_bytes: Counter,
+    pub(crate) allocs: [ClassCounter; CLASSES],
+    pub(crate) frees: [ClassCounter; CLASSES],
     pub(crate) remote_posted: Counter,
     pub(crate) remote_drained: Counter,
     pub(crate) pages_purged: Counter,
@@ -59,13 +98,29 @@ pub(crate) struct HeapCounters {
 impl HeapCounters {
     pub(crate) const fn new() -> Self {
         HeapCounters {
-            alloc_blocks: Counter::new(),
-            alloc_bytes: Counter::new(),
-            free_blocks: Counter::new(),
-            free_bytes: Counter::new(),
+            allocs: [const { ClassCounter::new() }; CLASSES],
+            frees: [const { ClassCounter::new() }; CLASSES],
             remote_posted: Counter::new(),
             remote_drained: Counter::new(),
             pages_purged: Counter::new(),
+        }
+    }
+
+    /// Live blocks and bytes in pages (huge blocks are the account's).
+    pub(crate) fn live(&self) -> (usize, usize) {
+        let (mut blocks, mut bytes) = (0usize, 0usize);
+        for (c, (a, f)) in self.allocs.iter().zip(&self.frees).enumerate() {
+            let n = a.get().wrapping_sub(f.get()) as usize;
+            blocks = blocks.wrapping_add(n);
+            bytes = bytes.wrapping_add(n.wrapping_mul(CLASS_SIZE[c] as usize));
+        }
+        (blocks, bytes)
+    }
+
+    /// Everything counted is freed (a destroyed heap): balances the frees.
+    pub(crate) fn free_everything(&self) {
+        for (a, f) in self.allocs.iter().zip(&self.frees) {
+            f.add(a.get().wrapping_sub(f.get()) as usize);
         }
     }
 }
@@ -166,12 +221,9 @@ pub struct Stats {
 impl Stats {
     /// Adds one heap's counters.
     pub(crate) fn add_heap(&mut self, c: &HeapCounters) {
-        self.live_blocks = self
-            .live_blocks
-            .wrapping_add(c.alloc_blocks.get().wrapping_sub(c.free_blocks.get()));
-        self.live_bytes = self
-            .live_bytes
-            .wrapping_add(c.alloc_bytes.get().wrapping_sub(c.free_bytes.get()));
+        let (blocks, bytes) = c.live();
+        self.live_blocks = self.live_blocks.wrapping_add(blocks);
+        self.live_bytes = self.live_bytes.wrapping_add(bytes);
         self.remote_posted += c.remote_posted.get();
         self.remote_drained += c.remote_drained.get();
         self.pages_purged += c.pages_purged.get();
@@ -235,8 +287,7 @@ impl fmt::Display for Stats {
 /// for a first-class heap, its huge blocks (mapping sizes).
 fn heap_live(c: &HeapCounters, a: &crate::account::Account) -> (usize, usize) {
     let (huge_bytes, huge_blocks) = a.huge_live();
-    let bytes = c.alloc_bytes.get().wrapping_sub(c.free_bytes.get());
-    let blocks = c.alloc_blocks.get().wrapping_sub(c.free_blocks.get());
+    let (blocks, bytes) = c.live();
     (
         bytes.wrapping_add(huge_bytes),
         blocks.wrapping_add(huge_blocks),
@@ -251,7 +302,7 @@ pub(crate) fn sample_peak(c: &HeapCounters, a: &crate::account::Account) {
 }
 
 /// One first-class heap's numbers ([`crate::Heap::stats`]). Reading them
-/// costs a few loads: no page is walked.
+/// costs two loads per size class: no page is walked.
 ///
 /// Live blocks and bytes are counted in class sizes (huge blocks by their
 /// mapping), and need the `stats` feature (on by default; without it they,
