@@ -260,11 +260,11 @@ impl Account {
             .fetch_add(new.wrapping_sub(old), PlainOrdering::Relaxed);
     }
 
-    /// Raises the peak to `live` if it is higher. Owner only. Sampled on
-    /// the allocation slow path (before a page refill or a huge block) and
-    /// whenever the owner reads its statistics, not on the fast path: the
-    /// peak can miss a maximum reached between two samples by at most the
-    /// free room of the pages the heap was allocating from.
+    /// Raises the peak to `live` if it is higher. Owner only. Sampled when
+    /// the heap grows (before a fresh page or a huge block) and whenever
+    /// the owner reads its statistics, not on the fast path: the peak can
+    /// miss a maximum reached between two samples by at most the free room
+    /// of the heap's pages.
     #[inline]
     pub(crate) fn note_peak(&self, live: usize) {
         if live > self.peak.get() {

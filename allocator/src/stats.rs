@@ -323,11 +323,10 @@ pub struct HeapStats {
     pub live_blocks: usize,
     /// Bytes of those blocks.
     pub live_bytes: usize,
-    /// The highest `live_bytes` seen. Sampled on the allocation slow path
-    /// (every page refill and huge block) and at each `stats()` call, not
-    /// on the fast path, so it may miss a maximum reached between two
-    /// samples by at most the free room of the pages the heap was
-    /// allocating from.
+    /// The highest `live_bytes` seen. Sampled whenever the heap grows (a
+    /// fresh page or a huge block) and at each `stats()` call, not on the
+    /// fast path, so it may miss a maximum reached between two samples by
+    /// at most the free room of the heap's pages.
     pub peak_live_bytes: usize,
     /// Bytes of the pages and huge blocks the heap has in use (what the
     /// limit counts; at least `live_bytes`).
