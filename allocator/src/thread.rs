@@ -2,8 +2,10 @@
 //!
 //! # The thread-local
 //!
-//! `HEAP` is a `const`-initialised `Cell<*mut Heap>` with no destructor, so
-//! reading it is one thread-pointer-relative load and using it never
+//! `HEAP` is a thread-local word with a constant initialiser and no
+//! destructor (module `slot`: std's `thread_local!`, or, with feature
+//! `initial-exec-tls`, an initial-exec TLS symbol defined in assembly), so
+//! reading it is a thread-pointer-relative load, no call, and using it never
 //! registers anything. It starts as the shared empty heap; the first
 //! allocation's slow path binds a real heap (adopting an abandoned one when
 //! there is one, reusing a free one, or mapping a new one).
@@ -30,7 +32,6 @@
 //!
 //! Heaps come from the registry (`registry`): adopted, reused or new.
 
-use core::cell::Cell;
 use core::ptr;
 
 use crate::heap::{self, Heap, ABANDONED};
@@ -39,18 +40,163 @@ use crate::registry::HEAPS;
 use crate::stats::Stats;
 use crate::sync::Ordering;
 
-std::thread_local! {
-    static HEAP: Cell<*mut Heap> = const { Cell::new(heap::EMPTY_HEAP.0.get()) };
-    /// Non-null once homing's exit hook ran on this thread: the heap it
-    /// gave up (see the module doc). Never reset.
-    static GONE: Cell<*mut Heap> = const { Cell::new(ptr::null_mut()) };
+/// The two thread-local words: `HEAP`, the thread's heap (the empty heap
+/// until it binds one), and `GONE`, non-null once homing's exit hook ran on
+/// this thread: the heap it gave up (see the module doc; never reset).
+///
+/// Std's `thread_local!` (`const`, no destructor: one `fs:`-relative load
+/// in an executable). In a shared library that is the general-dynamic
+/// model, a call of `__tls_get_addr` per access, which is why the C
+/// library turns on feature `initial-exec-tls` (module `initial_exec`).
+#[cfg(not(all(
+    feature = "initial-exec-tls",
+    target_arch = "x86_64",
+    target_os = "linux",
+    not(miri),
+    not(loom)
+)))]
+mod slot {
+    use super::*;
+    use core::cell::Cell;
+
+    std::thread_local! {
+        static HEAP: Cell<*mut Heap> = const { Cell::new(heap::EMPTY_HEAP.0.get()) };
+        static GONE: Cell<*mut Heap> = const { Cell::new(ptr::null_mut()) };
+    }
+
+    // `with` cannot fail for a const thread-local without a destructor.
+    #[inline(always)]
+    pub(super) fn heap() -> *mut Heap {
+        HEAP.with(Cell::get)
+    }
+    #[inline(always)]
+    pub(super) fn set_heap(heap: *mut Heap) {
+        HEAP.with(|h| h.set(heap));
+    }
+    #[inline(always)]
+    pub(super) fn gone() -> *mut Heap {
+        GONE.with(Cell::get)
+    }
+    #[inline(always)]
+    pub(super) fn set_gone(heap: *mut Heap) {
+        GONE.with(|g| g.set(heap));
+    }
+}
+
+/// The same two words in the initial-exec TLS model (feature
+/// `initial-exec-tls`, x86-64 Linux; not under Miri or loom).
+///
+/// Stable Rust cannot choose a thread-local's TLS model, so the words are
+/// defined in assembly: `HEAP` in `.tdata` (initialised to the address of
+/// the empty heap, a relocation the dynamic loader applies to the TLS
+/// image before any thread's copy is made), `GONE` in `.tbss` (zero).
+/// Each access is `mov reg, [rip + sym@GOTTPOFF]` (the word's offset from
+/// the thread pointer, one GOT load) and one `fs:`-relative load or
+/// store: no call. A shared library that does this is marked `STATIC_TLS`;
+/// its TLS block must be in the static TLS area, which holds every module
+/// loaded at start (linked or `LD_PRELOAD`) and, for a later `dlopen`, the
+/// surplus glibc reserves (`glibc.rtld.optional_static_tls`; see the C
+/// library's README for what happens when it runs out). In an executable
+/// the linker turns the GOT load into an immediate.
+///
+/// The symbols are global but hidden: visible to every object of the final
+/// link (the accessors are inlined into other crates), exported by none.
+#[cfg(all(
+    feature = "initial-exec-tls",
+    target_arch = "x86_64",
+    target_os = "linux",
+    not(miri),
+    not(loom)
+))]
+mod slot {
+    use super::*;
+    use core::arch::{asm, global_asm};
+
+    global_asm!(
+        ".pushsection .tdata,\"awT\",@progbits",
+        ".balign 8",
+        ".globl homing_ie_thread_heap",
+        ".hidden homing_ie_thread_heap",
+        ".type homing_ie_thread_heap,@object",
+        ".size homing_ie_thread_heap,8",
+        "homing_ie_thread_heap:",
+        ".quad {empty}",
+        ".popsection",
+        ".pushsection .tbss,\"awT\",@nobits",
+        ".balign 8",
+        ".globl homing_ie_thread_gone",
+        ".hidden homing_ie_thread_gone",
+        ".type homing_ie_thread_gone,@object",
+        ".size homing_ie_thread_gone,8",
+        "homing_ie_thread_gone:",
+        ".zero 8",
+        ".popsection",
+        empty = sym heap::EMPTY_HEAP,
+    );
+
+    #[inline(always)]
+    pub(super) fn heap() -> *mut Heap {
+        let heap: *mut Heap;
+        // SAFETY: reads the calling thread's copy of the 8-byte, 8-aligned
+        // TLS word defined above (its thread-pointer offset from the GOT,
+        // then an `fs:`-relative load). `pure, readonly`: the result
+        // depends only on memory, which `set_heap` (not `readonly`) writes.
+        unsafe {
+            asm!(
+                "mov {h}, qword ptr [rip + homing_ie_thread_heap@GOTTPOFF]",
+                "mov {h}, qword ptr fs:[{h}]",
+                h = out(reg) heap,
+                options(nostack, preserves_flags, pure, readonly),
+            );
+        }
+        heap
+    }
+    #[inline(always)]
+    pub(super) fn set_heap(heap: *mut Heap) {
+        // SAFETY: writes the calling thread's copy of the TLS word above.
+        unsafe {
+            asm!(
+                "mov {o}, qword ptr [rip + homing_ie_thread_heap@GOTTPOFF]",
+                "mov qword ptr fs:[{o}], {h}",
+                o = out(reg) _,
+                h = in(reg) heap,
+                options(nostack, preserves_flags),
+            );
+        }
+    }
+    #[inline(always)]
+    pub(super) fn gone() -> *mut Heap {
+        let gone: *mut Heap;
+        // SAFETY: as in `heap`, for the other word.
+        unsafe {
+            asm!(
+                "mov {g}, qword ptr [rip + homing_ie_thread_gone@GOTTPOFF]",
+                "mov {g}, qword ptr fs:[{g}]",
+                g = out(reg) gone,
+                options(nostack, preserves_flags, pure, readonly),
+            );
+        }
+        gone
+    }
+    #[inline(always)]
+    pub(super) fn set_gone(heap: *mut Heap) {
+        // SAFETY: as in `set_heap`, for the other word.
+        unsafe {
+            asm!(
+                "mov {o}, qword ptr [rip + homing_ie_thread_gone@GOTTPOFF]",
+                "mov qword ptr fs:[{o}], {g}",
+                o = out(reg) _,
+                g = in(reg) heap,
+                options(nostack, preserves_flags),
+            );
+        }
+    }
 }
 
 /// The calling thread's heap (the empty heap if it has none yet).
 #[inline(always)]
 pub(crate) fn current() -> *mut Heap {
-    // `with` cannot fail for a const thread-local without a destructor.
-    HEAP.with(Cell::get)
+    slot::heap()
 }
 
 /// Takes a heap for a new owner (see [`Registry::acquire`]).
@@ -74,7 +220,7 @@ pub(crate) fn bind() -> *mut Heap {
     let Some(heap) = acquire(true) else {
         return ptr::null_mut();
     };
-    HEAP.with(|h| h.set(heap));
+    slot::set_heap(heap);
     exit::watch(heap);
     #[cfg(not(miri))]
     crate::purge::background::ensure_started(background_sweep);
@@ -103,7 +249,7 @@ extern "C" fn background_sweep() {
 /// `true` once homing's exit hook has run on the calling thread.
 #[inline]
 pub(crate) fn exited() -> bool {
-    !GONE.with(Cell::get).is_null()
+    !slot::gone().is_null()
 }
 
 /// Serves an allocation of a thread past its exit hook (see the module
@@ -113,7 +259,7 @@ pub(crate) fn exited() -> bool {
 #[cold]
 #[inline(never)]
 pub(crate) fn alloc_late(alloc: impl FnOnce(*mut Heap) -> *mut u8) -> *mut u8 {
-    let gone = GONE.with(Cell::get);
+    let gone = slot::gone();
     debug_assert!(!gone.is_null());
     let heap = if crate::remote::try_claim(gone) {
         gone
@@ -209,12 +355,10 @@ mod exit {
 
     unsafe extern "C" fn on_thread_exit(value: *mut core::ffi::c_void) {
         let heap = value.cast::<Heap>();
-        HEAP.with(|h| {
-            if h.get() == heap {
-                h.set(heap::empty_heap());
-            }
-        });
-        GONE.with(|g| g.set(heap));
+        if slot::heap() == heap {
+            slot::set_heap(heap::empty_heap());
+        }
+        slot::set_gone(heap);
         // SAFETY: `heap` was this thread's heap and no longer is.
         unsafe { crate::remote::abandon(heap) };
     }
@@ -231,6 +375,7 @@ mod exit {
     //! thread exit); Miri's own allocator is not homing, so the destructor's
     //! registration may allocate.
     use super::*;
+    use core::cell::Cell;
 
     struct Watch(Cell<*mut Heap>);
     impl Drop for Watch {
@@ -239,8 +384,8 @@ mod exit {
             if heap.is_null() {
                 return;
             }
-            HEAP.with(|h| h.set(heap::empty_heap()));
-            GONE.with(|g| g.set(heap));
+            slot::set_heap(heap::empty_heap());
+            slot::set_gone(heap);
             // SAFETY: `heap` was this thread's heap and no longer is.
             unsafe { crate::remote::abandon(heap) };
         }
