@@ -239,6 +239,52 @@ fn dlopen_libraries_with_thread_locals() {
     );
 }
 
+/// Copies of each `tls_filler.so` the `dlopen` program loads (it says why).
+const FILLER_COPIES: usize = 64;
+
+/// `libhoming.so` (initial-exec TLS, `STATIC_TLS`) loaded with `dlopen` by
+/// a program not linked with it: threads that ran before the `dlopen` and
+/// threads created and exiting after it use it; with the static TLS
+/// surplus used up by other initial-exec libraries, the `dlopen` fails
+/// with the loader's "static TLS" message and the program goes on.
+#[test]
+fn dlopen_of_the_initial_exec_library() {
+    let dir = out_dir().join("tls-fillers");
+    std::fs::create_dir_all(&dir).expect("mkdir tls-fillers");
+    for (kind, bytes) in [("big", 256), ("small", 8)] {
+        let first = dir.join(format!("libfill{kind}0.so"));
+        run_ok(
+            Command::new("cc")
+                .args(CFLAGS)
+                .args(["-fPIC", "-shared"])
+                .arg(format!("-DFILLER_BYTES={bytes}"))
+                .arg(source("tls_filler.c"))
+                .arg("-o")
+                .arg(&first),
+        );
+        // Copies, not links: the loader would load one file only once.
+        for i in 1..FILLER_COPIES {
+            std::fs::copy(&first, dir.join(format!("libfill{kind}{i}.so")))
+                .expect("copy tls_filler.so");
+        }
+    }
+    let exe = compile_plain("dlopen.c", "dlopen");
+    let so = libhoming_so();
+    // The library under test really is the initial-exec one (x86-64).
+    if cfg!(target_arch = "x86_64") && common::have("readelf") {
+        let dynamic = run_ok(Command::new("readelf").arg("-d").arg(&so));
+        let dynamic = String::from_utf8_lossy(&dynamic.stdout);
+        assert!(dynamic.contains("STATIC_TLS"), "{dynamic}");
+    }
+    run_cases(
+        &exe,
+        &[
+            ("HOMING_TEST_LIB", so.as_os_str()),
+            ("HOMING_TEST_FILLER_DIR", dir.as_os_str()),
+        ],
+    );
+}
+
 /// `HOMING_SHOW_STATS` prints the statistics at exit, and a program run
 /// without homing fails its `require_homing` check (so the other tests do
 /// prove they ran on homing).
