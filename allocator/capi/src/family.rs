@@ -152,8 +152,9 @@ pub unsafe extern "C" fn homing_realloc(p: *mut c_void, size: usize) -> *mut c_v
         let old = allocator::usable_size_for(p.cast(), "realloc");
         let mut q = ptr::null_mut();
         if let Some(roomy) = huge_growth(old, size) {
-            // A failure here is not the caller's: keep errno for the exact try.
-            q = errno::preserve(|| allocator::realloc(p.cast(), old, MALLOC_ALIGN, roomy));
+            // A failure here is not the caller's; homing leaves errno alone
+            // (its OS layer gives it back), so the exact try starts clean.
+            q = allocator::realloc(p.cast(), old, MALLOC_ALIGN, roomy);
         }
         if q.is_null() {
             q = allocator::realloc(p.cast(), old, MALLOC_ALIGN, size);
@@ -259,9 +260,9 @@ pub unsafe extern "C" fn homing_posix_memalign(
     if !alignment.is_power_of_two() || !alignment.is_multiple_of(POINTER_SIZE) {
         return EINVAL;
     }
-    // The OS layer's failing mmap sets errno; posix_memalign reports through
-    // its result instead.
-    let p = errno::preserve(|| allocator::alloc(size, alignment.max(MALLOC_ALIGN)));
+    // homing never changes errno (its OS layer gives it back around a
+    // failing mmap), and posix_memalign reports through its result.
+    let p = allocator::alloc(size, alignment.max(MALLOC_ALIGN));
     if p.is_null() {
         return ENOMEM;
     }
