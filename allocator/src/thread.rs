@@ -4,7 +4,8 @@
 //!
 //! `HEAP` is a thread-local word with a constant initialiser and no
 //! destructor (module `slot`: std's `thread_local!`, or, with feature
-//! `initial-exec-tls`, an initial-exec TLS symbol defined in assembly), so
+//! `initial-exec-tls` or `tls-descriptors`, a TLS symbol defined in
+//! assembly and read in that TLS model), so
 //! reading it is a thread-pointer-relative load, no call, and using it never
 //! registers anything. It starts as the shared empty heap; the first
 //! allocation's slow path binds a real heap (adopting an abandoned one when
@@ -47,9 +48,9 @@ use crate::sync::Ordering;
 /// Std's `thread_local!` (`const`, no destructor: one `fs:`-relative load
 /// in an executable). In a shared library that is the general-dynamic
 /// model, a call of `__tls_get_addr` per access, which is why the C
-/// library turns on feature `initial-exec-tls` (module `initial_exec`).
+/// library turns on feature `initial-exec-tls` (or `tls-descriptors`).
 #[cfg(not(all(
-    feature = "initial-exec-tls",
+    any(feature = "initial-exec-tls", feature = "tls-descriptors"),
     target_arch = "x86_64",
     target_os = "linux",
     not(miri),
@@ -83,26 +84,38 @@ mod slot {
     }
 }
 
-/// The same two words in the initial-exec TLS model (feature
-/// `initial-exec-tls`, x86-64 Linux; not under Miri or loom).
+/// The same two words as TLS symbols defined in assembly, in one of two TLS
+/// models stable Rust cannot ask for (features `initial-exec-tls` and
+/// `tls-descriptors`, x86-64 Linux; not under Miri or loom).
 ///
-/// Stable Rust cannot choose a thread-local's TLS model, so the words are
-/// defined in assembly: `HEAP` in `.tdata` (initialised to the address of
-/// the empty heap, a relocation the dynamic loader applies to the TLS
-/// image before any thread's copy is made), `GONE` in `.tbss` (zero).
-/// Each access is `mov reg, [rip + sym@GOTTPOFF]` (the word's offset from
-/// the thread pointer, one GOT load) and one `fs:`-relative load or
-/// store: no call. A shared library that does this is marked `STATIC_TLS`;
-/// its TLS block must be in the static TLS area, which holds every module
-/// loaded at start (linked or `LD_PRELOAD`) and, for a later `dlopen`, the
-/// surplus glibc reserves (`glibc.rtld.optional_static_tls`; see the C
-/// library's README for what happens when it runs out). In an executable
-/// the linker turns the GOT load into an immediate.
+/// `HEAP` is in `.tdata`, initialised to the address of the empty heap (a
+/// relocation the dynamic loader applies to the TLS image before any
+/// thread's copy is made, also for the threads already running at a
+/// `dlopen`); `GONE` is in `.tbss` (zero). The symbols are global but
+/// hidden: visible to every object of the final link (the accessors are
+/// inlined into other crates), exported by none.
 ///
-/// The symbols are global but hidden: visible to every object of the final
-/// link (the accessors are inlined into other crates), exported by none.
+/// - **Initial-exec** (`initial-exec-tls`): `mov reg, [rip + sym@GOTTPOFF]`
+///   (the word's offset from the thread pointer, one GOT load) and one
+///   `fs:`-relative access, no call. A shared library that does this is
+///   marked `STATIC_TLS`: its TLS block must be in the static TLS area,
+///   which holds every module loaded at start (linked or `LD_PRELOAD`) and,
+///   for a later `dlopen`, the surplus glibc reserves; when that is used up
+///   the `dlopen` fails (see the C library's README). In an executable the
+///   linker turns the GOT load into an immediate.
+/// - **TLS descriptors** (`tls-descriptors`, which wins when both are on):
+///   `lea rax, [rip + sym@TLSDESC]; call [rax + sym@TLSCALL]` yields the
+///   offset, then one `fs:`-relative access. The loader fills the
+///   descriptor: for a block in static TLS (every module loaded at start,
+///   and a `dlopen`ed one while the surplus lasts) the call is a two-
+///   instruction function returning a constant; otherwise the block is
+///   dynamic and the call finds (on a thread's first access, allocates)
+///   it. Three instructions more per access than initial-exec, and it loads
+///   anywhere. The resolver preserves every register but `rax` (the
+///   TLSDESC convention), so only `rax` and the flags are clobbered; the
+///   call needs the stack, so no `nostack`.
 #[cfg(all(
-    feature = "initial-exec-tls",
+    any(feature = "initial-exec-tls", feature = "tls-descriptors"),
     target_arch = "x86_64",
     target_os = "linux",
     not(miri),
@@ -115,81 +128,102 @@ mod slot {
     global_asm!(
         ".pushsection .tdata,\"awT\",@progbits",
         ".balign 8",
-        ".globl homing_ie_thread_heap",
-        ".hidden homing_ie_thread_heap",
-        ".type homing_ie_thread_heap,@object",
-        ".size homing_ie_thread_heap,8",
-        "homing_ie_thread_heap:",
+        ".globl homing_thread_heap_word",
+        ".hidden homing_thread_heap_word",
+        ".type homing_thread_heap_word,@object",
+        ".size homing_thread_heap_word,8",
+        "homing_thread_heap_word:",
         ".quad {empty}",
         ".popsection",
         ".pushsection .tbss,\"awT\",@nobits",
         ".balign 8",
-        ".globl homing_ie_thread_gone",
-        ".hidden homing_ie_thread_gone",
-        ".type homing_ie_thread_gone,@object",
-        ".size homing_ie_thread_gone,8",
-        "homing_ie_thread_gone:",
+        ".globl homing_thread_gone_word",
+        ".hidden homing_thread_gone_word",
+        ".type homing_thread_gone_word,@object",
+        ".size homing_thread_gone_word,8",
+        "homing_thread_gone_word:",
         ".zero 8",
         ".popsection",
         empty = sym heap::EMPTY_HEAP,
     );
 
+    /// Reads the calling thread's copy of the TLS word `$sym`.
+    macro_rules! read_word {
+        ($sym:literal) => {{
+            let value: *mut Heap;
+            // SAFETY: reads the calling thread's copy of an 8-byte, 8-aligned
+            // TLS word defined above (its thread-pointer offset from the GOT
+            // or the descriptor, then an `fs:`-relative load). `pure,
+            // readonly`: the result depends only on memory, which the
+            // writers (not `readonly`) change.
+            #[cfg(not(feature = "tls-descriptors"))]
+            unsafe {
+                asm!(
+                    concat!("mov {v}, qword ptr [rip + ", $sym, "@GOTTPOFF]"),
+                    "mov {v}, qword ptr fs:[{v}]",
+                    v = out(reg) value,
+                    options(nostack, preserves_flags, pure, readonly),
+                );
+            }
+            // SAFETY: as above; the descriptor call clobbers `rax` only.
+            #[cfg(feature = "tls-descriptors")]
+            unsafe {
+                asm!(
+                    concat!("lea rax, [rip + ", $sym, "@TLSDESC]"),
+                    concat!("call qword ptr [rax + ", $sym, "@TLSCALL]"),
+                    "mov rax, qword ptr fs:[rax]",
+                    out("rax") value,
+                    options(pure, readonly),
+                );
+            }
+            value
+        }};
+    }
+
+    /// Writes `$value` to the calling thread's copy of the TLS word `$sym`.
+    macro_rules! write_word {
+        ($sym:literal, $value:expr) => {{
+            let value: *mut Heap = $value;
+            // SAFETY: writes the calling thread's copy of a TLS word above.
+            #[cfg(not(feature = "tls-descriptors"))]
+            unsafe {
+                asm!(
+                    concat!("mov {o}, qword ptr [rip + ", $sym, "@GOTTPOFF]"),
+                    "mov qword ptr fs:[{o}], {v}",
+                    o = out(reg) _,
+                    v = in(reg) value,
+                    options(nostack, preserves_flags),
+                );
+            }
+            // SAFETY: as above; the descriptor call clobbers `rax` only.
+            #[cfg(feature = "tls-descriptors")]
+            unsafe {
+                asm!(
+                    concat!("lea rax, [rip + ", $sym, "@TLSDESC]"),
+                    concat!("call qword ptr [rax + ", $sym, "@TLSCALL]"),
+                    "mov qword ptr fs:[rax], {v}",
+                    out("rax") _,
+                    v = in(reg) value,
+                );
+            }
+        }};
+    }
+
     #[inline(always)]
     pub(super) fn heap() -> *mut Heap {
-        let heap: *mut Heap;
-        // SAFETY: reads the calling thread's copy of the 8-byte, 8-aligned
-        // TLS word defined above (its thread-pointer offset from the GOT,
-        // then an `fs:`-relative load). `pure, readonly`: the result
-        // depends only on memory, which `set_heap` (not `readonly`) writes.
-        unsafe {
-            asm!(
-                "mov {h}, qword ptr [rip + homing_ie_thread_heap@GOTTPOFF]",
-                "mov {h}, qword ptr fs:[{h}]",
-                h = out(reg) heap,
-                options(nostack, preserves_flags, pure, readonly),
-            );
-        }
-        heap
+        read_word!("homing_thread_heap_word")
     }
     #[inline(always)]
     pub(super) fn set_heap(heap: *mut Heap) {
-        // SAFETY: writes the calling thread's copy of the TLS word above.
-        unsafe {
-            asm!(
-                "mov {o}, qword ptr [rip + homing_ie_thread_heap@GOTTPOFF]",
-                "mov qword ptr fs:[{o}], {h}",
-                o = out(reg) _,
-                h = in(reg) heap,
-                options(nostack, preserves_flags),
-            );
-        }
+        write_word!("homing_thread_heap_word", heap);
     }
     #[inline(always)]
     pub(super) fn gone() -> *mut Heap {
-        let gone: *mut Heap;
-        // SAFETY: as in `heap`, for the other word.
-        unsafe {
-            asm!(
-                "mov {g}, qword ptr [rip + homing_ie_thread_gone@GOTTPOFF]",
-                "mov {g}, qword ptr fs:[{g}]",
-                g = out(reg) gone,
-                options(nostack, preserves_flags, pure, readonly),
-            );
-        }
-        gone
+        read_word!("homing_thread_gone_word")
     }
     #[inline(always)]
     pub(super) fn set_gone(heap: *mut Heap) {
-        // SAFETY: as in `set_heap`, for the other word.
-        unsafe {
-            asm!(
-                "mov {o}, qword ptr [rip + homing_ie_thread_gone@GOTTPOFF]",
-                "mov qword ptr fs:[{o}], {g}",
-                o = out(reg) _,
-                g = in(reg) heap,
-                options(nostack, preserves_flags),
-            );
-        }
+        write_word!("homing_thread_gone_word", heap);
     }
 }
 

@@ -9,7 +9,8 @@
  * already runs. The cases: threads that existed before the dlopen, threads
  * created and exiting after it (their heaps are released at exit and
  * reused), and, with the surplus used up by other initial-exec libraries,
- * a dlopen that fails cleanly with the loader's message.
+ * a dlopen that fails cleanly with the loader's message (or, for a build
+ * with feature tls-descriptors, that loads and works on dynamic TLS).
  *
  * The harness passes the library in $HOMING_TEST_LIB and, for the last
  * case, FILLER_COPIES copies of tls_filler.c built with 256 and with 8
@@ -140,22 +141,45 @@ static int fill_static_tls(const char *kind, long bytes) {
     exit(1);
 }
 
-static void static_tls_used_up_fails_cleanly(void) {
+/* With the surplus used up, $HOMING_TEST_STATIC_TLS says what must happen:
+ * "refused" for the initial-exec library (STATIC_TLS), "loads" for the
+ * TLS-descriptor build, whose words then live in dynamic TLS. */
+static void static_tls_used_up(void) {
+    const char *expect = getenv("HOMING_TEST_STATIC_TLS");
+    CHECK(expect != NULL);
     /* Big fillers until one is refused, then small ones: what is left is
      * less than a small filler's 8 bytes, less than libhoming.so needs. */
     int big = fill_static_tls("big", 256);
     int small = fill_static_tls("small", 8);
     fprintf(stderr, "static TLS used up by %d + %d fillers\n", big, small);
-    CHECK(open_homing() == NULL);
-    /* The process goes on, with its own malloc. */
-    void *p = malloc(100);
-    CHECK(p != NULL);
-    free(p);
+    void *lib = open_homing();
+    if (strcmp(expect, "refused") == 0) {
+        CHECK(lib == NULL);
+        /* The process goes on, with its own malloc. */
+        void *p = malloc(100);
+        CHECK(p != NULL);
+        free(p);
+        return;
+    }
+    CHECK(strcmp(expect, "loads") == 0);
+    CHECK(lib != NULL);
+    bind_api(lib);
+    CHECK(churn(7) == 0);
+    for (int done = 0; done < 40; done += CHURN_WIDTH) {
+        pthread_t t[CHURN_WIDTH];
+        for (uintptr_t i = 0; i < CHURN_WIDTH; i++)
+            CHECK(pthread_create(&t[i], NULL, churn_thread, (void *)(done + i)) == 0);
+        for (int i = 0; i < CHURN_WIDTH; i++) {
+            void *failed;
+            CHECK(pthread_join(t[i], &failed) == 0);
+            CHECK(failed == NULL);
+        }
+    }
 }
 
 static const struct test_case cases[] = {
     CASE(threads_before_and_after_the_dlopen),
-    CASE(static_tls_used_up_fails_cleanly),
+    CASE(static_tls_used_up),
 };
 
 MAIN_WITHOUT_HOMING_MALLOC(cases)
