@@ -2,8 +2,11 @@
 //!
 //! # The thread-local
 //!
-//! `HEAP` is a `const`-initialised `Cell<*mut Heap>` with no destructor, so
-//! reading it is one thread-pointer-relative load and using it never
+//! `HEAP` is a thread-local word with a constant initialiser and no
+//! destructor (module `slot`: std's `thread_local!`, or, with feature
+//! `initial-exec-tls` or `tls-descriptors`, a TLS symbol defined in
+//! assembly and read in that TLS model), so
+//! reading it is a thread-pointer-relative load, no call, and using it never
 //! registers anything. It starts as the shared empty heap; the first
 //! allocation's slow path binds a real heap (adopting an abandoned one when
 //! there is one, reusing a free one, or mapping a new one).
@@ -30,7 +33,6 @@
 //!
 //! Heaps come from the registry (`registry`): adopted, reused or new.
 
-use core::cell::Cell;
 use core::ptr;
 
 use crate::heap::{self, Heap, ABANDONED};
@@ -39,18 +41,196 @@ use crate::registry::HEAPS;
 use crate::stats::Stats;
 use crate::sync::Ordering;
 
-std::thread_local! {
-    static HEAP: Cell<*mut Heap> = const { Cell::new(heap::EMPTY_HEAP.0.get()) };
-    /// Non-null once homing's exit hook ran on this thread: the heap it
-    /// gave up (see the module doc). Never reset.
-    static GONE: Cell<*mut Heap> = const { Cell::new(ptr::null_mut()) };
+/// The two thread-local words: `HEAP`, the thread's heap (the empty heap
+/// until it binds one), and `GONE`, non-null once homing's exit hook ran on
+/// this thread: the heap it gave up (see the module doc; never reset).
+///
+/// Std's `thread_local!` (`const`, no destructor: one `fs:`-relative load
+/// in an executable). In a shared library that is the general-dynamic
+/// model, a call of `__tls_get_addr` per access, which is why the C
+/// library turns on feature `initial-exec-tls` (or `tls-descriptors`).
+#[cfg(not(all(
+    any(feature = "initial-exec-tls", feature = "tls-descriptors"),
+    target_arch = "x86_64",
+    target_os = "linux",
+    not(miri),
+    not(loom)
+)))]
+mod slot {
+    use super::*;
+    use core::cell::Cell;
+
+    std::thread_local! {
+        static HEAP: Cell<*mut Heap> = const { Cell::new(heap::EMPTY_HEAP.0.get()) };
+        static GONE: Cell<*mut Heap> = const { Cell::new(ptr::null_mut()) };
+    }
+
+    // `with` cannot fail for a const thread-local without a destructor.
+    #[inline(always)]
+    pub(super) fn heap() -> *mut Heap {
+        HEAP.with(Cell::get)
+    }
+    #[inline(always)]
+    pub(super) fn set_heap(heap: *mut Heap) {
+        HEAP.with(|h| h.set(heap));
+    }
+    #[inline(always)]
+    pub(super) fn gone() -> *mut Heap {
+        GONE.with(Cell::get)
+    }
+    #[inline(always)]
+    pub(super) fn set_gone(heap: *mut Heap) {
+        GONE.with(|g| g.set(heap));
+    }
+}
+
+/// The same two words as TLS symbols defined in assembly, in one of two TLS
+/// models stable Rust cannot ask for (features `initial-exec-tls` and
+/// `tls-descriptors`, x86-64 Linux; not under Miri or loom).
+///
+/// `HEAP` is in `.tdata`, initialised to the address of the empty heap (a
+/// relocation the dynamic loader applies to the TLS image before any
+/// thread's copy is made, also for the threads already running at a
+/// `dlopen`); `GONE` is in `.tbss` (zero). The symbols are global but
+/// hidden: visible to every object of the final link (the accessors are
+/// inlined into other crates), exported by none.
+///
+/// - **Initial-exec** (`initial-exec-tls`): `mov reg, [rip + sym@GOTTPOFF]`
+///   (the word's offset from the thread pointer, one GOT load) and one
+///   `fs:`-relative access, no call. A shared library that does this is
+///   marked `STATIC_TLS`: its TLS block must be in the static TLS area,
+///   which holds every module loaded at start (linked or `LD_PRELOAD`) and,
+///   for a later `dlopen`, the surplus glibc reserves; when that is used up
+///   the `dlopen` fails (see the C library's README). In an executable the
+///   linker turns the GOT load into an immediate.
+/// - **TLS descriptors** (`tls-descriptors`, which wins when both are on):
+///   `lea rax, [rip + sym@TLSDESC]; call [rax + sym@TLSCALL]` yields the
+///   offset, then one `fs:`-relative access. The loader fills the
+///   descriptor: for a block in static TLS (every module loaded at start,
+///   and a `dlopen`ed one while the surplus lasts) the call is a two-
+///   instruction function returning a constant; otherwise the block is
+///   dynamic and the call finds (on a thread's first access, allocates)
+///   it. Three instructions more per access than initial-exec, and it loads
+///   anywhere. The resolver preserves every register but `rax` (the
+///   TLSDESC convention), so only `rax` and the flags are clobbered; the
+///   call needs the stack, so no `nostack`.
+#[cfg(all(
+    any(feature = "initial-exec-tls", feature = "tls-descriptors"),
+    target_arch = "x86_64",
+    target_os = "linux",
+    not(miri),
+    not(loom)
+))]
+mod slot {
+    use super::*;
+    use core::arch::{asm, global_asm};
+
+    global_asm!(
+        ".pushsection .tdata,\"awT\",@progbits",
+        ".balign 8",
+        ".globl homing_thread_heap_word",
+        ".hidden homing_thread_heap_word",
+        ".type homing_thread_heap_word,@object",
+        ".size homing_thread_heap_word,8",
+        "homing_thread_heap_word:",
+        ".quad {empty}",
+        ".popsection",
+        ".pushsection .tbss,\"awT\",@nobits",
+        ".balign 8",
+        ".globl homing_thread_gone_word",
+        ".hidden homing_thread_gone_word",
+        ".type homing_thread_gone_word,@object",
+        ".size homing_thread_gone_word,8",
+        "homing_thread_gone_word:",
+        ".zero 8",
+        ".popsection",
+        empty = sym heap::EMPTY_HEAP,
+    );
+
+    /// Reads the calling thread's copy of the TLS word `$sym`.
+    macro_rules! read_word {
+        ($sym:literal) => {{
+            let value: *mut Heap;
+            // SAFETY: reads the calling thread's copy of an 8-byte, 8-aligned
+            // TLS word defined above (its thread-pointer offset from the GOT
+            // or the descriptor, then an `fs:`-relative load). `pure,
+            // readonly`: the result depends only on memory, which the
+            // writers (not `readonly`) change.
+            #[cfg(not(feature = "tls-descriptors"))]
+            unsafe {
+                asm!(
+                    concat!("mov {v}, qword ptr [rip + ", $sym, "@GOTTPOFF]"),
+                    "mov {v}, qword ptr fs:[{v}]",
+                    v = out(reg) value,
+                    options(nostack, preserves_flags, pure, readonly),
+                );
+            }
+            // SAFETY: as above; the descriptor call clobbers `rax` only.
+            #[cfg(feature = "tls-descriptors")]
+            unsafe {
+                asm!(
+                    concat!("lea rax, [rip + ", $sym, "@TLSDESC]"),
+                    concat!("call qword ptr [rax + ", $sym, "@TLSCALL]"),
+                    "mov rax, qword ptr fs:[rax]",
+                    out("rax") value,
+                    options(pure, readonly),
+                );
+            }
+            value
+        }};
+    }
+
+    /// Writes `$value` to the calling thread's copy of the TLS word `$sym`.
+    macro_rules! write_word {
+        ($sym:literal, $value:expr) => {{
+            let value: *mut Heap = $value;
+            // SAFETY: writes the calling thread's copy of a TLS word above.
+            #[cfg(not(feature = "tls-descriptors"))]
+            unsafe {
+                asm!(
+                    concat!("mov {o}, qword ptr [rip + ", $sym, "@GOTTPOFF]"),
+                    "mov qword ptr fs:[{o}], {v}",
+                    o = out(reg) _,
+                    v = in(reg) value,
+                    options(nostack, preserves_flags),
+                );
+            }
+            // SAFETY: as above; the descriptor call clobbers `rax` only.
+            #[cfg(feature = "tls-descriptors")]
+            unsafe {
+                asm!(
+                    concat!("lea rax, [rip + ", $sym, "@TLSDESC]"),
+                    concat!("call qword ptr [rax + ", $sym, "@TLSCALL]"),
+                    "mov qword ptr fs:[rax], {v}",
+                    out("rax") _,
+                    v = in(reg) value,
+                );
+            }
+        }};
+    }
+
+    #[inline(always)]
+    pub(super) fn heap() -> *mut Heap {
+        read_word!("homing_thread_heap_word")
+    }
+    #[inline(always)]
+    pub(super) fn set_heap(heap: *mut Heap) {
+        write_word!("homing_thread_heap_word", heap);
+    }
+    #[inline(always)]
+    pub(super) fn gone() -> *mut Heap {
+        read_word!("homing_thread_gone_word")
+    }
+    #[inline(always)]
+    pub(super) fn set_gone(heap: *mut Heap) {
+        write_word!("homing_thread_gone_word", heap);
+    }
 }
 
 /// The calling thread's heap (the empty heap if it has none yet).
 #[inline(always)]
 pub(crate) fn current() -> *mut Heap {
-    // `with` cannot fail for a const thread-local without a destructor.
-    HEAP.with(Cell::get)
+    slot::heap()
 }
 
 /// Takes a heap for a new owner (see [`Registry::acquire`]).
@@ -82,7 +262,7 @@ pub(crate) fn bind_preferring(prefer: *mut Heap) -> *mut Heap {
     let Some(heap) = HEAPS.acquire_preferring(prefer, true) else {
         return ptr::null_mut();
     };
-    HEAP.with(|h| h.set(heap));
+    slot::set_heap(heap);
     exit::watch(heap);
     #[cfg(not(miri))]
     crate::purge::background::ensure_started(background_sweep);
@@ -111,7 +291,7 @@ extern "C" fn background_sweep() {
 /// `true` once homing's exit hook has run on the calling thread.
 #[inline]
 pub(crate) fn exited() -> bool {
-    !GONE.with(Cell::get).is_null()
+    !slot::gone().is_null()
 }
 
 /// Serves an allocation of a thread past its exit hook (see the module
@@ -121,7 +301,7 @@ pub(crate) fn exited() -> bool {
 #[cold]
 #[inline(never)]
 pub(crate) fn alloc_late(alloc: impl FnOnce(*mut Heap) -> *mut u8) -> *mut u8 {
-    let gone = GONE.with(Cell::get);
+    let gone = slot::gone();
     debug_assert!(!gone.is_null());
     let heap = if crate::remote::try_claim(gone) {
         gone
@@ -217,12 +397,10 @@ mod exit {
 
     unsafe extern "C" fn on_thread_exit(value: *mut core::ffi::c_void) {
         let heap = value.cast::<Heap>();
-        HEAP.with(|h| {
-            if h.get() == heap {
-                h.set(heap::empty_heap());
-            }
-        });
-        GONE.with(|g| g.set(heap));
+        if slot::heap() == heap {
+            slot::set_heap(heap::empty_heap());
+        }
+        slot::set_gone(heap);
         // SAFETY: `heap` was this thread's heap and no longer is.
         unsafe { crate::remote::abandon(heap) };
     }
@@ -239,6 +417,7 @@ mod exit {
     //! thread exit); Miri's own allocator is not homing, so the destructor's
     //! registration may allocate.
     use super::*;
+    use core::cell::Cell;
 
     struct Watch(Cell<*mut Heap>);
     impl Drop for Watch {
@@ -247,8 +426,8 @@ mod exit {
             if heap.is_null() {
                 return;
             }
-            HEAP.with(|h| h.set(heap::empty_heap()));
-            GONE.with(|g| g.set(heap));
+            slot::set_heap(heap::empty_heap());
+            slot::set_gone(heap);
             // SAFETY: `heap` was this thread's heap and no longer is.
             unsafe { crate::remote::abandon(heap) };
         }

@@ -7,8 +7,13 @@
 //! - an allocation that fails sets `errno` to `ENOMEM` (or `EINVAL` for an
 //!   alignment that is not a power of two);
 //! - `free` and its relatives never change `errno` (POSIX.1-2024: "The
-//!   free() function shall not modify errno"), so they save and restore it
-//!   around anything that could make a system call.
+//!   free() function shall not modify errno"). The malloc family's calls
+//!   save nothing: below homing's allocation and free paths only the OS
+//!   layer makes system calls, and it gives `errno` back as it found it
+//!   around each of them (`homing::os`, module `errno`), so `free`'s fast
+//!   path does no `errno` work at all. The colder calls that do more (the
+//!   heap and region API, statistics printed to standard error) save and
+//!   restore it with [`preserve`].
 
 use core::ffi::c_int;
 
@@ -34,9 +39,9 @@ pub(crate) fn set(value: c_int) {
     unsafe { *libc::__errno_location() = value }
 }
 
-/// Runs `f` and puts `errno` back as it was before: for frees, which must
-/// not change it. (One call of `__errno_location`: the slot's address is
-/// fixed for the thread.)
+/// Runs `f` and puts `errno` back as it was before: for the colder calls
+/// that must not change it. (One call of `__errno_location`: the slot's
+/// address is fixed for the thread.)
 #[inline(always)]
 pub(crate) fn preserve<R>(f: impl FnOnce() -> R) -> R {
     // SAFETY: as in `get`.

@@ -239,6 +239,95 @@ fn dlopen_libraries_with_thread_locals() {
     );
 }
 
+/// Copies of each `tls_filler.so` the `dlopen` program loads (it says why).
+const FILLER_COPIES: usize = 64;
+
+/// Builds the `dlopen` program and `FILLER_COPIES` copies of the filler
+/// libraries (256 and 8 bytes of initial-exec TLS), named after `tag` (the
+/// tests run at once); returns both paths.
+fn dlopen_program(tag: &str) -> (PathBuf, PathBuf) {
+    let dir = out_dir().join(format!("tls-fillers-{tag}"));
+    std::fs::create_dir_all(&dir).expect("mkdir tls-fillers");
+    for (kind, bytes) in [("big", 256), ("small", 8)] {
+        let first = dir.join(format!("libfill{kind}0.so"));
+        run_ok(
+            Command::new("cc")
+                .args(CFLAGS)
+                .args(["-fPIC", "-shared"])
+                .arg(format!("-DFILLER_BYTES={bytes}"))
+                .arg(source("tls_filler.c"))
+                .arg("-o")
+                .arg(&first),
+        );
+        // Copies, not links: the loader would load one file only once.
+        for i in 1..FILLER_COPIES {
+            std::fs::copy(&first, dir.join(format!("libfill{kind}{i}.so")))
+                .expect("copy tls_filler.so");
+        }
+    }
+    (compile_plain("dlopen.c", &format!("dlopen-{tag}")), dir)
+}
+
+/// Whether `so` is marked `STATIC_TLS` (None without `readelf`).
+fn static_tls(so: &Path) -> Option<bool> {
+    if !common::have("readelf") {
+        return None;
+    }
+    let dynamic = run_ok(Command::new("readelf").arg("-d").arg(so));
+    Some(String::from_utf8_lossy(&dynamic.stdout).contains("STATIC_TLS"))
+}
+
+/// `libhoming.so` (initial-exec TLS, `STATIC_TLS`) loaded with `dlopen` by
+/// a program not linked with it: threads that ran before the `dlopen` and
+/// threads created and exiting after it use it; with the static TLS
+/// surplus used up by other initial-exec libraries, the `dlopen` fails
+/// with the loader's "static TLS" message and the program goes on.
+#[test]
+fn dlopen_of_the_initial_exec_library() {
+    let (exe, fillers) = dlopen_program("ie");
+    let so = libhoming_so();
+    // The library under test really is the initial-exec one (x86-64).
+    if cfg!(target_arch = "x86_64") {
+        assert_ne!(
+            static_tls(&so),
+            Some(false),
+            "{} is not STATIC_TLS",
+            so.display()
+        );
+    }
+    run_cases(
+        &exe,
+        &[
+            ("HOMING_TEST_LIB", so.as_os_str()),
+            ("HOMING_TEST_FILLER_DIR", fillers.as_os_str()),
+            ("HOMING_TEST_STATIC_TLS", "refused".as_ref()),
+        ],
+    );
+}
+
+/// The `tls-descriptors` build: not `STATIC_TLS`, so with the static TLS
+/// surplus used up it still loads (its words in dynamic TLS) and serves
+/// threads; the other cases as for the initial-exec build.
+#[test]
+fn dlopen_of_the_tls_descriptor_library() {
+    let (exe, fillers) = dlopen_program("desc");
+    let so = common::tls_descriptors_lib_dir().join("libhoming.so");
+    assert_ne!(
+        static_tls(&so),
+        Some(true),
+        "{} is STATIC_TLS",
+        so.display()
+    );
+    run_cases(
+        &exe,
+        &[
+            ("HOMING_TEST_LIB", so.as_os_str()),
+            ("HOMING_TEST_FILLER_DIR", fillers.as_os_str()),
+            ("HOMING_TEST_STATIC_TLS", "loads".as_ref()),
+        ],
+    );
+}
+
 /// `HOMING_SHOW_STATS` prints the statistics at exit, and a program run
 /// without homing fails its `require_homing` check (so the other tests do
 /// prove they ran on homing).

@@ -97,7 +97,7 @@ pub const fn align_up(n: usize, align: usize) -> Option<usize> {
 pub fn map(size: usize, align: usize) -> Option<NonNull<u8>> {
     debug_assert!(size > 0 && size.is_multiple_of(OS_PAGE));
     debug_assert!(align.is_power_of_two() && align >= OS_PAGE);
-    let ptr = imp::map(size, align)?;
+    let ptr = super::errno::keeping_errno(|| imp::map(size, align))?;
     // Relaxed: a statistic.
     MAPPED.fetch_add(size, Ordering::Relaxed);
     Some(ptr)
@@ -112,7 +112,7 @@ pub fn map(size: usize, align: usize) -> Option<NonNull<u8>> {
 /// memory afterwards.
 pub unsafe fn unmap(ptr: NonNull<u8>, size: usize, align: usize) {
     // SAFETY: forwarded from the caller.
-    unsafe { imp::unmap(ptr, size, align) };
+    super::errno::keeping_errno(|| unsafe { imp::unmap(ptr, size, align) });
     // Relaxed: a statistic.
     MAPPED.fetch_sub(size, Ordering::Relaxed);
 }
@@ -128,7 +128,8 @@ pub unsafe fn unmap(ptr: NonNull<u8>, size: usize, align: usize) {
 pub unsafe fn grow_in_place(ptr: NonNull<u8>, old_size: usize, new_size: usize) -> bool {
     debug_assert!(new_size > old_size && new_size.is_multiple_of(OS_PAGE));
     // SAFETY: forwarded from the caller.
-    let grown = unsafe { imp::grow_in_place(ptr, old_size, new_size) };
+    let grown =
+        super::errno::keeping_errno(|| unsafe { imp::grow_in_place(ptr, old_size, new_size) });
     if grown {
         // Relaxed: a statistic.
         MAPPED.fetch_add(new_size - old_size, Ordering::Relaxed);
@@ -149,7 +150,7 @@ pub unsafe fn purge(ptr: NonNull<u8>, size: usize) {
         return;
     }
     // SAFETY: forwarded from the caller.
-    unsafe { imp::purge(ptr, size) };
+    super::errno::keeping_errno(|| unsafe { imp::purge(ptr, size) });
     // Relaxed: a statistic.
     PURGED.fetch_add(size, Ordering::Relaxed);
 }

@@ -1,5 +1,7 @@
 //! The OS layer: the only module that calls the C library. One file per
-//! concern: `memory` (mapping, purging, unmapping; the pressure hooks),
+//! concern: `errno` (every entry point below that may reach the kernel
+//! leaves the C `errno` as it found it), `memory` (mapping, purging,
+//! unmapping; the pressure hooks),
 //! `env` (the environment and the clock), `thread` (the thread-exit key,
 //! a thread token, yielding, the background thread), `output` (the
 //! checked build's report and abort). The contract below is `memory`'s.
@@ -30,6 +32,7 @@
 //! same contract is met by the system allocator (`cfg(any(miri, loom))`).
 
 mod env;
+mod errno;
 mod memory;
 mod output;
 mod thread;

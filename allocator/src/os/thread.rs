@@ -35,11 +35,13 @@ pub(crate) mod exit_key {
         value: *mut u8,
         destructor: unsafe extern "C" fn(*mut core::ffi::c_void),
     ) -> bool {
-        let Some(key) = key(destructor) else {
-            return false;
-        };
-        // SAFETY: a valid key; the value is only handed back to us.
-        unsafe { libc::pthread_setspecific(key, value.cast()) == 0 }
+        crate::os::errno::keeping_errno(|| {
+            let Some(key) = key(destructor) else {
+                return false;
+            };
+            // SAFETY: a valid key; the value is only handed back to us.
+            unsafe { libc::pthread_setspecific(key, value.cast()) == 0 }
+        })
     }
 
     fn key(
@@ -120,7 +122,7 @@ pub(crate) fn spawn_periodic(every_ms: usize, f: extern "C" fn()) -> bool {
     PERIODIC.store(f as *mut (), Ordering::Release);
     // SAFETY: `attr` is initialised before use and destroyed after; the
     // thread runs `run`, which needs no argument.
-    unsafe {
+    crate::os::errno::keeping_errno(|| unsafe {
         let mut attr: libc::pthread_attr_t = core::mem::zeroed();
         if libc::pthread_attr_init(&mut attr) != 0 {
             return false;
@@ -130,5 +132,5 @@ pub(crate) fn spawn_periodic(every_ms: usize, f: extern "C" fn()) -> bool {
         let rc = libc::pthread_create(&mut thread, &attr, run, core::ptr::null_mut());
         libc::pthread_attr_destroy(&mut attr);
         rc == 0
-    }
+    })
 }

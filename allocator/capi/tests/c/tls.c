@@ -1,7 +1,8 @@
 /* Dynamic TLS of dlopen'ed libraries while homing is the allocator: the
  * dynamic loader allocates a thread's TLS blocks and grows its DTV with
  * malloc, lazily, from inside __tls_get_addr, which homing's own
- * thread-local access also goes through. Threads created before the
+ * thread-local access also goes through when the library is built without
+ * feature initial-exec-tls (or off x86-64). Threads created before the
  * dlopens, after them, and while libraries are closed and reopened.
  * The harness puts TLS_COPIES copies of tls_lib.so in $HOMING_TEST_TLS_DIR. */
 #include "check.h"

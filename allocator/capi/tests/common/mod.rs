@@ -74,33 +74,37 @@ pub fn lib_dir() -> &'static Path {
 /// it neither waits for nor invalidates the build under test.
 pub fn checked_lib_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let profile = profile_dir();
-        let name = profile
-            .file_name()
-            .and_then(|n| n.to_str())
-            .expect("profile name");
-        let cargo_profile = if name == "debug" { "dev" } else { name };
-        let target = profile.join("homing-capi-checked");
-        let status = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "-p",
-                "homing-capi",
-                "--lib",
-                "--features",
-                "checked",
-            ])
-            .args(["--profile", cargo_profile])
-            .env("CARGO_TARGET_DIR", &target)
-            .status()
-            .expect("run cargo build --features checked");
-        assert!(
-            status.success(),
-            "cargo build -p homing-capi --features checked failed"
-        );
-        target.join(name)
-    })
+    DIR.get_or_init(|| build_with_feature("checked"))
+}
+
+/// The directory of a `libhoming.so` built with the `tls-descriptors`
+/// feature (the same kind of nested build).
+pub fn tls_descriptors_lib_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| build_with_feature("tls-descriptors"))
+}
+
+/// Builds homing-capi's lib with `feature` into `<profile>/homing-capi-<feature>`
+/// and returns the directory holding its `libhoming.so`.
+fn build_with_feature(feature: &str) -> PathBuf {
+    let profile = profile_dir();
+    let name = profile
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("profile name");
+    let cargo_profile = if name == "debug" { "dev" } else { name };
+    let target = profile.join(format!("homing-capi-{feature}"));
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "-p", "homing-capi", "--lib", "--features", feature])
+        .args(["--profile", cargo_profile])
+        .env("CARGO_TARGET_DIR", &target)
+        .status()
+        .expect("run cargo build --features");
+    assert!(
+        status.success(),
+        "cargo build -p homing-capi --features {feature} failed"
+    );
+    target.join(name)
 }
 
 /// `libhoming.so`, absolute.
