@@ -9,7 +9,7 @@
 //! | variable | default | meaning |
 //! |---|---|---|
 //! | `HOMING_PURGE_DELAY_MS` | 10 | how long a free page keeps its memory before it is purged (`MADV_DONTNEED`); 0 purges at once; `-1` never purges |
-//! | `HOMING_OUTBOX_BUDGET` | 64 | remote frees a thread collects before it posts them to their owners |
+//! | `HOMING_OUTBOX_BUDGET` | 256 | remote frees a thread collects before it posts them to their owners |
 //! | `HOMING_KEEP_SEGMENTS` | 1 | empty segments a heap keeps mapped per page size (purged) instead of unmapping |
 //! | `HOMING_BACKGROUND_PURGE` | 0 | 1 starts a background thread that purges free pages of idle heaps once their delay has passed (see `purge`) |
 //!
@@ -22,9 +22,13 @@ use crate::sync::plain::{AtomicUsize, Ordering};
 /// Default purge delay: long enough that a page freed and reused within a
 /// burst keeps its memory, short enough that RSS follows the live set.
 pub const DEFAULT_PURGE_DELAY_MS: usize = 10;
-/// Default outbox budget: one atomic exchange per 64 remote frees keeps the
-/// owner's inbox traffic low while holding at most 64 blocks in flight.
-pub const DEFAULT_OUTBOX_BUDGET: usize = 64;
+/// Default outbox budget: at most 256 blocks held in flight per freeing
+/// thread. The budget bounds how long the per-page runs grow (see
+/// `remote`): a thread freeing blocks of mixed sizes spreads each batch
+/// over a few dozen pages, and with 64 its runs were two or three blocks
+/// long; with 256 the C `xmalloc` (2 threads) runs 0.19 s against 0.25–0.36 s
+/// (mimalloc 0.17–0.21 s in the same run).
+pub const DEFAULT_OUTBOX_BUDGET: usize = 256;
 /// Default segments kept: one per kind avoids mapping and unmapping 4 MiB
 /// back and forth at a page boundary.
 pub const DEFAULT_KEEP_SEGMENTS: usize = 1;

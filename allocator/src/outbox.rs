@@ -9,7 +9,6 @@ use core::ptr::{self, NonNull};
 
 use homing_deferred::{Batch, Node};
 
-use crate::page::Page;
 use crate::segment::HeapOwner;
 
 /// Destination slots of an outbox: a thread rarely frees into more than a
@@ -42,11 +41,16 @@ pub(crate) const RUN_WORD: usize = {
     node.div_ceil(word) * word
 };
 
-/// The open run of a slot: blocks of one page, newest first, linked through
-/// their first words from `head` down to `tail`, the oldest.
+/// Open runs an outbox keeps at once, one per page (direct-mapped by page
+/// address): a thread freeing blocks of mixed sizes (so of several pages in
+/// turn) still groups each page's blocks.
+pub(crate) const RUN_WAYS: usize = 16;
+
+/// An open run: blocks of one page, newest first, linked through their
+/// first words from `head` down to `tail`, the oldest. Its page and
+/// destination heap are those of its tail.
 #[derive(Clone, Copy)]
 pub(crate) struct Run {
-    pub(crate) page: *mut Page,
     pub(crate) head: *mut u8,
     pub(crate) tail: *mut u8,
     pub(crate) len: usize,
@@ -55,28 +59,28 @@ pub(crate) struct Run {
 impl Run {
     /// No open run.
     pub(crate) const NONE: Run = Run {
-        page: ptr::null_mut(),
         head: ptr::null_mut(),
         tail: ptr::null_mut(),
         len: 0,
     };
 }
 
-/// One destination's pending frees: closed runs in a batch (each run as its
-/// tail's node), and the run still being built.
+/// One destination's closed runs, in a batch (each run as its tail's
+/// node), waiting to be posted.
 pub(crate) struct Slot {
     /// The destination heap (opaque here; `remote` casts it).
     pub(crate) heap: *mut HeapOwner,
     pub(crate) batch: Batch,
-    pub(crate) open: Run,
-    /// The last nodes sealed, for the hints (a ring; a stale entry is
-    /// harmless: a hint is only ever prefetched, never dereferenced).
+    /// The last nodes sealed into `batch`, for the hints (a ring indexed by
+    /// the batch's length; a stale entry is harmless: a hint is only ever
+    /// prefetched, never dereferenced).
     pub(crate) recent: [*mut u8; HINT_DISTANCE],
-    pub(crate) next_recent: usize,
 }
 
-/// A thread's remote frees, grouped by destination heap (owner only).
+/// A thread's remote frees: open runs by page, closed runs by destination
+/// heap (owner only).
 pub(crate) struct Outbox {
+    pub(crate) runs: [Run; RUN_WAYS],
     pub(crate) slots: [Slot; OUTBOX_SLOTS],
     pub(crate) pending: usize,
 }
@@ -87,11 +91,10 @@ impl Outbox {
         const EMPTY: Slot = Slot {
             heap: ptr::null_mut(),
             batch: Batch::new(),
-            open: Run::NONE,
             recent: [ptr::null_mut(); HINT_DISTANCE],
-            next_recent: 0,
         };
         Outbox {
+            runs: [Run::NONE; RUN_WAYS],
             slots: [EMPTY; OUTBOX_SLOTS],
             pending: 0,
         }

@@ -44,7 +44,7 @@ use homing_deferred::Batch;
 
 use crate::heap::{self, Heap, ABANDONED, CLAIMED, FREE};
 use crate::options;
-use crate::outbox::{seal_run, Run, Slot, HINT_DISTANCE, OUTBOX_SLOTS, RUNS, RUN_MAX};
+use crate::outbox::{seal_run, Run, Slot, HINT_DISTANCE, OUTBOX_SLOTS, RUNS, RUN_MAX, RUN_WAYS};
 use crate::segment::{self, HeapOwner};
 use crate::stats::GLOBAL;
 use crate::sync::{fence, Ordering};
@@ -56,6 +56,14 @@ fn slot_index(owner: *mut HeapOwner) -> usize {
     ((owner as usize) >> 12) % OUTBOX_SLOTS
 }
 
+/// The way of the outbox's run table for a block at `p` in a page of
+/// `1 << shift` bytes: its page number, folded with its segment's.
+#[inline(always)]
+fn way_index(p: *mut u8, shift: usize) -> usize {
+    let a = p as usize;
+    ((a >> shift) ^ (a >> segment::SEGMENT_SHIFT)) % RUN_WAYS
+}
+
 /// Frees `p`, a block of `owner`'s, from a thread whose heap is `mine`
 /// (possibly the empty heap).
 ///
@@ -64,16 +72,13 @@ fn slot_index(owner: *mut HeapOwner) -> usize {
 /// `p` is a live block of `owner` that the caller gives up (small/medium,
 /// or a first-class heap's huge block); `mine` is the calling thread's heap.
 pub(crate) unsafe fn free_remote(mine: *mut Heap, owner: *mut Heap, p: *mut u8) {
-    // SAFETY: `p` is live, so its segment header is; `page_of` only
-    // computes an address (the page is the owner's: we never touch it).
-    let page = unsafe { segment::page_of(segment::segment_of(p), p) };
     let alone = Run {
-        page,
         head: p,
         tail: p,
         len: 1,
     };
-    // SAFETY: `owner` is live (heaps are never unmapped); `mine` is ours.
+    // SAFETY: `owner` is live (heaps are never unmapped); `mine` is ours;
+    // `p` is live, so its segment header is (its page size is all we read).
     unsafe {
         if mine == heap::empty_heap() || !(*owner).is_thread_heap {
             let mut batch = Batch::new();
@@ -88,25 +93,30 @@ pub(crate) unsafe fn free_remote(mine: *mut Heap, owner: *mut Heap, p: *mut u8) 
             }
             return post(owner, &mut batch);
         }
+        let shift = (*segment::segment_of(p)).page_shift;
         let outbox = &mut (*mine).outbox;
-        let dest = owner.cast::<HeapOwner>();
-        let slot = &mut outbox.slots[slot_index(dest)];
-        if slot.heap != dest {
-            close_run(slot);
-            if !slot.batch.is_empty() {
-                post(slot.heap.cast(), &mut slot.batch);
-            }
-            slot.heap = dest;
-        }
-        if RUNS && slot.open.page == page && slot.open.len < RUN_MAX {
-            // Same page as the last free to this heap: the run grows at its
-            // head (the block's first word links to the previous head).
-            p.cast::<*mut u8>().write(slot.open.head);
-            slot.open.head = p;
-            slot.open.len += 1;
+        let way = &mut outbox.runs[way_index(p, shift)];
+        if RUNS
+            && way.len != 0
+            && way.len < RUN_MAX
+            && (p as usize ^ way.tail as usize) >> shift == 0
+        {
+            // Same page as the run open in this way (pages are aligned to
+            // their size): the run grows at its head (the block's first
+            // word links to the previous head). Same page, same owner.
+            p.cast::<*mut u8>().write(way.head);
+            way.head = p;
+            way.len += 1;
         } else {
-            close_run(slot);
-            slot.open = alone;
+            let closing = core::mem::replace(way, alone);
+            if closing.len != 0 {
+                close_run(&mut outbox.slots, closing);
+            }
+            if !RUNS {
+                // Blocks travel alone (checked mode).
+                outbox.runs[way_index(p, shift)] = Run::NONE;
+                close_run(&mut outbox.slots, alone);
+            }
         }
         outbox.pending += 1;
         (*mine).counters.remote_posted.add(1);
@@ -116,35 +126,51 @@ pub(crate) unsafe fn free_remote(mine: *mut Heap, owner: *mut Heap, p: *mut u8) 
     }
 }
 
-/// Moves the slot's open run, if any, into its batch.
+/// Seals `run` into the batch of its destination (the heap of its tail's
+/// segment), posting the batch another heap had in that slot first.
 ///
 /// # Safety
 ///
-/// The slot is in the calling thread's outbox.
+/// `run` is a non-empty run of the calling thread's outbox: dead blocks of
+/// one page of a live heap.
 #[inline]
-unsafe fn close_run(slot: &mut Slot) {
-    if slot.open.len != 0 {
-        let hint = slot.recent[slot.next_recent];
-        slot.recent[slot.next_recent] = slot.open.tail;
-        slot.next_recent = (slot.next_recent + 1) % HINT_DISTANCE;
-        // SAFETY: the open run is ours: dead blocks of the slot's heap.
-        unsafe { slot.batch.push_front(seal_run(slot.open, hint)) };
-        slot.open = Run::NONE;
+unsafe fn close_run(slots: &mut [Slot; OUTBOX_SLOTS], run: Run) {
+    // SAFETY: the run's blocks are live until posted, so their segment
+    // header is, and its `heap` cannot change meanwhile.
+    unsafe {
+        let dest = (*segment::segment_of(run.tail)).heap;
+        let slot = &mut slots[slot_index(dest)];
+        if slot.heap != dest {
+            if !slot.batch.is_empty() {
+                post(slot.heap.cast(), &mut slot.batch);
+            }
+            slot.heap = dest;
+        }
+        let i = slot.batch.len() % HINT_DISTANCE;
+        let hint = slot.recent[i];
+        slot.recent[i] = run.tail;
+        slot.batch.push_front(seal_run(run, hint));
     }
 }
 
-/// Posts every pending batch of `mine`'s outbox.
+/// Posts every pending batch of `mine`'s outbox, open runs included.
 ///
 /// # Safety
 ///
 /// `mine` is the calling thread's real heap.
 #[cold]
 pub(crate) unsafe fn flush_outbox(mine: *mut Heap) {
-    // SAFETY: the outbox is ours; its batches hold dead blocks of live heaps.
+    // SAFETY: the outbox is ours; its runs and batches hold dead blocks of
+    // live heaps.
     unsafe {
         let outbox = &mut (*mine).outbox;
+        for i in 0..RUN_WAYS {
+            let run = core::mem::replace(&mut outbox.runs[i], Run::NONE);
+            if run.len != 0 {
+                close_run(&mut outbox.slots, run);
+            }
+        }
         for slot in outbox.slots.iter_mut() {
-            close_run(slot);
             if !slot.batch.is_empty() {
                 post(slot.heap.cast(), &mut slot.batch);
             }
@@ -360,7 +386,7 @@ mod tests {
     }
 
     #[test]
-    fn frees_of_one_page_travel_as_one_run_cut_by_other_pages() {
+    fn frees_of_one_page_travel_as_one_run_across_frees_of_other_pages() {
         let registry = Registry::new();
         let (owner, freer) = two_heaps(&registry);
         // SAFETY: this thread owns both heaps; each block is freed once.
@@ -381,11 +407,12 @@ mod tests {
                 free_remote(freer, owner, p);
             }
             flush_outbox(freer);
-            let lens = take_runs(owner);
+            let mut lens = take_runs(owner);
+            lens.sort_unstable();
             if RUNS {
-                // Newest first: the rest of the page, then the block of
-                // the other page, then the first three.
-                assert_eq!(lens, [rest, 1, 3]);
+                // The page's blocks in one run, though a free of another
+                // page came between; the other page's block alone.
+                assert_eq!(lens, [1, rest + 3]);
             } else {
                 assert_eq!(lens.len(), rest + 4);
             }
@@ -431,12 +458,7 @@ mod tests {
                 (base.add(32), base.add(480), 7),
                 (base.add(496), core::ptr::null_mut(), RUN_MAX),
             ] {
-                let run = Run {
-                    page: ptr::null_mut(),
-                    head,
-                    tail,
-                    len,
-                };
+                let run = Run { head, tail, len };
                 let node = seal_run(run, hint);
                 let (h, t, l, hinted) = crate::outbox::open_run(node);
                 assert_eq!((h, t, l), (head, tail, len));
@@ -451,7 +473,6 @@ mod tests {
             let far = tail.wrapping_add(1 << 45);
             let node = seal_run(
                 Run {
-                    page: ptr::null_mut(),
                     head: tail,
                     tail,
                     len: 1,
