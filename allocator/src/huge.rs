@@ -273,6 +273,8 @@ pub(crate) mod cache {
     /// The entries; only under the lock.
     struct Inner {
         entries: [Entry; SLOTS],
+        /// Entries in use, and their bytes.
+        len: usize,
         bytes: usize,
     }
 
@@ -329,9 +331,10 @@ pub(crate) mod cache {
     pub(crate) struct HugeCache {
         /// `true` while someone holds the entries.
         lock: AtomicBool,
-        /// Entries held: read without the lock as a hint.
+        /// Entries held: read without the lock as a hint (written at the
+        /// end of each hold).
         len: AtomicUsize,
-        /// Bytes held (a statistic, written under the lock).
+        /// Bytes held (a statistic, written likewise).
         bytes: AtomicUsize,
         inner: UnsafeCell<Inner>,
     }
@@ -361,7 +364,7 @@ pub(crate) mod cache {
         #[cfg(loom)]
         // SAFETY: as below: the mapping is ours while out of the cache.
         unsafe {
-            (*e.seg).model_cell.with_mut(|c| *c = c.wrapping_add(0));
+            (*e.seg).model_cell.with_mut(|c| c.write(c.read()));
         }
         if e.size > HEADER_SIZE {
             // SAFETY: the range lies inside the live mapping, past its
@@ -383,6 +386,7 @@ pub(crate) mod cache {
                     bytes: AtomicUsize::new(0),
                     inner: UnsafeCell::new(Inner {
                         entries: [EMPTY; SLOTS],
+                        len: 0,
                         bytes: 0,
                     }),
                 }
@@ -407,12 +411,20 @@ pub(crate) mod cache {
                     core::hint::spin_loop();
                 }
             }
+            let publish = |inner: &mut Inner| {
+                let r = f(inner);
+                // Relaxed: hints and statistics for readers without the
+                // lock; the lock orders every real access to the entries.
+                self.len.store(inner.len, Ordering::Relaxed);
+                self.bytes.store(inner.bytes, Ordering::Relaxed);
+                r
+            };
             #[cfg(loom)]
             // SAFETY: we hold the lock: nobody else reaches `inner`.
-            let r = self.inner.with_mut(|inner| f(unsafe { &mut *inner }));
+            let r = self.inner.with_mut(|inner| publish(unsafe { &mut *inner }));
             #[cfg(not(loom))]
             // SAFETY: we hold the lock: nobody else reaches `inner`.
-            let r = f(unsafe { &mut *self.inner.get() });
+            let r = publish(unsafe { &mut *self.inner.get() });
             // Release: the next holder sees our writes.
             self.lock.store(false, Ordering::Release);
             r
@@ -422,7 +434,7 @@ pub(crate) mod cache {
         fn remove(&self, inner: &mut Inner, i: usize) -> Entry {
             let e = core::mem::replace(&mut inner.entries[i], EMPTY);
             inner.bytes -= e.size;
-            self.publish(inner, -1);
+            inner.len -= 1;
             e
         }
 
@@ -437,18 +449,8 @@ pub(crate) mod cache {
             };
             *slot = e;
             inner.bytes += e.size;
-            self.publish(inner, 1);
+            inner.len += 1;
             true
-        }
-
-        /// Updates the hints read without the lock.
-        fn publish(&self, inner: &Inner, delta: isize) {
-            // Relaxed: hints and statistics; the lock orders every real
-            // access to the entries.
-            self.bytes.store(inner.bytes, Ordering::Relaxed);
-            let len = self.len.load(Ordering::Relaxed);
-            self.len
-                .store(len.wrapping_add_signed(delta), Ordering::Relaxed);
         }
 
         /// Moves the entries whose time has come at `clock` out into

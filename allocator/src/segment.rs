@@ -16,7 +16,8 @@
 //!
 //! The page of a pointer is `pages[(ptr - segment) >> page_shift]`.
 //!
-//! A huge segment is one mapping per block. Its block starts right after the
+//! A huge segment is one mapping per block (reused for another block after
+//! a free, through `huge::cache`). Its block starts right after the
 //! header, unless the block's alignment is at least `SEGMENT_SIZE`: then the
 //! block is segment-aligned (masking would find the block itself) and the
 //! header sits exactly `SEGMENT_SIZE` below it. So a segment-aligned pointer
@@ -28,7 +29,10 @@
 //! `heap`, `kind`, `page_shift` and the mapping fields are written once,
 //! before any block of the segment exists, and only read afterwards: any
 //! thread holding a block pointer received it through some synchronisation
-//! that happened after those writes, so plain reads are enough. Everything
+//! that happened after those writes, so plain reads are enough. (A cached
+//! huge mapping's header is rewritten by the thread that takes it, before
+//! its new block exists; the cache's lock orders that after the last
+//! free.) Everything
 //! else (`free_slots`, `used_pages`, links, the pages) belongs to the owner
 //! heap.
 //!
