@@ -294,6 +294,10 @@ impl Segment {
     /// the sizes overflow or pass `isize::MAX`.
     pub(crate) fn huge_layout(size: usize, align: usize) -> Option<HugeLayout> {
         let align = align.max(crate::size_class::MIN_ALIGN);
+        // Every block holds at least two words (checked mode writes its
+        // mark in the second): a zero-byte segment-aligned block would
+        // otherwise start exactly at its mapping's end.
+        let size = size.max(crate::size_class::MIN_ALIGN);
         let (map_align, header_off, block_off) = if align >= SEGMENT_SIZE {
             // Block at `base + align`, header one segment below it.
             (align, align - SEGMENT_SIZE, align)
@@ -366,7 +370,7 @@ impl Segment {
             debug_assert!((*seg).kind == Kind::Huge && (*seg).map_base == seg.cast());
             let align = align.max(crate::size_class::MIN_ALIGN);
             let block_off = (size_of::<Segment>() + align - 1) & !(align - 1);
-            debug_assert!(block_off + size <= (*seg).map_size);
+            debug_assert!(block_off + size.max(crate::size_class::MIN_ALIGN) <= (*seg).map_size);
             let usable = (*seg).map_size - block_off;
             let dirty = if purged {
                 HEADER_SIZE.saturating_sub(block_off).min(usable)

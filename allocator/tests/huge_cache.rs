@@ -216,6 +216,15 @@ fn case_alignment() {
     assert_eq!(r, q);
     assert_eq!(homing::stats().huge_reused, reused + 1);
     free(r);
+    // A zero-byte segment-aligned block still owns two words (checked mode
+    // writes its mark there): it does not sit at its mapping's very end.
+    for _ in 0..2 {
+        let z = alloc(0, 4 * MIB);
+        assert_eq!(z as usize % (4 * MIB), 0);
+        // SAFETY: every block has room for two words.
+        unsafe { z.cast::<[u64; 2]>().write([1, 2]) };
+        free(z);
+    }
     // More than a segment: the header sits inside the mapping, not at its
     // base: never cached, always aligned.
     for log in 23..=24 {
