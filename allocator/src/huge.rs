@@ -173,7 +173,12 @@ impl Heap {
                 // is cached (`reuse_huge` registers it again).
                 #[cfg(feature = "checked")]
                 crate::live_segments::unregister(seg as usize);
-                if cache::put(seg, (*seg).map_size) {
+                // The header as `map_base`, the pointer the OS layer handed
+                // out: the same address, with the provenance of the whole
+                // mapping (`seg` was computed from an address), so the
+                // cache holds a pointer that really owns the mapping (Miri
+                // sees a cached mapping as reachable, not leaked).
+                if cache::put((*seg).map_base.cast(), (*seg).map_size) {
                     return;
                 }
             }
