@@ -712,3 +712,142 @@ pub(crate) mod cache {
         stats.huge_mapped = MAPPED.load(Ordering::Relaxed);
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::cache::{Clock, HugeCache, MAX_BYTES, MAX_MAPPING, SLOTS};
+    use crate::segment::Segment;
+    use std::vec::Vec;
+
+    const MIB: usize = 1 << 20;
+
+    /// A fresh unowned huge mapping for a block of `size` bytes.
+    fn mapping(size: usize) -> (*mut Segment, usize) {
+        let seg = Segment::create_huge(core::ptr::null_mut(), size, 16)
+            .unwrap()
+            .as_ptr();
+        // SAFETY: a fresh header.
+        (seg, unsafe { (*seg).map_size })
+    }
+
+    fn clock(now_ms: u64) -> Clock {
+        Clock {
+            now_ms,
+            purge_after_ms: 10,
+            unmap_after_ms: 160,
+        }
+    }
+
+    /// Unmaps what the cache gives up, and remembers it.
+    fn releaser(out: &mut Vec<*mut Segment>) -> impl FnMut(*mut Segment) + '_ {
+        |seg| {
+            out.push(seg);
+            // SAFETY: the cache gave it up: nobody holds it.
+            unsafe { Segment::destroy(seg) }
+        }
+    }
+
+    fn destroy(seg: *mut Segment) {
+        // SAFETY: taken out of the cache: ours alone.
+        unsafe { Segment::destroy(seg) }
+    }
+
+    #[test]
+    fn takes_the_smallest_fit_within_the_waste_bound() {
+        let cache = HugeCache::new();
+        let mut gone = Vec::new();
+        let (a, sa) = mapping(MIB);
+        let (b, sb) = mapping(2 * MIB);
+        assert!(cache.put(a, sa, clock(0), releaser(&mut gone)));
+        assert!(cache.put(b, sb, clock(0), releaser(&mut gone)));
+        assert_eq!(cache.bytes(), sa + sb);
+        // Too small for anything cached but within a quarter of nothing.
+        assert!(cache
+            .take(sa / 2, sa / 2 + sa / 8, clock(1), releaser(&mut gone))
+            .is_none());
+        // Both fit `need = sa`, the bound admits only `a`.
+        let (got, purged) = cache
+            .take(sa, sa + sa / 4, clock(1), releaser(&mut gone))
+            .unwrap();
+        assert_eq!((got.as_ptr(), purged), (a, false));
+        // `b` fits a request up to its size.
+        let (got2, _) = cache
+            .take(sb - 4096, sb, clock(1), releaser(&mut gone))
+            .unwrap();
+        assert_eq!(got2.as_ptr(), b);
+        assert_eq!((cache.len(), cache.bytes()), (0, 0));
+        assert!(gone.is_empty());
+        destroy(a);
+        destroy(b);
+    }
+
+    #[test]
+    fn purges_after_the_delay_and_unmaps_after_the_decay() {
+        let cache = HugeCache::new();
+        let mut gone = Vec::new();
+        let (a, sa) = mapping(MIB);
+        let (b, sb) = mapping(MIB);
+        assert!(cache.put(a, sa, clock(0), releaser(&mut gone)));
+        assert!(cache.put(b, sb, clock(0), releaser(&mut gone)));
+        cache.sweep(clock(9), releaser(&mut gone));
+        let (got, purged) = cache.take(sa, sa, clock(9), releaser(&mut gone)).unwrap();
+        assert!(!purged, "purged before the delay");
+        destroy(got.as_ptr());
+        // After the delay: purged, still cached.
+        cache.sweep(clock(10), releaser(&mut gone));
+        assert_eq!(cache.len(), 1);
+        assert!(gone.is_empty());
+        let (got, purged) = cache.take(sb, sb, clock(11), releaser(&mut gone)).unwrap();
+        assert!(purged, "not purged after the delay");
+        // Put back at 20: unmapped at 180, not before.
+        assert!(cache.put(got.as_ptr(), sb, clock(20), releaser(&mut gone)));
+        cache.sweep(clock(179), releaser(&mut gone));
+        assert_eq!(cache.len(), 1);
+        assert!(gone.is_empty());
+        cache.sweep(clock(180), releaser(&mut gone));
+        assert_eq!((cache.len(), cache.bytes()), (0, 0));
+        assert_eq!(gone.len(), 1);
+    }
+
+    // Not under Miri: it maps (and Miri's stand-in zeroes) 150 MiB.
+    #[cfg(not(miri))]
+    #[test]
+    fn full_cache_unmaps_the_oldest_and_refuses_the_too_large() {
+        let cache = HugeCache::new();
+        let mut gone = Vec::new();
+        // Entry bound: one more than the slots unmaps the oldest.
+        let maps: Vec<_> = (0..=SLOTS).map(|_| mapping(200 << 10)).collect();
+        for (i, &(seg, size)) in maps.iter().enumerate() {
+            let never = Clock {
+                now_ms: i as u64,
+                purge_after_ms: u64::MAX,
+                unmap_after_ms: u64::MAX,
+            };
+            assert!(cache.put(seg, size, never, releaser(&mut gone)));
+        }
+        assert_eq!(cache.len(), SLOTS);
+        assert_eq!(gone, [maps[0].0]);
+        assert_eq!(cache.drain(releaser(&mut gone)), SLOTS);
+        assert_eq!((cache.len(), cache.bytes()), (0, 0));
+        gone.clear();
+        // Byte bound: mappings of 30 MiB, at most MAX_BYTES together.
+        let fit = MAX_BYTES / (30 * MIB + 64 * 1024);
+        let big: Vec<_> = (0..=fit).map(|_| mapping(30 * MIB)).collect();
+        for (i, &(seg, size)) in big.iter().enumerate() {
+            let never = Clock {
+                now_ms: i as u64,
+                purge_after_ms: u64::MAX,
+                unmap_after_ms: u64::MAX,
+            };
+            assert!(cache.put(seg, size, never, releaser(&mut gone)));
+            assert!(cache.bytes() <= MAX_BYTES);
+        }
+        assert_eq!(gone, [big[0].0]);
+        assert_eq!(cache.len(), fit);
+        // Too large to cache: refused, left to the caller.
+        let (huge, sh) = mapping(MAX_MAPPING);
+        assert!(!cache.put(huge, sh, clock(0), releaser(&mut gone)));
+        destroy(huge);
+        assert_eq!(cache.drain(releaser(&mut gone)), fit);
+    }
+}

@@ -468,6 +468,31 @@ fn case_out_of_memory() {
     free(p);
 }
 
+fn case_background() {
+    // With the background purger, a cached mapping is purged and unmapped
+    // while every thread sleeps (no allocation, no free, no collect).
+    let size = 16 * MIB;
+    let p = alloc(size, 16);
+    // SAFETY: a live block of `size` bytes: touch all of it.
+    unsafe { p.write_bytes(0x33, size) };
+    free(p);
+    let cached = homing::stats();
+    assert!(cached.huge_cached >= size, "{cached}");
+    let start = Instant::now();
+    let mut purged = false;
+    while start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(5));
+        let s = homing::stats();
+        purged |= s.os_purged >= cached.os_purged + size - 64 * 1024;
+        if s.huge_cached == 0 {
+            break;
+        }
+    }
+    let end = homing::stats();
+    assert!(purged, "never purged\n{end}");
+    assert_eq!(end.huge_cached, 0, "never unmapped\n{end}");
+}
+
 /// The child side.
 #[test]
 fn child() {
@@ -483,19 +508,26 @@ fn child() {
         "cross_thread" => case_cross_thread(),
         "first_class" => case_first_class(),
         "out_of_memory" => case_out_of_memory(),
+        "background" => case_background(),
         other => panic!("unknown case {other}"),
     }
 }
 
 fn run_case(case: &str) {
+    run_case_with(case, &[]);
+}
+
+fn run_case_with(case: &str, env: &[(&str, &str)]) {
     let exe = std::env::current_exe().unwrap();
-    let out = Command::new(exe)
-        .args(["--exact", "child", "--nocapture", "--test-threads=1"])
+    let mut cmd = Command::new(exe);
+    cmd.args(["--exact", "child", "--nocapture", "--test-threads=1"])
         .env(CASE, case)
         .env_remove("HOMING_PURGE_DELAY_MS")
-        .env_remove("HOMING_BACKGROUND_PURGE")
-        .output()
-        .unwrap();
+        .env_remove("HOMING_BACKGROUND_PURGE");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
         "case {case} failed:\n{}{}",
@@ -542,4 +574,9 @@ fn first_class_heaps_count_and_limit_cached_mappings() {
 #[test]
 fn out_of_memory_gives_the_cache_back() {
     run_case("out_of_memory");
+}
+
+#[test]
+fn the_background_purger_ages_the_cache_of_an_idle_process() {
+    run_case_with("background", &[("HOMING_BACKGROUND_PURGE", "1")]);
 }
