@@ -240,7 +240,7 @@ pub(crate) mod cache {
     use crate::sync::{plain, AtomicBool, AtomicUsize, Ordering};
 
     /// Entries in the cache.
-    pub(crate) const SLOTS: usize = 32;
+    pub(crate) const SLOTS: usize = 64;
     /// Bytes of mapping the cache holds at most.
     pub(crate) const MAX_BYTES: usize = 128 << 20;
     /// Larger mappings are unmapped on free.
