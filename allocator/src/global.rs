@@ -333,8 +333,8 @@ pub unsafe fn realloc(p: *mut u8, old_size: usize, align: usize, new_size: usize
     q
 }
 
-/// Allocates zeroed memory. Huge blocks come fresh from the OS and are not
-/// written again.
+/// Allocates zeroed memory. Huge blocks are written only where they may
+/// hold old data (nowhere, if fresh from the OS; see `huge`).
 ///
 /// ```
 /// let p = homing::alloc_zeroed(1000, 8);
@@ -348,9 +348,14 @@ pub fn alloc_zeroed(size: usize, align: usize) -> *mut u8 {
         return ptr::null_mut();
     }
     let p = alloc_pow2(size, align);
-    if !p.is_null() && size_class::class_for(size, align).is_some() {
-        // SAFETY: `p` holds at least `size` bytes.
-        unsafe { p.write_bytes(0, size) };
+    if !p.is_null() {
+        if size_class::class_for(size, align).is_some() {
+            // SAFETY: `p` holds at least `size` bytes.
+            unsafe { p.write_bytes(0, size) };
+        } else {
+            // SAFETY: a huge block just allocated, of at least `size` bytes.
+            unsafe { Heap::zero_huge(p, size) };
+        }
     }
     p
 }
@@ -405,6 +410,7 @@ pub fn collect() {
         Heap::collect(heap, true);
         debug_assert!(Heap::check(heap), "homing: heap invariant broken");
     }
+    crate::huge::cache::sweep();
 }
 
 /// A snapshot of the process-wide statistics (all zeros in the counters

@@ -235,6 +235,9 @@ impl Heap {
         if size_class::class_for(layout.size(), layout.align()).is_some() {
             // SAFETY: the block holds at least `layout.size()` bytes.
             unsafe { p.as_ptr().write_bytes(0, layout.size()) };
+        } else {
+            // SAFETY: a huge block just allocated, of at least that size.
+            unsafe { heap::Heap::zero_huge(p.as_ptr(), layout.size()) };
         }
         Some(p)
     }

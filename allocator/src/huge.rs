@@ -10,6 +10,15 @@
 //! its segment list, so `destroy` releases them too) and counts them
 //! against its limit.
 //!
+//! # Reuse
+//!
+//! A freed huge block's mapping goes to a process-wide cache ([`cache`])
+//! rather than straight back to the OS, whichever thread frees it; the next
+//! huge allocation of about its size, on any thread and for any heap, takes
+//! it back: no `mmap`, no `munmap`, and (within the purge delay) no page
+//! faults. The cache purges what waited for the purge delay and unmaps
+//! what waited longer, or whatever it must to stay within its bounds.
+//!
 //! # Growing
 //!
 //! `realloc` first tries to extend the mapping where it lies (`mremap`
@@ -41,10 +50,9 @@ impl Heap {
         if owned && unsafe { !(*heap).account.admit(size) } {
             return ptr::null_mut();
         }
-        let Some(seg) = Segment::create_huge(owner.cast(), size, align) else {
+        let Some(seg) = Self::map_huge(owner, size, align) else {
             return ptr::null_mut();
         };
-        let seg = seg.as_ptr();
         // SAFETY: fresh segment; the heap is ours.
         unsafe {
             if owned {
@@ -54,6 +62,52 @@ impl Heap {
             }
             GLOBAL.huge((*seg).map_size, true);
             (*seg).huge_block
+        }
+    }
+
+    /// A huge segment for a block of `size` bytes at `align`, owned by
+    /// `owner` (or null): a cached mapping that fits, else a fresh one.
+    fn map_huge(owner: *mut Heap, size: usize, align: usize) -> Option<*mut Segment> {
+        let layout = Segment::huge_layout(size, align)?;
+        if layout.header_off == 0 {
+            // A first-class heap takes only a mapping of the exact size, so
+            // its limit and its statistics see what a fresh one would give.
+            let need = layout.map_size;
+            let most = if owner.is_null() {
+                need.saturating_add(need / cache::WASTE_DIVISOR)
+            } else {
+                need
+            };
+            if let Some((seg, purged)) = cache::take(need, most) {
+                let seg = seg.as_ptr();
+                // SAFETY: the cache handed the mapping to us alone; it fits
+                // (`take` returns at least `need` bytes) and its header is
+                // at its base, as this layout's.
+                unsafe { Segment::reuse_huge(seg, owner.cast(), size, align, purged) };
+                return Some(seg);
+            }
+        }
+        let seg = Segment::create_huge(owner.cast(), size, align)?;
+        cache::note_mapped();
+        Some(seg.as_ptr())
+    }
+
+    /// Zeroes the first `size` bytes of the fresh huge block `p`, writing
+    /// only what may be non-zero (nothing, for a fresh mapping).
+    ///
+    /// # Safety
+    ///
+    /// `p` is a huge block just allocated, of at least `size` bytes.
+    pub(crate) unsafe fn zero_huge(p: *mut u8, size: usize) {
+        // SAFETY: forwarded from the caller: the header is live, and the
+        // block holds at least `size` bytes.
+        unsafe {
+            let seg = segment::segment_of(p);
+            debug_assert!((*seg).kind == Kind::Huge && (*seg).huge_block == p);
+            let n = size.min((*seg).huge_dirty);
+            if n > 0 {
+                segment::block_ptr(seg, p).write_bytes(0, n);
+            }
         }
     }
 
@@ -98,7 +152,8 @@ impl Heap {
         }
     }
 
-    /// Releases a huge block's segment.
+    /// Releases a huge block's segment: to the cache of huge mappings if
+    /// it takes it, else to the OS.
     ///
     /// # Safety
     ///
@@ -113,7 +168,686 @@ impl Heap {
                 (*owner).account.huge((*seg).map_size, false);
             }
             GLOBAL.huge((*seg).map_size, false);
+            if (*seg).map_base == seg.cast() {
+                // Nobody may free it now: checked mode forgets it while it
+                // is cached (`reuse_huge` registers it again).
+                #[cfg(feature = "checked")]
+                crate::live_segments::unregister(seg as usize);
+                // The header as `map_base`, the pointer the OS layer handed
+                // out: the same address, with the provenance of the whole
+                // mapping (`seg` was computed from an address), so the
+                // cache holds a pointer that really owns the mapping (Miri
+                // sees a cached mapping as reachable, not leaked).
+                if cache::put((*seg).map_base.cast(), (*seg).map_size) {
+                    return;
+                }
+            }
             Segment::destroy(seg);
         }
+    }
+}
+
+/// The cache of released huge mappings: a huge block's free hands its
+/// mapping here instead of unmapping it, and the next huge allocation that
+/// fits it (within a bounded waste) takes it back, so a program that frees
+/// and allocates large blocks again and again neither maps nor faults in
+/// fresh pages each time.
+///
+/// # What it keeps, and for how long
+///
+/// Mappings whose header sits at their base (every huge block aligned to
+/// at most a segment), of at most [`MAX_MAPPING`] bytes, in
+/// [`SLOTS`] entries holding at most [`MAX_BYTES`] together; when full, the
+/// oldest entries are unmapped first. An entry stays resident for the
+/// purge delay (`HOMING_PURGE_DELAY_MS`), then its page area is purged
+/// (`MADV_DONTNEED`: no RSS, the address range kept), and [`DECAY_DELAYS`]
+/// purge delays after its free (at least [`MIN_DECAY_MS`]) it is unmapped.
+/// The cache checks its entries' times whenever a huge block is allocated
+/// or freed, at `collect()`, when a thread exits and in each round of the
+/// background purger; `release_held` (the OS refused memory) unmaps it
+/// whole.
+///
+/// # Fit
+///
+/// A thread heap's request that needs `need` bytes of mapping takes the
+/// smallest cached mapping of `need` to `need + need / 4` bytes (the rest
+/// of the mapping becomes the block's usable tail, as `usable_size`
+/// reports); a first-class heap's takes only one of exactly `need` bytes,
+/// so its limit and statistics count what a fresh mapping would. The block is
+/// placed for the request's alignment, so reused blocks keep every
+/// alignment guarantee of a fresh one.
+///
+/// # Who touches what
+///
+/// The cache is process-wide: any thread puts (the thread that frees the
+/// block, whatever heap allocated it) and any thread takes. Its entries
+/// live under `lock`, a spin lock held only while scanning the entries
+/// (no system call, no allocation under it: purges and unmaps happen after
+/// it is released), so nothing waits for long and no thread waits for
+/// itself. A cached mapping belongs to nobody: its header is rewritten by
+/// the taker.
+pub(crate) mod cache {
+    use core::ptr::{self, NonNull};
+
+    #[cfg(not(loom))]
+    use core::cell::UnsafeCell;
+    #[cfg(loom)]
+    use loom::cell::UnsafeCell;
+
+    use crate::options;
+    use crate::os;
+    use crate::segment::{Segment, HEADER_SIZE};
+    use crate::sync::{plain, AtomicBool, AtomicUsize, Ordering};
+
+    /// Entries in the cache.
+    pub(crate) const SLOTS: usize = 64;
+    /// Bytes of mapping the cache holds at most.
+    pub(crate) const MAX_BYTES: usize = 128 << 20;
+    /// Larger mappings are unmapped on free.
+    pub(crate) const MAX_MAPPING: usize = 32 << 20;
+    /// A cached mapping is unmapped this many purge delays after its free.
+    pub(crate) const DECAY_DELAYS: u64 = 16;
+    /// ... but never sooner than this (a zero purge delay purges at once
+    /// and still keeps the address range for a while).
+    pub(crate) const MIN_DECAY_MS: u64 = 100;
+    /// A thread heap's request takes a cached mapping up to `1 / WASTE_DIVISOR`
+    /// larger than it needs.
+    pub(crate) const WASTE_DIVISOR: usize = 4;
+    /// Spins on a held lock before yielding the CPU.
+    const SPINS_BEFORE_YIELD: usize = 64;
+
+    /// One cached mapping.
+    #[derive(Clone, Copy)]
+    struct Entry {
+        /// The mapping's header (at its base); null: an empty entry.
+        seg: *mut Segment,
+        /// Its `map_size`, copied here so a scan reads no header.
+        size: usize,
+        freed_at_ms: u64,
+        /// Its page area was purged.
+        purged: bool,
+    }
+
+    const EMPTY: Entry = Entry {
+        seg: ptr::null_mut(),
+        size: 0,
+        freed_at_ms: 0,
+        purged: false,
+    };
+
+    /// The entries; only under the lock.
+    struct Inner {
+        entries: [Entry; SLOTS],
+        /// Entries in use, and their bytes.
+        len: usize,
+        bytes: usize,
+    }
+
+    /// The times a put, take or sweep judges entries by.
+    #[derive(Clone, Copy, Debug)]
+    pub(crate) struct Clock {
+        pub(crate) now_ms: u64,
+        /// Purge an entry this long after its free (`u64::MAX`: never).
+        pub(crate) purge_after_ms: u64,
+        /// Unmap a purged entry this long after its free.
+        pub(crate) unmap_after_ms: u64,
+    }
+
+    impl Clock {
+        /// The clock of the options now.
+        pub(crate) fn now() -> Clock {
+            let delay = options::purge_delay_ms();
+            let purge_after_ms = if delay == options::NEVER {
+                u64::MAX
+            } else {
+                delay as u64
+            };
+            Clock {
+                now_ms: options::now_ms(),
+                purge_after_ms,
+                unmap_after_ms: purge_after_ms
+                    .saturating_mul(DECAY_DELAYS)
+                    .max(MIN_DECAY_MS),
+            }
+        }
+    }
+
+    /// What a hold of the lock found to do once it is released.
+    struct Chores {
+        /// Entries to purge, then put back.
+        purge: [Entry; SLOTS + 1],
+        purges: usize,
+        /// Mappings to unmap.
+        unmap: [*mut Segment; SLOTS + 1],
+        unmaps: usize,
+    }
+
+    impl Chores {
+        const NONE: Chores = Chores {
+            purge: [EMPTY; SLOTS + 1],
+            purges: 0,
+            unmap: [ptr::null_mut(); SLOTS + 1],
+            unmaps: 0,
+        };
+    }
+
+    /// A cache of released huge mappings (the process has one, [`CACHE`];
+    /// the loom model and the unit tests make their own).
+    pub(crate) struct HugeCache {
+        /// `true` while someone holds the entries.
+        lock: AtomicBool,
+        /// Entries held: read without the lock as a hint (written at the
+        /// end of each hold).
+        len: AtomicUsize,
+        /// Bytes held (a statistic, written likewise).
+        bytes: AtomicUsize,
+        inner: UnsafeCell<Inner>,
+    }
+
+    // SAFETY: `inner` is only reached under `lock` (see `with`); the
+    // mappings it names belong to nobody while cached.
+    unsafe impl Sync for HugeCache {}
+
+    /// The process's cache.
+    #[cfg(not(loom))]
+    pub(crate) static CACHE: HugeCache = HugeCache::new();
+
+    /// Huge blocks served from the cache so far (a statistic).
+    static REUSED: plain::AtomicUsize = plain::AtomicUsize::new(0);
+    /// Huge mappings made so far (a statistic).
+    static MAPPED: plain::AtomicUsize = plain::AtomicUsize::new(0);
+
+    /// Gives a cached mapping's page area back to the OS, keeping its
+    /// header and address range.
+    ///
+    /// # Safety
+    ///
+    /// `e` is an entry taken out of a cache: its mapping is nobody's.
+    unsafe fn purge(e: &Entry) {
+        // Under loom, the purge writes the header's witness cell, so a purge
+        // racing a take (no happens-before edge) fails the model.
+        #[cfg(loom)]
+        // SAFETY: as below: the mapping is ours while out of the cache.
+        unsafe {
+            (*e.seg).model_cell.with_mut(|c| c.write(c.read()));
+        }
+        if e.size > HEADER_SIZE {
+            // SAFETY: the range lies inside the live mapping, past its
+            // header, page-aligned (both sizes are OS-page multiples).
+            unsafe {
+                let area = e.seg.cast::<u8>().add(HEADER_SIZE);
+                os::purge(NonNull::new_unchecked(area), e.size - HEADER_SIZE);
+            }
+        }
+    }
+
+    impl HugeCache {
+        homing_deferred::const_fn_unless_loom! {
+            /// An empty cache.
+            pub(crate) fn new() -> HugeCache {
+                HugeCache {
+                    lock: AtomicBool::new(false),
+                    len: AtomicUsize::new(0),
+                    bytes: AtomicUsize::new(0),
+                    inner: UnsafeCell::new(Inner {
+                        entries: [EMPTY; SLOTS],
+                        len: 0,
+                        bytes: 0,
+                    }),
+                }
+            }
+        }
+
+        /// Runs `f` on the entries under the lock.
+        fn with<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
+            let mut spins = 0;
+            // Acquire: we read what the previous holder wrote (the entries,
+            // and the headers of the mappings they name, written by the
+            // thread that cached them); Relaxed on failure: we read nothing.
+            while self
+                .lock
+                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_err()
+            {
+                spins += 1;
+                if cfg!(loom) || spins % SPINS_BEFORE_YIELD == 0 {
+                    os::yield_now();
+                } else {
+                    core::hint::spin_loop();
+                }
+            }
+            let publish = |inner: &mut Inner| {
+                let r = f(inner);
+                // Relaxed: hints and statistics for readers without the
+                // lock; the lock orders every real access to the entries.
+                self.len.store(inner.len, Ordering::Relaxed);
+                self.bytes.store(inner.bytes, Ordering::Relaxed);
+                r
+            };
+            #[cfg(loom)]
+            // SAFETY: we hold the lock: nobody else reaches `inner`.
+            let r = self.inner.with_mut(|inner| publish(unsafe { &mut *inner }));
+            #[cfg(not(loom))]
+            // SAFETY: we hold the lock: nobody else reaches `inner`.
+            let r = publish(unsafe { &mut *self.inner.get() });
+            // Release: the next holder sees our writes.
+            self.lock.store(false, Ordering::Release);
+            r
+        }
+
+        /// Takes the entry at `i` out (under the lock).
+        fn remove(&self, inner: &mut Inner, i: usize) -> Entry {
+            let e = core::mem::replace(&mut inner.entries[i], EMPTY);
+            inner.bytes -= e.size;
+            inner.len -= 1;
+            e
+        }
+
+        /// Puts `e` in an empty entry if there is one and the byte bound
+        /// allows (under the lock). `false` if not.
+        fn insert(&self, inner: &mut Inner, e: Entry) -> bool {
+            if inner.bytes + e.size > MAX_BYTES {
+                return false;
+            }
+            let Some(slot) = inner.entries.iter_mut().find(|x| x.seg.is_null()) else {
+                return false;
+            };
+            *slot = e;
+            inner.bytes += e.size;
+            inner.len += 1;
+            true
+        }
+
+        /// Moves the entries whose time has come at `clock` out into
+        /// `chores` (under the lock).
+        fn expire(&self, inner: &mut Inner, clock: Clock, chores: &mut Chores) {
+            for i in 0..SLOTS {
+                let e = inner.entries[i];
+                if e.seg.is_null() {
+                    continue;
+                }
+                if e.purged {
+                    if clock.now_ms >= e.freed_at_ms.saturating_add(clock.unmap_after_ms) {
+                        chores.unmap[chores.unmaps] = self.remove(inner, i).seg;
+                        chores.unmaps += 1;
+                    }
+                } else if clock.now_ms >= e.freed_at_ms.saturating_add(clock.purge_after_ms) {
+                    chores.purge[chores.purges] = self.remove(inner, i);
+                    chores.purges += 1;
+                }
+            }
+        }
+
+        /// Does what a hold of the lock found to do: purges (and puts back
+        /// as purged, or unmaps if the cache filled meanwhile) and unmaps.
+        /// `release` unmaps a mapping (the process cache: `Segment::destroy`).
+        fn finish(&self, chores: &mut Chores, release: &mut impl FnMut(*mut Segment)) {
+            for e in &chores.purge[..chores.purges] {
+                // SAFETY: taken out of the cache: nobody else holds it.
+                unsafe { purge(e) };
+            }
+            if chores.purges > 0 {
+                let purged = &chores.purge[..chores.purges];
+                let (unmap, unmaps) = (&mut chores.unmap, &mut chores.unmaps);
+                self.with(|inner| {
+                    for e in purged {
+                        let back = Entry { purged: true, ..*e };
+                        if !self.insert(inner, back) {
+                            unmap[*unmaps] = e.seg;
+                            *unmaps += 1;
+                        }
+                    }
+                });
+            }
+            for &seg in &chores.unmap[..chores.unmaps] {
+                release(seg);
+            }
+            chores.purges = 0;
+            chores.unmaps = 0;
+        }
+
+        /// Takes the best cached mapping for a request that needs `need`
+        /// bytes of mapping: the smallest of `need ..= most` bytes. Returns
+        /// it and whether its page area was purged. Then handles the entries
+        /// whose time has come at `clock`.
+        pub(crate) fn take(
+            &self,
+            need: usize,
+            most: usize,
+            clock: Clock,
+            mut release: impl FnMut(*mut Segment),
+        ) -> Option<(NonNull<Segment>, bool)> {
+            // Relaxed: a hint; a miss only means a fresh mapping.
+            if self.len.load(Ordering::Relaxed) == 0 {
+                return None;
+            }
+            let mut chores = Chores::NONE;
+            let got = self.with(|inner| {
+                let mut best: Option<usize> = None;
+                for (i, e) in inner.entries.iter().enumerate() {
+                    if e.seg.is_null() || e.size < need || e.size > most {
+                        continue;
+                    }
+                    // Smallest first; of equal sizes, the one freed last
+                    // (warmest), and a resident one over a purged one.
+                    let better = match best {
+                        None => true,
+                        Some(b) => {
+                            let b = &inner.entries[b];
+                            (e.size, e.purged, core::cmp::Reverse(e.freed_at_ms))
+                                < (b.size, b.purged, core::cmp::Reverse(b.freed_at_ms))
+                        }
+                    };
+                    if better {
+                        best = Some(i);
+                    }
+                }
+                let got = best.map(|i| self.remove(inner, i));
+                self.expire(inner, clock, &mut chores);
+                got
+            });
+            self.finish(&mut chores, &mut release);
+            let e = got?;
+            // SAFETY: a cached entry's header is not null.
+            Some((unsafe { NonNull::new_unchecked(e.seg) }, e.purged))
+        }
+
+        /// Caches `seg`, a released huge mapping of `size` bytes whose
+        /// header sits at its base, freed at `clock.now_ms`. Makes room by
+        /// unmapping the oldest entries (with `release`) if the cache is
+        /// full; `false` if the mapping is too large to cache (the caller
+        /// unmaps it). Then handles the entries whose time has come (with
+        /// a zero purge delay, this one too).
+        pub(crate) fn put(
+            &self,
+            seg: *mut Segment,
+            size: usize,
+            clock: Clock,
+            mut release: impl FnMut(*mut Segment),
+        ) -> bool {
+            if size > MAX_MAPPING {
+                return false;
+            }
+            let mut chores = Chores::NONE;
+            let entry = Entry {
+                seg,
+                size,
+                freed_at_ms: clock.now_ms,
+                purged: false,
+            };
+            self.with(|inner| {
+                self.expire(inner, clock, &mut chores);
+                while !self.insert(inner, entry) {
+                    // Unmap the oldest entry to make room (there is one:
+                    // `size <= MAX_MAPPING < MAX_BYTES`).
+                    let mut oldest: Option<usize> = None;
+                    for (i, e) in inner.entries.iter().enumerate() {
+                        if !e.seg.is_null()
+                            && oldest.is_none_or(|o| e.freed_at_ms < inner.entries[o].freed_at_ms)
+                        {
+                            oldest = Some(i);
+                        }
+                    }
+                    let Some(o) = oldest else { break };
+                    chores.unmap[chores.unmaps] = self.remove(inner, o).seg;
+                    chores.unmaps += 1;
+                }
+                if clock.purge_after_ms == 0 {
+                    self.expire(inner, clock, &mut chores);
+                }
+            });
+            self.finish(&mut chores, &mut release);
+            true
+        }
+
+        /// Handles the entries whose time has come at `clock`.
+        pub(crate) fn sweep(&self, clock: Clock, mut release: impl FnMut(*mut Segment)) {
+            // Relaxed: a hint; an entry cached meanwhile is handled by the
+            // next put, take or sweep.
+            if self.len.load(Ordering::Relaxed) == 0 {
+                return;
+            }
+            let mut chores = Chores::NONE;
+            self.with(|inner| self.expire(inner, clock, &mut chores));
+            self.finish(&mut chores, &mut release);
+        }
+
+        /// Empties the cache, handing each mapping to `release`. Returns
+        /// how many.
+        pub(crate) fn drain(&self, mut release: impl FnMut(*mut Segment)) -> usize {
+            let mut chores = Chores::NONE;
+            self.with(|inner| {
+                for i in 0..SLOTS {
+                    if !inner.entries[i].seg.is_null() {
+                        chores.unmap[chores.unmaps] = self.remove(inner, i).seg;
+                        chores.unmaps += 1;
+                    }
+                }
+            });
+            let n = chores.unmaps;
+            self.finish(&mut chores, &mut release);
+            n
+        }
+
+        /// Mappings cached now (a hint; the loom model reads it).
+        #[cfg_attr(not(loom), allow(dead_code))]
+        pub(crate) fn len(&self) -> usize {
+            // Relaxed: a statistic.
+            self.len.load(Ordering::Relaxed)
+        }
+
+        /// Bytes cached now (a statistic).
+        pub(crate) fn bytes(&self) -> usize {
+            // Relaxed: a statistic.
+            self.bytes.load(Ordering::Relaxed)
+        }
+    }
+
+    /// Unmaps a mapping the cache gave up.
+    fn unmap(seg: *mut Segment) {
+        // SAFETY: a mapping out of the cache is nobody's and holds nothing.
+        unsafe { Segment::destroy(seg) }
+    }
+
+    /// Takes a cached mapping of the process's cache for a request needing
+    /// `need` bytes of mapping (see [`HugeCache::take`]).
+    #[cfg(not(loom))]
+    pub(super) fn take(need: usize, most: usize) -> Option<(NonNull<Segment>, bool)> {
+        let got = CACHE.take(need, most, Clock::now(), unmap);
+        if got.is_some() {
+            // Relaxed: a statistic.
+            REUSED.fetch_add(1, Ordering::Relaxed);
+        }
+        got
+    }
+
+    /// Caches a released huge mapping in the process's cache; `false`: the
+    /// caller unmaps it.
+    #[cfg(not(loom))]
+    pub(super) fn put(seg: *mut Segment, size: usize) -> bool {
+        CACHE.put(seg, size, Clock::now(), unmap)
+    }
+
+    /// Purges and unmaps what has waited long enough (`collect()`, thread
+    /// exit, the background purger).
+    pub(crate) fn sweep() {
+        #[cfg(not(loom))]
+        CACHE.sweep(Clock::now(), unmap);
+    }
+
+    /// Unmaps every cached mapping (the OS refused memory). Returns how
+    /// many.
+    pub(crate) fn drain() -> usize {
+        #[cfg(not(loom))]
+        return CACHE.drain(unmap);
+        #[cfg(loom)]
+        0
+    }
+
+    /// Under loom the allocator runs without a process cache (the model
+    /// drives a [`HugeCache`] of its own).
+    #[cfg(loom)]
+    pub(super) fn take(_need: usize, _most: usize) -> Option<(NonNull<Segment>, bool)> {
+        None
+    }
+
+    #[cfg(loom)]
+    pub(super) fn put(_seg: *mut Segment, _size: usize) -> bool {
+        false
+    }
+
+    /// Counts a fresh huge mapping (a statistic).
+    pub(super) fn note_mapped() {
+        // Relaxed: a statistic.
+        MAPPED.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The cache's numbers, into a statistics snapshot.
+    #[cfg(not(loom))]
+    pub(crate) fn add_stats(stats: &mut crate::Stats) {
+        stats.huge_cached = CACHE.bytes();
+        stats.os_cached += stats.huge_cached;
+        // Relaxed: statistics.
+        stats.huge_reused = REUSED.load(Ordering::Relaxed);
+        stats.huge_mapped = MAPPED.load(Ordering::Relaxed);
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::cache::{Clock, HugeCache, MAX_BYTES, MAX_MAPPING, SLOTS};
+    use crate::segment::Segment;
+    use std::vec::Vec;
+
+    const MIB: usize = 1 << 20;
+
+    /// A fresh unowned huge mapping for a block of `size` bytes.
+    fn mapping(size: usize) -> (*mut Segment, usize) {
+        let seg = Segment::create_huge(core::ptr::null_mut(), size, 16)
+            .unwrap()
+            .as_ptr();
+        // SAFETY: a fresh header.
+        (seg, unsafe { (*seg).map_size })
+    }
+
+    fn clock(now_ms: u64) -> Clock {
+        Clock {
+            now_ms,
+            purge_after_ms: 10,
+            unmap_after_ms: 160,
+        }
+    }
+
+    /// Unmaps what the cache gives up, and remembers it.
+    fn releaser(out: &mut Vec<*mut Segment>) -> impl FnMut(*mut Segment) + '_ {
+        |seg| {
+            out.push(seg);
+            // SAFETY: the cache gave it up: nobody holds it.
+            unsafe { Segment::destroy(seg) }
+        }
+    }
+
+    fn destroy(seg: *mut Segment) {
+        // SAFETY: taken out of the cache: ours alone.
+        unsafe { Segment::destroy(seg) }
+    }
+
+    #[test]
+    fn takes_the_smallest_fit_within_the_waste_bound() {
+        let cache = HugeCache::new();
+        let mut gone = Vec::new();
+        let (a, sa) = mapping(MIB);
+        let (b, sb) = mapping(2 * MIB);
+        assert!(cache.put(a, sa, clock(0), releaser(&mut gone)));
+        assert!(cache.put(b, sb, clock(0), releaser(&mut gone)));
+        assert_eq!(cache.bytes(), sa + sb);
+        // Too small for anything cached but within a quarter of nothing.
+        assert!(cache
+            .take(sa / 2, sa / 2 + sa / 8, clock(1), releaser(&mut gone))
+            .is_none());
+        // Both fit `need = sa`, the bound admits only `a`.
+        let (got, purged) = cache
+            .take(sa, sa + sa / 4, clock(1), releaser(&mut gone))
+            .unwrap();
+        assert_eq!((got.as_ptr(), purged), (a, false));
+        // `b` fits a request up to its size.
+        let (got2, _) = cache
+            .take(sb - 4096, sb, clock(1), releaser(&mut gone))
+            .unwrap();
+        assert_eq!(got2.as_ptr(), b);
+        assert_eq!((cache.len(), cache.bytes()), (0, 0));
+        assert!(gone.is_empty());
+        destroy(a);
+        destroy(b);
+    }
+
+    #[test]
+    fn purges_after_the_delay_and_unmaps_after_the_decay() {
+        let cache = HugeCache::new();
+        let mut gone = Vec::new();
+        let (a, sa) = mapping(MIB);
+        let (b, sb) = mapping(MIB);
+        assert!(cache.put(a, sa, clock(0), releaser(&mut gone)));
+        assert!(cache.put(b, sb, clock(0), releaser(&mut gone)));
+        cache.sweep(clock(9), releaser(&mut gone));
+        let (got, purged) = cache.take(sa, sa, clock(9), releaser(&mut gone)).unwrap();
+        assert!(!purged, "purged before the delay");
+        destroy(got.as_ptr());
+        // After the delay: purged, still cached.
+        cache.sweep(clock(10), releaser(&mut gone));
+        assert_eq!(cache.len(), 1);
+        assert!(gone.is_empty());
+        let (got, purged) = cache.take(sb, sb, clock(11), releaser(&mut gone)).unwrap();
+        assert!(purged, "not purged after the delay");
+        // Put back at 20: unmapped at 180, not before.
+        assert!(cache.put(got.as_ptr(), sb, clock(20), releaser(&mut gone)));
+        cache.sweep(clock(179), releaser(&mut gone));
+        assert_eq!(cache.len(), 1);
+        assert!(gone.is_empty());
+        cache.sweep(clock(180), releaser(&mut gone));
+        assert_eq!((cache.len(), cache.bytes()), (0, 0));
+        assert_eq!(gone.len(), 1);
+    }
+
+    // Not under Miri: it maps (and Miri's stand-in zeroes) 150 MiB.
+    #[cfg(not(miri))]
+    #[test]
+    fn full_cache_unmaps_the_oldest_and_refuses_the_too_large() {
+        let cache = HugeCache::new();
+        let mut gone = Vec::new();
+        // Entry bound: one more than the slots unmaps the oldest.
+        let maps: Vec<_> = (0..=SLOTS).map(|_| mapping(200 << 10)).collect();
+        for (i, &(seg, size)) in maps.iter().enumerate() {
+            let never = Clock {
+                now_ms: i as u64,
+                purge_after_ms: u64::MAX,
+                unmap_after_ms: u64::MAX,
+            };
+            assert!(cache.put(seg, size, never, releaser(&mut gone)));
+        }
+        assert_eq!(cache.len(), SLOTS);
+        assert_eq!(gone, [maps[0].0]);
+        assert_eq!(cache.drain(releaser(&mut gone)), SLOTS);
+        assert_eq!((cache.len(), cache.bytes()), (0, 0));
+        gone.clear();
+        // Byte bound: mappings of 30 MiB, at most MAX_BYTES together.
+        let fit = MAX_BYTES / (30 * MIB + 64 * 1024);
+        let big: Vec<_> = (0..=fit).map(|_| mapping(30 * MIB)).collect();
+        for (i, &(seg, size)) in big.iter().enumerate() {
+            let never = Clock {
+                now_ms: i as u64,
+                purge_after_ms: u64::MAX,
+                unmap_after_ms: u64::MAX,
+            };
+            assert!(cache.put(seg, size, never, releaser(&mut gone)));
+            assert!(cache.bytes() <= MAX_BYTES);
+        }
+        assert_eq!(gone, [big[0].0]);
+        assert_eq!(cache.len(), fit);
+        // Too large to cache: refused, left to the caller.
+        let (huge, sh) = mapping(MAX_MAPPING);
+        assert!(!cache.put(huge, sh, clock(0), releaser(&mut gone)));
+        destroy(huge);
+        assert_eq!(cache.drain(releaser(&mut gone)), fit);
     }
 }

@@ -312,3 +312,129 @@ impl Default for ModelCache {
         Self::new()
     }
 }
+
+/// A cache of released huge mappings of the model's own
+/// (`huge::cache::HugeCache`), with a count of the mappings it unmapped.
+pub struct ModelHugeCache {
+    cache: crate::huge::cache::HugeCache,
+    released: crate::sync::AtomicUsize,
+}
+
+/// A released huge mapping (header at its base), as the cache holds them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ModelMapping(*mut segment::Segment);
+
+// SAFETY: a test handle; ownership moves through the cache's entries.
+unsafe impl Send for ModelMapping {}
+
+/// The times a model's put, take or sweep runs at (see `huge::cache::Clock`).
+#[derive(Clone, Copy, Debug)]
+pub struct ModelClock {
+    pub now_ms: u64,
+    pub purge_after_ms: u64,
+    pub unmap_after_ms: u64,
+}
+
+impl ModelClock {
+    fn clock(self) -> crate::huge::cache::Clock {
+        crate::huge::cache::Clock {
+            now_ms: self.now_ms,
+            purge_after_ms: self.purge_after_ms,
+            unmap_after_ms: self.unmap_after_ms,
+        }
+    }
+}
+
+impl ModelMapping {
+    /// A fresh unowned huge mapping with a block of `size` bytes.
+    pub fn new(size: usize) -> ModelMapping {
+        let seg =
+            segment::Segment::create_huge(core::ptr::null_mut(), size, 16).expect("model mapping");
+        ModelMapping(seg.as_ptr())
+    }
+
+    /// The mapping's size (what the cache is told).
+    pub fn size(self) -> usize {
+        // SAFETY: a live header, written once before the mapping is shared.
+        unsafe { (*self.0).map_size }
+    }
+
+    /// Writes the header's witness cell (the holder only).
+    pub unsafe fn scribble(self, value: usize) {
+        // SAFETY: the caller holds the mapping.
+        unsafe { (*self.0).model_cell.with_mut(|c| *c = value) };
+    }
+
+    pub unsafe fn scribbled(self) -> usize {
+        // SAFETY: the caller holds the mapping.
+        unsafe { (*self.0).model_cell.with(|c| *c) }
+    }
+
+    pub unsafe fn destroy(self) {
+        // SAFETY: the caller holds the mapping and nothing uses it.
+        unsafe { segment::Segment::destroy(self.0) }
+    }
+}
+
+impl ModelHugeCache {
+    pub fn new() -> ModelHugeCache {
+        ModelHugeCache {
+            cache: crate::huge::cache::HugeCache::new(),
+            released: crate::sync::AtomicUsize::new(0),
+        }
+    }
+
+    fn release(&self) -> impl FnMut(*mut segment::Segment) + '_ {
+        |seg| {
+            // Relaxed: a count the test reads after joining the threads.
+            self.released.fetch_add(1, Ordering::Relaxed);
+            // SAFETY: the cache gave the mapping up: nobody holds it.
+            unsafe { segment::Segment::destroy(seg) }
+        }
+    }
+
+    pub fn put(&self, m: ModelMapping, clock: ModelClock) -> bool {
+        self.cache.put(m.0, m.size(), clock.clock(), self.release())
+    }
+
+    /// A mapping of `need ..= most` bytes, and whether it was purged.
+    pub fn take(
+        &self,
+        need: usize,
+        most: usize,
+        clock: ModelClock,
+    ) -> Option<(ModelMapping, bool)> {
+        self.cache
+            .take(need, most, clock.clock(), self.release())
+            .map(|(s, purged)| (ModelMapping(s.as_ptr()), purged))
+    }
+
+    pub fn sweep(&self, clock: ModelClock) {
+        self.cache.sweep(clock.clock(), self.release());
+    }
+
+    /// Unmaps every cached mapping; how many.
+    pub fn drain(&self) -> usize {
+        self.cache.drain(self.release())
+    }
+
+    /// Mappings the cache unmapped so far.
+    pub fn released(&self) -> usize {
+        // Relaxed: read after the joins.
+        self.released.load(Ordering::Relaxed)
+    }
+
+    pub fn len(&self) -> usize {
+        self.cache.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Default for ModelHugeCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}

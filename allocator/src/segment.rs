@@ -16,7 +16,8 @@
 //!
 //! The page of a pointer is `pages[(ptr - segment) >> page_shift]`.
 //!
-//! A huge segment is one mapping per block. Its block starts right after the
+//! A huge segment is one mapping per block (reused for another block after
+//! a free, through `huge::cache`). Its block starts right after the
 //! header, unless the block's alignment is at least `SEGMENT_SIZE`: then the
 //! block is segment-aligned (masking would find the block itself) and the
 //! header sits exactly `SEGMENT_SIZE` below it. So a segment-aligned pointer
@@ -28,7 +29,10 @@
 //! `heap`, `kind`, `page_shift` and the mapping fields are written once,
 //! before any block of the segment exists, and only read afterwards: any
 //! thread holding a block pointer received it through some synchronisation
-//! that happened after those writes, so plain reads are enough. Everything
+//! that happened after those writes, so plain reads are enough. (A cached
+//! huge mapping's header is rewritten by the thread that takes it, before
+//! its new block exists; the cache's lock orders that after the last
+//! free.) Everything
 //! else (`free_slots`, `used_pages`, links, the pages) belongs to the owner
 //! heap.
 //!
@@ -107,6 +111,9 @@ pub(crate) struct Segment {
     /// A huge segment's block and its usable size.
     pub(crate) huge_block: *mut u8,
     pub(crate) huge_size: usize,
+    /// Bytes at the start of a huge block that may be non-zero when it is
+    /// handed out (0: a fresh mapping; see `reuse_huge`).
+    pub(crate) huge_dirty: usize,
     /// Page metadata, indexed by slot.
     pub(crate) pages: [Page; PAGE_SLOTS],
     /// Under loom: a cell standing for the header's plain fields, written
@@ -114,6 +121,20 @@ pub(crate) struct Segment {
     /// cache without a happens-before edge is reported as a data race.
     #[cfg(loom)]
     pub(crate) model_cell: loom::cell::UnsafeCell<usize>,
+}
+
+/// Where a huge block sits in its mapping (see [`Segment::huge_layout`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HugeLayout {
+    /// Alignment of the mapping's base.
+    pub(crate) map_align: usize,
+    /// The header's offset in the mapping (0 unless the block is
+    /// segment-aligned).
+    pub(crate) header_off: usize,
+    /// The block's offset in the mapping.
+    pub(crate) block_off: usize,
+    /// Bytes to map.
+    pub(crate) map_size: usize,
 }
 
 /// Bytes of a segment header, rounded to whole OS pages.
@@ -268,16 +289,15 @@ impl Segment {
         }
     }
 
-    /// Maps a huge block of `size` bytes aligned to `align` (a power of two),
-    /// owned by `heap` (null: released by whoever frees it). Returns the
-    /// segment; its block is `huge_block`. Fresh memory: the block reads as
-    /// zero.
-    pub(crate) fn create_huge(
-        heap: *mut HeapOwner,
-        size: usize,
-        align: usize,
-    ) -> Option<NonNull<Segment>> {
+    /// Where a huge block of `size` bytes aligned to `align` sits in its
+    /// mapping (and so how much to map). `None` if
+    /// the sizes overflow or pass `isize::MAX`.
+    pub(crate) fn huge_layout(size: usize, align: usize) -> Option<HugeLayout> {
         let align = align.max(crate::size_class::MIN_ALIGN);
+        // Every block holds at least two words (checked mode writes its
+        // mark in the second): a zero-byte segment-aligned block would
+        // otherwise start exactly at its mapping's end.
+        let size = size.max(crate::size_class::MIN_ALIGN);
         let (map_align, header_off, block_off) = if align >= SEGMENT_SIZE {
             // Block at `base + align`, header one segment below it.
             (align, align - SEGMENT_SIZE, align)
@@ -288,34 +308,115 @@ impl Segment {
         if map_size > isize::MAX as usize {
             return None;
         }
-        let base = os::map(map_size, map_align)?;
-        // SAFETY: the offsets lie inside the fresh mapping we own.
+        Some(HugeLayout {
+            map_align,
+            header_off,
+            block_off,
+            map_size,
+        })
+    }
+
+    /// Maps a huge block of `size` bytes aligned to `align` (a power of two),
+    /// owned by `heap` (null: released by whoever frees it). Returns the
+    /// segment; its block is `huge_block`. Fresh memory: the block reads as
+    /// zero (`huge_dirty == 0`).
+    pub(crate) fn create_huge(
+        heap: *mut HeapOwner,
+        size: usize,
+        align: usize,
+    ) -> Option<NonNull<Segment>> {
+        let layout = Segment::huge_layout(size, align)?;
+        let base = os::map(layout.map_size, layout.map_align)?;
+        // As in `create`: blocks are reached through the header's address.
+        let _ = base.as_ptr().expose_provenance();
+        // SAFETY: the header offset lies inside the fresh mapping we own.
+        let s = unsafe { base.as_ptr().add(layout.header_off).cast::<Segment>() };
+        // SAFETY: a fresh mapping of `layout.map_size` bytes, ours.
         unsafe {
-            let s = base.as_ptr().add(header_off).cast::<Segment>();
+            (*s).map_base = base.as_ptr();
+            (*s).map_size = layout.map_size;
+            (*s).map_align = layout.map_align;
+            #[cfg(loom)]
+            ptr::addr_of_mut!((*s).model_cell).write(loom::cell::UnsafeCell::new(0));
+            Segment::init_huge(s, heap, layout.block_off, 0);
+        }
+        #[cfg(feature = "checked")]
+        crate::live_segments::register(s as usize);
+        // SAFETY: inside a live mapping, so not null.
+        Some(unsafe { NonNull::new_unchecked(s) })
+    }
+
+    /// Serves a huge block from `seg`, a released huge segment whose header
+    /// sits at its mapping's base (`map_align == SEGMENT_SIZE`): the block
+    /// is placed for `align` and the header rewritten for `heap`. The block
+    /// is not zeroed: `huge_dirty` says how many of its first bytes may
+    /// hold old data (all of them if `!purged`; if its page area was
+    /// purged, those before the end of the header's last OS page).
+    ///
+    /// # Safety
+    ///
+    /// `seg` is a released huge segment nobody else holds, and
+    /// `huge_layout(size, align)` has `header_off == 0` and a `map_size` of
+    /// at most `seg`'s.
+    pub(crate) unsafe fn reuse_huge(
+        seg: *mut Segment,
+        heap: *mut HeapOwner,
+        size: usize,
+        align: usize,
+        purged: bool,
+    ) {
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            debug_assert!((*seg).kind == Kind::Huge && (*seg).map_base == seg.cast());
+            let align = align.max(crate::size_class::MIN_ALIGN);
+            let block_off = (size_of::<Segment>() + align - 1) & !(align - 1);
+            debug_assert!(block_off + size.max(crate::size_class::MIN_ALIGN) <= (*seg).map_size);
+            let usable = (*seg).map_size - block_off;
+            let dirty = if purged {
+                HEADER_SIZE.saturating_sub(block_off).min(usable)
+            } else {
+                usable
+            };
+            Segment::init_huge(seg, heap, block_off, dirty);
+        }
+        #[cfg(feature = "checked")]
+        crate::live_segments::register(seg as usize);
+    }
+
+    /// Writes a huge segment's header: everything but the mapping fields,
+    /// which the caller has set.
+    ///
+    /// # Safety
+    ///
+    /// `s` is the header of a huge mapping the caller holds alone.
+    unsafe fn init_huge(s: *mut Segment, heap: *mut HeapOwner, block_off: usize, dirty: usize) {
+        // SAFETY: forwarded from the caller; the block lies in the mapping.
+        unsafe {
+            let base = (*s).map_base;
             (*s).heap = heap;
             (*s).page_shift = HUGE_PAGE_SHIFT;
             (*s).kind = Kind::Huge;
             (*s).slots = 1;
             (*s).used_pages = 1;
-            (*s).map_base = base.as_ptr();
-            (*s).map_size = map_size;
-            (*s).map_align = map_align;
-            (*s).huge_block = base.as_ptr().add(block_off);
-            (*s).huge_size = map_size - block_off;
+            (*s).free_slots = 0;
+            (*s).avail_links = Links::NONE;
+            (*s).in_avail = false;
+            (*s).all_links = Links::NONE;
+            (*s).huge_block = base.add(block_off);
+            (*s).huge_size = (*s).map_size - block_off;
+            (*s).huge_dirty = dirty;
             // Page 0 makes the owner's local free path fall to its slow path:
-            // one block in use, flagged like a full page.
-            let page = &mut (*s).pages[0];
+            // one block in use, flagged like a full page. (A reused header's
+            // page 0 may hold whatever the last free left in it: start over.)
+            let page = ptr::addr_of_mut!((*s).pages).cast::<Page>();
+            page.write(Page::EMPTY);
+            let page = &mut *page;
             page.used = 1;
             page.mark_full();
             page.in_use = true;
             page.capacity = 1;
             page.reserved = 1;
             page.start = (*s).huge_block;
-            // As in `create`: blocks are reached through the header's address.
-            let _ = base.as_ptr().expose_provenance();
-            #[cfg(feature = "checked")]
-            crate::live_segments::register(s as usize);
-            Some(NonNull::new_unchecked(s))
         }
     }
 

@@ -179,8 +179,8 @@ impl GlobalCounters {
 /// ```text
 /// homing statistics
 ///   live:                  1004 blocks         8317 KiB
-///   huge:                     1 blocks
-///   OS mapped:            20496 KiB (4096 KiB of it cached segments, purged)
+///   huge:                     1 blocks (0 KiB cached; 0 reused, 1 mapped)
+///   OS mapped:            20496 KiB (4096 KiB of it cached for reuse)
 ///   OS purged:             4344 KiB (4 pages)
 ///   remote frees:            15 posted            2 drained
 ///   heaps:                    2 (0 abandoned)
@@ -197,12 +197,21 @@ pub struct Stats {
     pub live_blocks: usize,
     /// Bytes of those blocks (class sizes; huge blocks by mapping).
     pub live_bytes: usize,
-    /// Huge blocks (straight from the OS) live now.
+    /// Huge blocks (each in a mapping of its own) live now.
     pub huge_blocks: usize,
+    /// Bytes of released huge mappings kept for reuse (resident until the
+    /// purge delay has passed, then purged; part of `os_cached`).
+    pub huge_cached: usize,
+    /// Huge blocks served from a cached mapping so far.
+    pub huge_reused: usize,
+    /// Huge mappings made from the OS so far.
+    pub huge_mapped: usize,
     /// Bytes mapped from the OS now (address space).
     pub os_mapped: usize,
-    /// Of `os_mapped`, bytes of released segments kept for reuse (purged:
-    /// address space only, no RSS).
+    /// Of `os_mapped`, bytes of released segments and huge mappings kept
+    /// for reuse (segments purged: address space only, no RSS; huge
+    /// mappings resident until the purge delay has passed, see
+    /// `huge_cached`).
     pub os_cached: usize,
     /// Bytes given back to the OS with `MADV_DONTNEED` so far.
     pub os_purged: usize,
@@ -257,10 +266,17 @@ impl fmt::Display for Stats {
             self.live_blocks,
             self.live_bytes / KIB
         )?;
-        writeln!(f, "  huge:          {:>12} blocks", self.huge_blocks)?;
         writeln!(
             f,
-            "  OS mapped:     {:>12} KiB ({} KiB of it cached segments, purged)",
+            "  huge:          {:>12} blocks ({} KiB cached; {} reused, {} mapped)",
+            self.huge_blocks,
+            self.huge_cached / KIB,
+            self.huge_reused,
+            self.huge_mapped
+        )?;
+        writeln!(
+            f,
+            "  OS mapped:     {:>12} KiB ({} KiB of it cached for reuse)",
             self.os_mapped / KIB,
             self.os_cached / KIB
         )?;

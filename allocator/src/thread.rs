@@ -272,7 +272,8 @@ pub(crate) fn bind_preferring(prefer: *mut Heap) -> *mut Heap {
 /// One round of the background purger (`HOMING_BACKGROUND_PURGE=1`): the
 /// expired free pages of every heap are purged, busy or idle (a heap whose
 /// owner holds its purge queue this instant waits for the next round), and
-/// abandoned heaps are tidied under a short claim. It allocates nothing.
+/// abandoned heaps are tidied under a short claim, and the cache of huge
+/// mappings is swept. It allocates nothing.
 #[cfg(not(miri))]
 extern "C" fn background_sweep() {
     let now = crate::options::now_ms();
@@ -286,6 +287,8 @@ extern "C" fn background_sweep() {
             unsafe { crate::remote::let_go(heap) };
         }
     }
+    // The cache of huge mappings: purge and unmap what waited long enough.
+    crate::huge::cache::sweep();
 }
 
 /// `true` once homing's exit hook has run on the calling thread.
@@ -329,6 +332,7 @@ pub(crate) fn alloc_late(alloc: impl FnOnce(*mut Heap) -> *mut u8) -> *mut u8 {
 /// - every abandoned heap a short claim can take: the same;
 /// - the cache of released segments: unmapped (purged segments still hold
 ///   address space and commit charge);
+/// - the cache of released huge mappings: unmapped;
 /// - what other layers registered with [`os::on_memory_pressure`] (the
 ///   regions' chunk pool).
 ///
@@ -361,6 +365,7 @@ pub(crate) unsafe fn release_held(mine: *mut Heap) {
         }
     }
     crate::segment::cache::drain();
+    crate::huge::cache::drain();
     os::relieve_pressure();
 }
 
@@ -386,6 +391,7 @@ pub(crate) fn snapshot() -> Stats {
     // Relaxed: a statistic.
     stats.heaps = HEAPS.created();
     stats.add_global(crate::segment::cache::cached_bytes());
+    crate::huge::cache::add_stats(&mut stats);
     stats
 }
 
@@ -403,6 +409,8 @@ mod exit {
         slot::set_gone(heap);
         // SAFETY: `heap` was this thread's heap and no longer is.
         unsafe { crate::remote::abandon(heap) };
+        // Threads that come and go also age the cache of huge mappings.
+        crate::huge::cache::sweep();
     }
 
     /// Arranges for `heap` to be abandoned when the calling thread exits.

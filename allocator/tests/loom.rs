@@ -456,3 +456,76 @@ fn purge_queue_shared_with_the_background_purger() {
         }
     });
 }
+
+/// The cache of released huge mappings, shared by every thread under a
+/// spin lock: two threads each cache a mapping and take one back. One
+/// thread's clock purges at once (its put takes the entry out, purges it
+/// outside the lock and puts it back, racing the other thread's put and
+/// take), the other's never. Each mapping comes out exactly once (taken, or
+/// unmapped by the cache), and a taker sees the header its releaser (or the
+/// purger) wrote: a hand-over without a happens-before edge fails the model
+/// (the purge writes the header's witness cell too).
+#[test]
+fn huge_cache_hands_each_mapping_out_once() {
+    use homing::loom_model::{ModelClock, ModelHugeCache, ModelMapping};
+    const BLOCK: usize = 64 << 10;
+    loom::model(|| {
+        let cache = std::sync::Arc::new(ModelHugeCache::new());
+        let purge_now = ModelClock {
+            now_ms: 0,
+            purge_after_ms: 0,
+            unmap_after_ms: 100,
+        };
+        let never = ModelClock {
+            now_ms: 0,
+            purge_after_ms: u64::MAX,
+            unmap_after_ms: u64::MAX,
+        };
+        let other = {
+            let cache = cache.clone();
+            thread::spawn(move || {
+                let m = ModelMapping::new(BLOCK);
+                // SAFETY: ours until it is put.
+                unsafe { m.scribble(101) };
+                let size = m.size();
+                assert!(cache.put(m, never));
+                // A take may find nothing (the other mapping may be out
+                // being purged): the allocator then maps a fresh one.
+                let (got, _purged) = cache.take(size, size, never)?;
+                // SAFETY: the take made it ours.
+                let mark = unsafe { got.scribbled() };
+                assert!(mark == 100 || mark == 101, "a stale header");
+                Some(got)
+            })
+        };
+        let m = ModelMapping::new(BLOCK);
+        // SAFETY: ours until it is put.
+        unsafe { m.scribble(100) };
+        let size = m.size();
+        assert!(cache.put(m, purge_now));
+        let mut taken: Vec<ModelMapping> = Vec::new();
+        if let Some((got, _purged)) = cache.take(size, size, purge_now) {
+            // SAFETY: the take made it ours.
+            let mark = unsafe { got.scribbled() };
+            assert!(mark == 100 || mark == 101, "a stale header");
+            taken.push(got);
+        }
+        taken.extend(other.join().unwrap());
+        if taken.len() == 2 {
+            assert_ne!(taken[0], taken[1], "one mapping handed out twice");
+        }
+        // The rest is in the cache; `released` counts what it unmapped,
+        // the drain included.
+        cache.drain();
+        assert!(cache.is_empty());
+        assert_eq!(
+            taken.len() + cache.released(),
+            2,
+            "a mapping lost or handed out twice"
+        );
+        for m in taken {
+            // SAFETY: ours, and nothing else holds it.
+            unsafe { m.destroy() };
+        }
+    });
+}

@@ -220,15 +220,29 @@ enum Op {
     CollectThere,
 }
 
-/// Sizes: mostly small, some medium, a few huge (and 0).
+/// Sizes: mostly small, some medium, a few huge (and 0). Some huge sizes
+/// repeat exactly or nearly (a few values), so freed huge mappings are
+/// reused from the cache of huge mappings, at other alignments too.
 fn size_strategy() -> impl Strategy<Value = usize> {
     let huge_max = if cfg!(miri) { 300 << 10 } else { 3 << 20 };
+    let repeated: Vec<usize> = if cfg!(miri) {
+        vec![(128 << 10) + 1, 200 << 10, (200 << 10) - 5000, 300 << 10]
+    } else {
+        vec![
+            (128 << 10) + 1,
+            300 << 10,
+            1 << 20,
+            (1 << 20) - 70_000,
+            3 << 20,
+        ]
+    };
     prop_oneof![
         1 => Just(0usize),
         8 => 1..=256usize,
         4 => 257..=8192usize,
         2 => 8193..=(128usize << 10),
         1 => (128usize << 10) + 1..=huge_max,
+        1 => proptest::sample::select(repeated),
     ]
 }
 

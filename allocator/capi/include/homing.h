@@ -264,8 +264,12 @@ typedef struct homing_stats {
     size_t pages_purged;    /* pages purged so far */
     size_t heaps;           /* heaps ever created (thread and first-class) */
     size_t heaps_abandoned; /* heaps of exited threads not yet adopted */
-    size_t os_cached;       /* of os_mapped, released segments kept for reuse
-                               (purged: address space, no RSS) */
+    size_t os_cached;       /* of os_mapped, released segments and huge
+                               mappings kept for reuse (segments purged;
+                               huge mappings until the purge delay) */
+    size_t huge_cached;     /* of os_cached, released huge mappings */
+    size_t huge_reused;     /* huge blocks served from a cached mapping */
+    size_t huge_mapped;     /* huge mappings made from the OS so far */
 } homing_stats_t;
 
 /* Writes a snapshot of the counters to *out. */

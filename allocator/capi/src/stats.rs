@@ -36,9 +36,15 @@ pub struct HomingStats {
     pub heaps: usize,
     /// Heaps of exited threads not yet adopted.
     pub heaps_abandoned: usize,
-    /// Of `os_mapped`, bytes of released segments kept for reuse (purged:
-    /// address space only). Last, so the layout of older fields is kept.
+    /// Of `os_mapped`, bytes of released segments and huge mappings kept
+    /// for reuse. After the older fields, so their layout is kept.
     pub os_cached: usize,
+    /// Of `os_cached`, bytes of released huge mappings.
+    pub huge_cached: usize,
+    /// Huge blocks served from a cached mapping so far.
+    pub huge_reused: usize,
+    /// Huge mappings made from the OS so far.
+    pub huge_mapped: usize,
 }
 
 impl From<allocator::Stats> for HomingStats {
@@ -55,6 +61,9 @@ impl From<allocator::Stats> for HomingStats {
             heaps: s.heaps,
             heaps_abandoned: s.heaps_abandoned,
             os_cached: s.os_cached,
+            huge_cached: s.huge_cached,
+            huge_reused: s.huge_reused,
+            huge_mapped: s.huge_mapped,
         }
     }
 }
