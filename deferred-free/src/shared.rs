@@ -1,13 +1,13 @@
 //! `Shared<T>`: a reference-counted pointer with biased counting.
 //!
 //! The thread that creates the object (its **owner**) counts its handles
-//! with plain loads and stores; other threads count on a separate atomic.
-//! A foreign drop that may have released the last handle posts the object
-//! to its owner's deferred queue (the object's header is the queue node: no
-//! allocation), and the owner finishes it at its next safe point:
-//! [`collect`](crate::collect), its next [`Shared::new`], or its exit. If the
-//! owner has exited, the thread that posts finishes it. The protocol and its
-//! orderings are in `header`; the owner side in `thread` and `record`.
+//! with plain loads and stores; other threads count on a separate atomic,
+//! with one `fetch_add` per clone and one `fetch_sub` per drop, as `Arc`.
+//! A foreign drop that may have released the last handle signals the
+//! owner's record (not the object), and the owner finishes it at its next
+//! safe point: [`collect`](crate::collect), its next [`Shared::new`], or
+//! its exit, which merges everything still biased to it. The protocol and
+//! its orderings are in `header`; the owner side in `thread` and `record`.
 
 use core::fmt;
 use core::marker::PhantomData;
@@ -17,7 +17,7 @@ use core::ptr::NonNull;
 use crate::header::Header;
 use crate::thread;
 
-/// The allocation: the header (its first field is the queue link), then
+/// The allocation: the header (its first field is the owner's list link), then
 /// the value.
 #[repr(C)]
 struct Inner<T> {
@@ -30,7 +30,7 @@ struct Inner<T> {
 /// # Safety
 ///
 /// `header` is the header of a `Box<Inner<T>>` whose last handle is gone
-/// and which no queue holds.
+/// and which is merged (on no list).
 unsafe fn free<T>(header: NonNull<Header>) {
     // SAFETY: `header` is the first field of a `#[repr(C)]` `Inner<T>` made
     // by `Box::new`; the caller says nobody uses it any more.
@@ -40,12 +40,14 @@ unsafe fn free<T>(header: NonNull<Header>) {
 /// A shared, reference-counted value whose owner thread counts for free.
 ///
 /// Cloning and dropping a `Shared` on the thread that created it costs no
-/// atomic instruction; on another thread it costs one, on a separate word
-/// (so the owner's counting never contends with it). The value is dropped
+/// atomic instruction; on another thread each costs one `fetch_add` or
+/// `fetch_sub`, as `Arc`, on a separate word (so the owner's counting never
+/// contends with it). The value is dropped
 /// when the last handle is gone: at once if the last drop happens on the
 /// owner or after the counts were merged, otherwise at the owner's next
 /// safe point ([`collect`](crate::collect), its next `Shared::new`, or its
-/// exit), or by the releasing thread if the owner has exited.
+/// exit). An owner's exit merges all its objects, so after it every handle
+/// counts on the atomic and the last drop, anywhere, frees at once.
 ///
 /// `Shared<T>` is `Send` and `Sync` exactly when `T` is both, as for
 /// `std::sync::Arc`. There is no `Weak`: a weak upgrade would have to read
@@ -90,7 +92,8 @@ unsafe impl<T: Send + Sync> Sync for Shared<T> {}
 
 impl<T> Shared<T> {
     /// Puts `value` in a new shared allocation owned by the calling thread.
-    /// First finishes any release other threads posted to this thread.
+    /// First finishes releases other threads left to this thread, if any
+    /// (amortised; see [`collect`](crate::collect)).
     ///
     /// ```
     /// let s = homing_deferred::Shared::new(5);
@@ -99,14 +102,20 @@ impl<T> Shared<T> {
     pub fn new(value: T) -> Self {
         let me = thread::current_or_register();
         if let Some(record) = me {
-            thread::collect_if_pending(record);
+            thread::sweep_if_due(record);
         }
         let inner = std::boxed::Box::new(Inner {
             header: Header::new(me, free::<T>),
             value,
         });
+        let ptr = NonNull::from(std::boxed::Box::leak(inner));
+        if let Some(record) = me {
+            // SAFETY: a header just made with `me`, at its final address,
+            // on `me`'s thread.
+            unsafe { Header::link(ptr.cast(), record) };
+        }
         Shared {
-            ptr: NonNull::from(std::boxed::Box::leak(inner)),
+            ptr,
             _owns: PhantomData,
         }
     }
@@ -184,16 +193,17 @@ impl<T> Drop for Shared<T> {
     #[inline]
     fn drop(&mut self) {
         let header = self.ptr.cast::<Header>();
-        let h = self.header();
-        if h.is_owner(thread::current()) {
+        let owner = self.header().owner();
+        if owner.cast_const() == thread::current() {
             // SAFETY: we are the owner and give up this handle.
-            if unsafe { h.release_local() } {
-                // SAFETY: the last handle, and no queue holds the object.
+            if unsafe { Header::release_local(header) } {
+                // SAFETY: the last handle, and merged (so nobody else
+                // counts it).
                 unsafe { free::<T>(header) };
             }
         } else {
             // SAFETY: we give up this handle; the object is live until then.
-            unsafe { Header::release_shared(header) };
+            unsafe { Header::release_shared(header, owner) };
         }
     }
 }
@@ -313,7 +323,7 @@ mod tests {
         let (s, drops) = probe();
         let t = s.clone();
         let u = s.clone();
-        // A foreign drop of an owner-counted handle: queued, then merged
+        // A foreign drop of an owner-counted handle: signalled, then merged
         // here (two handles still live, now counted on the atomic).
         std::thread::spawn(move || drop(t)).join().unwrap();
         collect();
@@ -348,7 +358,7 @@ mod tests {
     }
 
     #[test]
-    fn owner_exit_finishes_what_was_posted() {
+    fn owner_exit_finishes_what_was_signalled() {
         let drops = Arc::new(AtomicUsize::new(0));
         let d = Arc::clone(&drops);
         std::thread::spawn(move || {
@@ -356,7 +366,7 @@ mod tests {
             std::thread::scope(|scope| {
                 scope.spawn(move || drop(s));
             });
-            // Posted to us; our exit finishes it.
+            // Signalled to us; our exit finishes it.
         })
         .join()
         .unwrap();
