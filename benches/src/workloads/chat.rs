@@ -60,7 +60,7 @@ pub const WORKLOAD: Workload = Workload {
         threads: 4,
         min_size: 8,
         max_size: 120,
-        work: 400_000,
+        work: 800_000,
         seed: DEFAULT_SEED,
     },
     oversubscribed: false,
