@@ -68,7 +68,7 @@ fn many_short_lived_threads_do_not_grow_memory() {
     // More threads than the static record table holds, one after another:
     // without recycling, the later ones would take heap records.
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let threads = 1000;
+    let threads = if cfg!(miri) { 300 } else { 1000 };
     let drops = Arc::new(AtomicUsize::new(0));
     // Warm up std's own per-process state (thread names, ids, ...).
     drop(short_lived(&drops));
