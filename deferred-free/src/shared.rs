@@ -394,6 +394,64 @@ mod tests {
         assert_eq!(drops.load(Ordering::Relaxed), 1);
     }
 
+    /// A value whose destructor drops another `Shared` of the same owner
+    /// and makes a new one: both happen inside the owner's sweep.
+    struct Nested {
+        inner: Option<Shared<Probe>>,
+        drops: Arc<AtomicUsize>,
+        made: std::cell::Cell<Option<Shared<Probe>>>,
+    }
+    impl Drop for Nested {
+        fn drop(&mut self) {
+            drop(self.inner.take());
+            self.made
+                .set(Some(Shared::new(Probe(Arc::clone(&self.drops)))));
+            drop(self.made.take());
+            self.drops.fetch_add(100, Ordering::Relaxed);
+        }
+    }
+    // SAFETY (test only): `made` is touched only by the destructor, which
+    // runs on one thread.
+    unsafe impl Sync for Nested {}
+
+    #[test]
+    fn destructors_run_by_a_sweep_may_drop_and_make_shared() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let (inner, inner_drops) = probe();
+        let outer = Shared::new(Nested {
+            inner: Some(inner),
+            drops: Arc::clone(&drops),
+            made: std::cell::Cell::new(None),
+        });
+        let keep: Vec<_> = (0..5).map(|_| Shared::new(1u8)).collect();
+        std::thread::spawn(move || drop(outer)).join().unwrap();
+        assert_eq!(drops.load(Ordering::Relaxed), 0, "left to the owner");
+        collect();
+        // The nested object was dropped (owner path, inside the sweep), the
+        // one made by the destructor too, and the outer value.
+        assert_eq!(inner_drops.load(Ordering::Relaxed), 1);
+        assert_eq!(drops.load(Ordering::Relaxed), 101);
+        assert!(keep.iter().all(Shared::is_biased_here));
+    }
+
+    #[test]
+    fn new_sweeps_a_long_list_amortised_and_collect_at_once() {
+        // More than the short-list bound, kept alive.
+        let keep: Vec<_> = (0..200).map(|_| Shared::new(0u32)).collect();
+        collect(); // a sweep (if anything was pending) resets the budget
+        let (s, drops) = probe();
+        std::thread::spawn(move || drop(s)).join().unwrap();
+        collect();
+        assert_eq!(drops.load(Ordering::Relaxed), 1, "collect sweeps at once");
+        let (s, drops) = probe();
+        std::thread::spawn(move || drop(s)).join().unwrap();
+        let _one = Shared::new(1u8);
+        assert_eq!(drops.load(Ordering::Relaxed), 0, "one new is not enough");
+        let more: Vec<_> = (0..300).map(|_| Shared::new(2u8)).collect();
+        assert_eq!(drops.load(Ordering::Relaxed), 1, "half the list's worth is");
+        drop((keep, more));
+    }
+
     #[test]
     fn values_are_readable_everywhere() {
         let s = Shared::new(String::from("shared"));
