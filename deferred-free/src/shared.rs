@@ -410,7 +410,7 @@ mod tests {
             self.drops.fetch_add(100, Ordering::Relaxed);
         }
     }
-    // SAFETY (test only): `made` is touched only by the destructor, which
+    // SAFETY: (test only) `made` is touched only by the destructor, which
     // runs on one thread.
     unsafe impl Sync for Nested {}
 
