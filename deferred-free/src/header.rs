@@ -36,10 +36,12 @@
 //!   given up its handle never touches the object again, and needs no
 //!   compare-exchange to give it up.
 //!
-//! A merge first stores null in `owner`, then sets `MERGED` with its
-//! read-modify-write. A foreign drop that reads a null owner but whose
-//! `fetch_sub` still sees the object biased is therefore ordered before
-//! that merge, which counts it: it signals nobody.
+//! A foreign drop signals the object's *home* (the creating thread's
+//! record, which every handle carries, and which is the owner for as long
+//! as the object is biased). Its `fetch_sub` saw the object biased, so the
+//! home was still its owner then; if the owner merged it since, or exited,
+//! the signal only costs the home's current holder a sweep that finds
+//! nothing.
 
 use core::ptr::NonNull;
 
@@ -117,9 +119,7 @@ impl Header {
         // whatever it reads. A record handed to a new thread was handed
         // back only after its old owner had stored null in every object of
         // its list, and the pool's lock orders those stores before the new
-        // owner's loads, so a new owner never reads a stale old owner. A
-        // foreign dropper that signals a stale (or null) owner is covered
-        // by the module doc.
+        // owner's loads, so a new owner never reads a stale old owner.
         self.owner.load(Ordering::Relaxed)
     }
 
@@ -199,33 +199,30 @@ impl Header {
         }
     }
 
-    /// A drop on a thread that is not the owner; `owner` is what
-    /// [`Header::owner`] returned on this thread for this handle.
+    /// A drop on a thread that is not the owner; `home` is the object's
+    /// home record (the owner while biased; null for an object born
+    /// merged), as the handle carries it.
     ///
     /// # Safety
     ///
     /// The caller gives up one handle; `this` is the header of a live object.
     #[inline(always)]
-    pub(crate) unsafe fn release_shared(this: NonNull<Header>, owner: *mut Record) {
+    pub(crate) unsafe fn release_shared(this: NonNull<Header>, home: *mut Record) {
         // SAFETY: our handle keeps the object alive until the decrement.
         let h = unsafe { this.as_ref() };
         // Release: our uses of the value happen before whoever frees it (it
         // acquires: the fence below, a merge's AcqRel, or the owner's last
         // local drop's AcqRel), as for `Arc`.
         let old = h.shared.fetch_sub(UNIT, Ordering::Release);
-        let new = old - UNIT;
-        // Nothing else to do unless this left a merged object at zero or a
-        // biased one below zero (with an owner to tell). (A single
-        // `old >= 2 * UNIT` test measured slower here, by code layout.)
-        if old & MERGED != 0 {
-            if new != MERGED {
-                return;
-            }
-        } else if count(new) >= 0 || owner.is_null() {
+        // Something is left to do only if this left a merged object at zero
+        // (`old == UNIT | MERGED`) or a biased one below zero (`old <= 0`:
+        // even, and `count(old) <= 0`). (`old == MERGED` cannot be: our
+        // handle was counted.)
+        if old > 0 && old != UNIT | MERGED {
             return;
         }
         // SAFETY: forwarded; `old` is what our decrement replaced.
-        unsafe { Self::released_low(this, owner, old) }
+        unsafe { Self::released_low(this, home, old) }
     }
 
     /// The rest of a foreign drop that left a merged object at zero (free
@@ -237,7 +234,7 @@ impl Header {
     /// `old`.
     #[cold]
     #[inline(never)]
-    unsafe fn released_low(this: NonNull<Header>, owner: *mut Record, old: isize) {
+    unsafe fn released_low(this: NonNull<Header>, home: *mut Record, old: isize) {
         let new = old - UNIT;
         if old & MERGED != 0 {
             if new == MERGED {
@@ -250,11 +247,12 @@ impl Header {
                 // more than zero).
                 unsafe { (this.as_ref().free)(this) };
             }
-        } else if count(new) < 0 && !owner.is_null() {
-            // Maybe the last handle: tell the owner. From here on we touch
-            // only the record, never the object (module doc).
+        } else if count(new) < 0 && !home.is_null() {
+            // Maybe the last handle: tell the owner (the home: our decrement
+            // saw the object biased). From here on we touch only the
+            // record, never the object (module doc).
             // SAFETY: records are never freed (see `record`).
-            unsafe { (*owner).signal() };
+            unsafe { (*home).signal() };
         }
     }
 

@@ -82,8 +82,11 @@ fn many_short_lived_threads_do_not_grow_memory() {
     }
     let grown = LIVE.load(Ordering::Relaxed) - before;
     assert_eq!(drops.load(Ordering::SeqCst), 2 * (threads + 1));
+    // Slack for the test harness's own allocations on other threads (seen:
+    // up to 608 B); without recycling the growth is 64 B per thread past
+    // the static table (about 47 KiB here).
     assert!(
-        grown <= 256,
+        grown <= 4096,
         "{threads} short-lived threads grew live memory by {grown} B"
     );
 }
