@@ -154,7 +154,7 @@ fn owner_never_sees_part_of_a_batch() {
     });
 }
 
-/// `Shared<T>`: the biased counts, the deferred queue and owner exit.
+/// `Shared<T>`: the biased counts, the owner's signal and sweep, and owner exit.
 #[cfg(feature = "std")]
 mod shared {
     use homing_deferred::{collect, Shared};
