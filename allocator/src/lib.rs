@@ -5,7 +5,8 @@
 //! Layers, bottom up: `sync` → `os` → `options` → `list` → `size_class` →
 //! `page` → `live_segments` → `segment` → `segments` → `purge` →
 //! `account` → `stats` → `outbox` → `heap` → `pages` / `huge` / `collect` → `checked` →
-//! `remote` → `registry` → `thread` → `global` / `heap_api` / `loom_model`.
+//! `remote` → `registry` → `thread` → `global` / `heap_api` / `loom_model` →
+//! `safe_point`.
 //!
 //! A module uses only modules of earlier layers (`.ci/layers` checks it);
 //! `ARCHITECTURE.md` says what each one holds.
@@ -63,6 +64,9 @@ pub mod size_class;
 mod stats;
 #[cfg(not(loom))]
 mod thread;
+// `homing::safe_point()`: both crates' `collect` in one call.
+#[cfg(not(loom))]
+mod safe_point;
 
 #[cfg(not(loom))]
 pub use global::{
@@ -72,5 +76,7 @@ pub use global::{
 #[cfg(not(loom))]
 pub use heap_api::{Heap, Holder};
 pub use options::{configure, Setting};
+#[cfg(not(loom))]
+pub use safe_point::safe_point;
 #[cfg(not(loom))]
 pub use stats::{HeapStats, Stats};

@@ -3,19 +3,15 @@
 //!
 //! # Glossary
 //!
-//! - **Home**: the record of the thread that created the object; never
-//!   changes. **Owner**: the home while the object is *biased*, null once it
-//!   is *merged*.
+//! - **Owner**: the record of the thread that created the object while the
+//!   object is *biased*; null once it is *merged*. A biased object is on
+//!   its owner's biased list (`record`).
 //! - **Local count** (`local`): handles counted by the owner, with plain
-//!   loads and stores; only the owner touches it (or, once the owner has
-//!   exited, the one thread finishing the object).
-//! - **Shared word** (`shared`): `count << 2 | MERGED | QUEUED`, an atomic.
-//!   `count` (signed) counts what other threads did: +1 per clone there, −1
-//!   per drop there, including drops of handles the owner counted, which is
-//!   how it goes negative.
-//! - **QUEUED**: the object is posted (or about to be) to its home's
-//!   deferred queue; whoever set the flag is responsible for it until the
-//!   drain clears the flag. Nobody frees a `QUEUED` object but the drain.
+//!   loads and stores; only the owner touches it.
+//! - **Shared word** (`shared`): `count << 1 | MERGED`, an atomic. `count`
+//!   (signed) counts what other threads did: +1 per clone there, −1 per
+//!   drop there, including drops of handles the owner counted, which is how
+//!   it goes negative.
 //! - **MERGED**: the local count has been folded into `count`; from then on
 //!   every thread, the owner too, counts on the atomic, and `count` is the
 //!   number of live handles.
@@ -23,51 +19,56 @@
 //! # Invariants
 //!
 //! - Between operations, `live handles == local + count` while biased, and
-//!   `== count` once merged (`local == 0`).
-//! - `count < 0` only while biased (then `local > 0`); a foreign drop that
-//!   takes it below zero *may* have released the last handle (if the owner
-//!   counted it and holds nothing), so it posts the object home unless it is
-//!   already `QUEUED`.
-//! - An object is freed exactly once, by the thread whose atomic operation
-//!   made it `MERGED`, `count == 0` and not `QUEUED`: a foreign drop, the
-//!   owner's drop of its last local handle, or the drain that merges it.
-//! - After a thread's last atomic operation on `shared` that gives up its
-//!   handle (or its `QUEUED` responsibility), it never touches the object
-//!   again unless that operation made it the freer. So the decrement and the
-//!   setting of `QUEUED` are one compare-exchange.
+//!   `== count` once merged.
+//! - While biased, `local >= 1` (the owner's drop that takes it to zero
+//!   merges). So a biased object with no handle left has `count == -local
+//!   < 0`, and a biased object with `count >= 0` is alive.
+//! - A foreign drop is one `fetch_sub`. If it leaves a biased object's
+//!   `count` negative, it *signals* the owner's record (touching the
+//!   record only: records are never freed, so this is safe even if the
+//!   object is gone by then); the owner's next sweep merges every object of
+//!   its list whose count is negative, and frees those left at zero.
+//! - An object is freed exactly once, by the thread whose read-modify-write
+//!   of `shared` left it `MERGED` with `count == 0`: a foreign drop of a
+//!   merged object, the owner's drop of its last local handle, or the
+//!   owner's merge. While an object is biased no foreign operation frees
+//!   it, and the owner merges only on its own thread; so a thread that has
+//!   given up its handle never touches the object again, and needs no
+//!   compare-exchange to give it up.
+//!
+//! A foreign drop signals the object's *home* (the creating thread's
+//! record, which every handle carries, and which is the owner for as long
+//! as the object is biased). Its `fetch_sub` saw the object biased, so the
+//! home was still its owner then; if the owner merged it since, or exited,
+//! the signal only costs the home's current holder a sweep that finds
+//! nothing.
 
 use core::ptr::NonNull;
 
-use crate::inbox::Node;
-use crate::record::Record;
+use crate::record::{Links, Record};
 use crate::sync::{fence, AtomicIsize, AtomicPtr, Ordering, UnsafeCell};
 
-/// `count` is stored shifted by two, over the flags.
-pub(crate) const UNIT: isize = 4;
-/// Posted home (see the module doc).
-pub(crate) const QUEUED: isize = 1;
+/// `count` is stored shifted by one, over the flag.
+pub(crate) const UNIT: isize = 2;
 /// Counted on the atomic only (see the module doc).
-pub(crate) const MERGED: isize = 2;
+pub(crate) const MERGED: isize = 1;
 
 /// Counts above this abort (as `Arc` does), so `count` never wraps.
 const MAX_COUNT: isize = isize::MAX / UNIT / 2;
 
 #[inline]
 const fn count(word: isize) -> isize {
-    word >> 2
+    word >> 1
 }
 
 /// The header at the start of every `Shared` allocation. `#[repr(C)]` with
-/// the queue link first, so the header *is* the queue node.
+/// the list links first, so a node of a biased list *is* a header.
 #[repr(C)]
 pub(crate) struct Header {
-    node: Node,
-    /// The creating thread's record, or `None` for an object born merged
-    /// (created by a thread whose exit has already run).
-    home: Option<NonNull<Record>>,
-    /// The home while biased, null once merged. Written by the owner (or
-    /// the finisher of an exited owner) only; read by every thread, which
-    /// compares it with its own record.
+    links: Links,
+    /// The creating thread's record while biased, null once merged. Written
+    /// by the owner only; read by every thread, which compares it with its
+    /// own record (and a foreign dropper signals it).
     owner: AtomicPtr<Record>,
     /// The local count (module doc). Only the owner accesses it.
     local: UnsafeCell<usize>,
@@ -79,16 +80,16 @@ pub(crate) struct Header {
 
 impl Header {
     /// A header for an object created by the thread whose record is `me`
-    /// (biased to it, one local handle), or born merged with one shared
-    /// handle if `me` is `None`.
+    /// (biased to it, one local handle; the caller then links it on `me`'s
+    /// list with [`Header::link`]), or born merged with one shared handle
+    /// if `me` is `None`.
     pub(crate) fn new(me: Option<NonNull<Record>>, free: unsafe fn(NonNull<Header>)) -> Self {
         let (owner, local, shared) = match me {
             Some(r) => (r.as_ptr(), 1, 0),
             None => (core::ptr::null_mut(), 0, UNIT | MERGED),
         };
         Header {
-            node: Node::new(),
-            home: me,
+            links: Links::new(),
             owner: AtomicPtr::new(owner),
             local: UnsafeCell::new(local),
             shared: AtomicIsize::new(shared),
@@ -96,16 +97,36 @@ impl Header {
         }
     }
 
+    /// Puts a new biased object on its owner's list.
+    ///
+    /// # Safety
+    ///
+    /// `this` is a header just made by [`Header::new`] with `me`, at its
+    /// final address, on the thread of `me`.
+    pub(crate) unsafe fn link(this: NonNull<Header>, me: NonNull<Record>) {
+        // SAFETY: the caller is the owner; the links are fresh.
+        unsafe { me.as_ref().link(this.cast()) };
+    }
+
+    /// The object's owner as last seen (null once merged).
+    #[inline(always)]
+    pub(crate) fn owner(&self) -> *mut Record {
+        // Relaxed: the only values this can read are the owner (set before
+        // the handle existed, and the handle reached us through whatever
+        // synchronised its transfer) and null, stored by the owner itself.
+        // The owner reads its own latest store (coherence); any other
+        // thread compares with its own record, which equals neither value,
+        // whatever it reads. A record handed to a new thread was handed
+        // back only after its old owner had stored null in every object of
+        // its list, and the pool's lock orders those stores before the new
+        // owner's loads, so a new owner never reads a stale old owner.
+        self.owner.load(Ordering::Relaxed)
+    }
+
     /// `true` if `me` owns the object (so may count it with plain ops).
     #[inline(always)]
     pub(crate) fn is_owner(&self, me: *const Record) -> bool {
-        // Relaxed: the only values this can read are the home (set before
-        // the handle existed, and the handle reached us through whatever
-        // synchronised its transfer) and null, stored by the owner itself
-        // or by the finisher after the owner exited. The owner reads its own
-        // latest store (coherence); any other thread compares with its own
-        // record, which equals neither value, whatever it reads.
-        self.owner.load(Ordering::Relaxed) == me.cast_mut()
+        self.owner() == me.cast_mut()
     }
 
     /// The owner's clone: one more local handle.
@@ -131,9 +152,11 @@ impl Header {
     ///
     /// The caller is the owner and gives up one handle.
     #[inline(always)]
-    pub(crate) unsafe fn release_local(&self) -> bool {
+    pub(crate) unsafe fn release_local(this: NonNull<Header>) -> bool {
+        // SAFETY: the handle keeps the object alive.
+        let h = unsafe { this.as_ref() };
         // SAFETY: only the owner touches `local`.
-        let left = self.local.with_mut(|l| unsafe {
+        let left = h.local.with_mut(|l| unsafe {
             *l -= 1;
             *l
         });
@@ -141,23 +164,28 @@ impl Header {
             return false;
         }
         // SAFETY: forwarded (owner, local count now 0).
-        unsafe { self.release_last_local() }
+        unsafe { Self::release_last_local(this) }
     }
 
-    /// The owner dropped its last local handle: merge (the local count is 0
-    /// now, so merging is setting `MERGED`) and free if nothing else holds
-    /// the object.
+    /// The owner dropped its last local handle: take the object off the
+    /// list and merge (the local count is 0, so merging is setting
+    /// `MERGED`); free if nothing else holds it.
     #[cold]
     #[inline(never)]
-    unsafe fn release_last_local(&self) -> bool {
-        // Relaxed: see `is_owner`; after this only the atomic counts.
-        self.owner.store(core::ptr::null_mut(), Ordering::Relaxed);
+    unsafe fn release_last_local(this: NonNull<Header>) -> bool {
+        // SAFETY: the handle we give up kept the object alive until now.
+        let h = unsafe { this.as_ref() };
+        // SAFETY: we are the owner, so the record is ours and the object is
+        // on its list (biased objects are, until merged).
+        unsafe { (*h.owner()).unlink(this.cast()) };
+        // Relaxed: see `owner`; after this only the atomic counts.
+        h.owner.store(core::ptr::null_mut(), Ordering::Relaxed);
         // AcqRel: Acquire so that, if we free, every other thread's use of
         // the value (ended by its Release decrement) happens before; Release
         // so that a foreign drop that later frees it sees our uses.
-        let old = self.shared.fetch_or(MERGED, Ordering::AcqRel);
-        // Free iff no foreign handle is left and no drain is responsible.
-        count(old) == 0 && old & QUEUED == 0
+        let old = h.shared.fetch_or(MERGED, Ordering::AcqRel);
+        // `local` was 0 before this, so `count(old)` is the live handles.
+        count(old) == 0
     }
 
     /// A clone on a thread that is not the owner.
@@ -171,137 +199,127 @@ impl Header {
         }
     }
 
-    /// A drop on a thread that is not the owner.
+    /// A drop on a thread that is not the owner; `home` is the object's
+    /// home record (the owner while biased; null for an object born
+    /// merged), as the handle carries it.
     ///
     /// # Safety
     ///
     /// The caller gives up one handle; `this` is the header of a live object.
     #[inline(always)]
-    pub(crate) unsafe fn release_shared(this: NonNull<Header>) {
-        // SAFETY: our handle keeps the object alive until the exchange below.
+    pub(crate) unsafe fn release_shared(this: NonNull<Header>, home: *mut Record) {
+        // SAFETY: our handle keeps the object alive until the decrement.
         let h = unsafe { this.as_ref() };
-        // Relaxed: a first guess for the compare-exchange, which validates
-        // it; or, if it shows MERGED (never cleared, and QUEUED is never set
-        // on a merged object), the choice of the plain decrement below.
-        let mut old = h.shared.load(Ordering::Relaxed);
-        if old & MERGED != 0 {
-            // Merged: only the count matters, as for `Arc`. Release: our
-            // uses of the value happen before whoever frees it.
-            let new = h.shared.fetch_sub(UNIT, Ordering::Release) - UNIT;
-            if count(new) == 0 && new & QUEUED == 0 {
-                // Acquire fence: as below.
-                fence(Ordering::Acquire);
-                // SAFETY: the last handle is gone and no drain holds it.
-                unsafe { (h.free)(this) };
-            }
+        // Release: our uses of the value happen before whoever frees it (it
+        // acquires: the fence below, a merge's AcqRel, or the owner's last
+        // local drop's AcqRel), as for `Arc`.
+        let old = h.shared.fetch_sub(UNIT, Ordering::Release);
+        // Something is left to do only if this left a merged object at zero
+        // (`old == UNIT | MERGED`) or a biased one below zero (`old <= 0`:
+        // even, and `count(old) <= 0`). (`old == MERGED` cannot be: our
+        // handle was counted.)
+        if old > 0 && old != UNIT | MERGED {
             return;
         }
-        let new = loop {
-            let mut new = old - UNIT;
-            if new & (MERGED | QUEUED) == 0 && count(new) < 0 {
-                // Maybe the last handle: claim the duty to post it home, in
-                // the same operation that gives up our handle.
-                new |= QUEUED;
-            }
-            // Release on success: our uses of the value happen before
-            // whoever frees it (it acquires). Relaxed on failure: retry only.
-            match h
-                .shared
-                .compare_exchange_weak(old, new, Ordering::Release, Ordering::Relaxed)
-            {
-                Ok(_) => break new,
-                Err(now) => old = now,
-            }
-        };
-        if new & QUEUED != 0 && old & QUEUED == 0 {
-            // SAFETY: we set QUEUED, so the object stays alive and in no
-            // queue until a drain takes it.
-            unsafe { Self::post_home(this) };
-        } else if new & MERGED != 0 && count(new) == 0 && new & QUEUED == 0 {
-            // Acquire fence: pairs with the Release of every other handle's
-            // last operation, so all uses of the value happen before the free.
-            fence(Ordering::Acquire);
-            // SAFETY: the last handle is gone and no drain holds the object.
-            unsafe { (h.free)(this) };
-        }
+        // SAFETY: forwarded; `old` is what our decrement replaced.
+        unsafe { Self::released_low(this, home, old) }
     }
 
-    /// Posts a `QUEUED` object to its home, and finishes the home's queue
-    /// if the owner has exited.
+    /// The rest of a foreign drop that left a merged object at zero (free
+    /// it) or a biased one below zero (signal its owner).
     ///
     /// # Safety
     ///
-    /// The caller set `QUEUED` on this live object.
+    /// As [`Header::release_shared`], after its decrement, which replaced
+    /// `old`.
     #[cold]
     #[inline(never)]
-    unsafe fn post_home(this: NonNull<Header>) {
-        // SAFETY: the object is alive (QUEUED).
-        let home = unsafe { this.as_ref() }.home;
-        // A biased object always has a home (born-merged ones are never
-        // queued: QUEUED is only set while not MERGED).
-        let Some(home) = home else { return };
-        // SAFETY: records are never freed.
-        let home = unsafe { home.as_ref() };
-        // SAFETY: the header is its own queue node; QUEUED is ours.
-        if unsafe { home.post(this.cast()) } {
-            // SAFETY: the owner has exited (read with Acquire in `post`).
-            unsafe { finish_chain(home.take_orphans()) };
+    unsafe fn released_low(this: NonNull<Header>, home: *mut Record, old: isize) {
+        let new = old - UNIT;
+        if old & MERGED != 0 {
+            if new == MERGED {
+                // Acquire fence: pairs with the Release of every other
+                // handle's last operation, so all uses of the value happen
+                // before the free (as `Arc`'s drop).
+                fence(Ordering::Acquire);
+                // SAFETY: the last handle is gone; merged, so no owner
+                // counts it; nobody else frees it (their decrements left
+                // more than zero).
+                unsafe { (this.as_ref().free)(this) };
+            }
+        } else if count(new) < 0 && !home.is_null() {
+            // Maybe the last handle: tell the owner (the home: our decrement
+            // saw the object biased). From here on we touch only the
+            // record, never the object (module doc).
+            // SAFETY: records are never freed (see `record`).
+            unsafe { (*home).signal() };
         }
     }
 
-    /// Merges a `QUEUED` object taken from its home's queue: folds the local
-    /// count into the shared word, clears `QUEUED`, and frees the object if
-    /// no handle is left.
+    /// Takes the object off its owner's list (and stores null as owner), so
+    /// that it can be merged after the caller's walk of the list, on the
+    /// chain the caller builds through the links. Drops of its handles on
+    /// this thread from now on take the foreign path (which the merge
+    /// counts).
     ///
     /// # Safety
     ///
-    /// `this` was taken from its home's queue by the owner, or by a thread
-    /// that read `EXITED` on the home (so the owner's last write to `local`
-    /// happens before this call).
-    pub(crate) unsafe fn merge_queued(this: NonNull<Header>) {
-        // SAFETY: a QUEUED object stays alive until this merge.
+    /// The caller is the owner, `this` is on the owner's list (so alive:
+    /// nothing frees a biased object but its owner).
+    pub(crate) unsafe fn detach(this: NonNull<Header>, record: &Record) {
+        // SAFETY: the contract.
+        unsafe { record.unlink(this.cast()) };
+        // SAFETY: the object is alive (contract).
         let h = unsafe { this.as_ref() };
-        // SAFETY: we are the owner or its successor (see the contract); no
-        // other thread accesses `local`.
+        // Relaxed: see `owner` and the module doc (null before the merge's
+        // RMW).
+        h.owner.store(core::ptr::null_mut(), Ordering::Relaxed);
+    }
+
+    /// `true` if the shared count of this object is negative (it may have
+    /// lost its last handle), as the owner reads it in a sweep.
+    ///
+    /// # Safety
+    ///
+    /// The caller is the owner and `this` is on its list (so alive).
+    pub(crate) unsafe fn maybe_dead(this: NonNull<Header>) -> bool {
+        // Relaxed: the sweep runs after the owner's Acquire swap of the
+        // signal (record::take_signal), which makes every signaller's
+        // decrement happen before this load; by coherence it reads that
+        // decrement or a later value. An object whose decrement came after
+        // the swap has signalled again, for the next sweep.
+        // SAFETY: the contract.
+        count(unsafe { this.as_ref() }.shared.load(Ordering::Relaxed)) < 0
+    }
+
+    /// Merges a detached object: folds the local count into the shared
+    /// word and sets `MERGED`; frees the object if no handle is left.
+    ///
+    /// # Safety
+    ///
+    /// The caller is the owner and detached `this` ([`Header::detach`]);
+    /// nobody else merges it. The object is alive: it is not `MERGED`, so
+    /// nothing else frees it.
+    pub(crate) unsafe fn merge_detached(this: NonNull<Header>) {
+        // SAFETY: alive (contract).
+        let h = unsafe { this.as_ref() };
+        // SAFETY: we are the owner (contract); no other thread accesses
+        // `local`.
         let local = h
             .local
             .with_mut(|l| unsafe { core::mem::replace(&mut *l, 0) });
-        // Relaxed: after this the object is merged and the owner (or, for an
-        // exited owner, nobody) takes the atomic path; see `is_owner`.
-        h.owner.store(core::ptr::null_mut(), Ordering::Relaxed);
-        let add = (local as isize) * UNIT;
-        let mut old = h.shared.load(Ordering::Relaxed);
-        let new = loop {
-            let new = ((old + add) | MERGED) & !QUEUED;
-            // AcqRel on success: Acquire so that, if we free, every foreign
-            // drop's uses happen before; Release so that if a later foreign
-            // drop frees it, our (and the owner's) uses happen before.
-            // Relaxed on failure: retry only.
-            match h
-                .shared
-                .compare_exchange_weak(old, new, Ordering::AcqRel, Ordering::Relaxed)
-            {
-                Ok(_) => break new,
-                Err(now) => old = now,
-            }
-        };
+        let add = (local as isize) * UNIT + MERGED;
+        // AcqRel: Acquire so that, if we free, every foreign drop's uses
+        // happen before (every one is a Release RMW on this word, so this
+        // RMW reads the end of their release sequences); Release so that if
+        // a later foreign drop frees it, our (and our handles') uses happen
+        // before.
+        let old = h.shared.fetch_add(add, Ordering::AcqRel);
+        let new = old + add;
         debug_assert!(count(new) >= 0, "more handles dropped than made");
         if count(new) == 0 {
-            // SAFETY: no handle is left and we just gave up QUEUED.
+            // SAFETY: no handle is left and we just merged it.
             unsafe { (h.free)(this) };
         }
-    }
-}
-
-/// Merges every object of a chain taken from a record.
-///
-/// # Safety
-///
-/// As [`Header::merge_queued`], for every node of the chain.
-pub(crate) unsafe fn finish_chain(chain: crate::inbox::Chain) {
-    for node in chain {
-        // SAFETY: nodes in a record's queue are `Shared` headers (the header
-        // starts with its node); the contract is forwarded.
-        unsafe { Header::merge_queued(node.cast()) };
     }
 }

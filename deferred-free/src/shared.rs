@@ -1,13 +1,13 @@
 //! `Shared<T>`: a reference-counted pointer with biased counting.
 //!
 //! The thread that creates the object (its **owner**) counts its handles
-//! with plain loads and stores; other threads count on a separate atomic.
-//! A foreign drop that may have released the last handle posts the object
-//! to its owner's deferred queue (the object's header is the queue node: no
-//! allocation), and the owner finishes it at its next safe point:
-//! [`collect`](crate::collect), its next [`Shared::new`], or its exit. If the
-//! owner has exited, the thread that posts finishes it. The protocol and its
-//! orderings are in `header`; the owner side in `thread` and `record`.
+//! with plain loads and stores; other threads count on a separate atomic,
+//! with one `fetch_add` per clone and one `fetch_sub` per drop, as `Arc`.
+//! A foreign drop that may have released the last handle signals the
+//! owner's record (not the object), and the owner finishes it at its next
+//! safe point: [`collect`](crate::collect), its next [`Shared::new`], or
+//! its exit, which merges everything still biased to it. The protocol and
+//! its orderings are in `header`; the owner side in `thread` and `record`.
 
 use core::fmt;
 use core::marker::PhantomData;
@@ -15,9 +15,10 @@ use core::ops::Deref;
 use core::ptr::NonNull;
 
 use crate::header::Header;
+use crate::record::Record;
 use crate::thread;
 
-/// The allocation: the header (its first field is the queue link), then
+/// The allocation: the header (its first field is the owner's list link), then
 /// the value.
 #[repr(C)]
 struct Inner<T> {
@@ -30,7 +31,7 @@ struct Inner<T> {
 /// # Safety
 ///
 /// `header` is the header of a `Box<Inner<T>>` whose last handle is gone
-/// and which no queue holds.
+/// and which is merged (on no list).
 unsafe fn free<T>(header: NonNull<Header>) {
     // SAFETY: `header` is the first field of a `#[repr(C)]` `Inner<T>` made
     // by `Box::new`; the caller says nobody uses it any more.
@@ -40,14 +41,18 @@ unsafe fn free<T>(header: NonNull<Header>) {
 /// A shared, reference-counted value whose owner thread counts for free.
 ///
 /// Cloning and dropping a `Shared` on the thread that created it costs no
-/// atomic instruction; on another thread it costs one, on a separate word
-/// (so the owner's counting never contends with it). The value is dropped
+/// atomic instruction; on another thread each costs one `fetch_add` or
+/// `fetch_sub`, as `Arc`, on a separate word (so the owner's counting never
+/// contends with it). The value is dropped
 /// when the last handle is gone: at once if the last drop happens on the
 /// owner or after the counts were merged, otherwise at the owner's next
 /// safe point ([`collect`](crate::collect), its next `Shared::new`, or its
-/// exit), or by the releasing thread if the owner has exited.
+/// exit). An owner's exit merges all its objects, so after it every handle
+/// counts on the atomic and the last drop, anywhere, frees at once.
 ///
-/// `Shared<T>` is `Send` and `Sync` exactly when `T` is both, as for
+/// A handle is two words: the pointer and the creating thread's record, so
+/// that a foreign thread decides "not mine" without reading the object
+/// first. `Shared<T>` is `Send` and `Sync` exactly when `T` is both, as for
 /// `std::sync::Arc`. There is no `Weak`: a weak upgrade would have to read
 /// the two counts as one, which is what biasing splits apart.
 ///
@@ -76,6 +81,12 @@ unsafe fn free<T>(header: NonNull<Header>) {
 /// ```
 pub struct Shared<T> {
     ptr: NonNull<Inner<T>>,
+    /// The creating thread's record (null if born merged), copied into
+    /// every handle: a thread whose record differs is never the owner, so
+    /// it counts on the atomic without first reading the header (whose
+    /// address would come from this handle: one dependent load less on a
+    /// foreign clone or drop, the gap that remained against `Arc`).
+    home: *const Record,
     _owns: PhantomData<Inner<T>>,
 }
 
@@ -90,7 +101,8 @@ unsafe impl<T: Send + Sync> Sync for Shared<T> {}
 
 impl<T> Shared<T> {
     /// Puts `value` in a new shared allocation owned by the calling thread.
-    /// First finishes any release other threads posted to this thread.
+    /// First finishes releases other threads left to this thread, if any
+    /// (amortised; see [`collect`](crate::collect)).
     ///
     /// ```
     /// let s = homing_deferred::Shared::new(5);
@@ -99,14 +111,21 @@ impl<T> Shared<T> {
     pub fn new(value: T) -> Self {
         let me = thread::current_or_register();
         if let Some(record) = me {
-            thread::collect_if_pending(record);
+            thread::sweep_if_due(record);
         }
         let inner = std::boxed::Box::new(Inner {
             header: Header::new(me, free::<T>),
             value,
         });
+        let ptr = NonNull::from(std::boxed::Box::leak(inner));
+        if let Some(record) = me {
+            // SAFETY: a header just made with `me`, at its final address,
+            // on `me`'s thread.
+            unsafe { Header::link(ptr.cast(), record) };
+        }
         Shared {
-            ptr: NonNull::from(std::boxed::Box::leak(inner)),
+            ptr,
+            home: me.map_or(core::ptr::null(), |r| r.as_ptr().cast_const()),
             _owns: PhantomData,
         }
     }
@@ -167,7 +186,8 @@ impl<T> Clone for Shared<T> {
     #[inline]
     fn clone(&self) -> Self {
         let h = self.header();
-        if h.is_owner(thread::current()) {
+        let me = thread::current();
+        if self.home == me && h.is_owner(me) {
             // SAFETY: we are the owner.
             unsafe { h.acquire_local() };
         } else {
@@ -175,6 +195,7 @@ impl<T> Clone for Shared<T> {
         }
         Shared {
             ptr: self.ptr,
+            home: self.home,
             _owns: PhantomData,
         }
     }
@@ -184,16 +205,18 @@ impl<T> Drop for Shared<T> {
     #[inline]
     fn drop(&mut self) {
         let header = self.ptr.cast::<Header>();
-        let h = self.header();
-        if h.is_owner(thread::current()) {
+        let me = thread::current();
+        if self.home == me && self.header().is_owner(me) {
             // SAFETY: we are the owner and give up this handle.
-            if unsafe { h.release_local() } {
-                // SAFETY: the last handle, and no queue holds the object.
+            if unsafe { Header::release_local(header) } {
+                // SAFETY: the last handle, and merged (so nobody else
+                // counts it).
                 unsafe { free::<T>(header) };
             }
         } else {
             // SAFETY: we give up this handle; the object is live until then.
-            unsafe { Header::release_shared(header) };
+            // While biased, the owner is the home (module doc of `header`).
+            unsafe { Header::release_shared(header, self.home.cast_mut()) };
         }
     }
 }
@@ -313,7 +336,7 @@ mod tests {
         let (s, drops) = probe();
         let t = s.clone();
         let u = s.clone();
-        // A foreign drop of an owner-counted handle: queued, then merged
+        // A foreign drop of an owner-counted handle: signalled, then merged
         // here (two handles still live, now counted on the atomic).
         std::thread::spawn(move || drop(t)).join().unwrap();
         collect();
@@ -348,7 +371,7 @@ mod tests {
     }
 
     #[test]
-    fn owner_exit_finishes_what_was_posted() {
+    fn owner_exit_finishes_what_was_signalled() {
         let drops = Arc::new(AtomicUsize::new(0));
         let d = Arc::clone(&drops);
         std::thread::spawn(move || {
@@ -356,7 +379,7 @@ mod tests {
             std::thread::scope(|scope| {
                 scope.spawn(move || drop(s));
             });
-            // Posted to us; our exit finishes it.
+            // Signalled to us; our exit finishes it.
         })
         .join()
         .unwrap();
@@ -382,6 +405,64 @@ mod tests {
         drop(s);
         collect();
         assert_eq!(drops.load(Ordering::Relaxed), 1);
+    }
+
+    /// A value whose destructor drops another `Shared` of the same owner
+    /// and makes a new one: both happen inside the owner's sweep.
+    struct Nested {
+        inner: Option<Shared<Probe>>,
+        drops: Arc<AtomicUsize>,
+        made: std::cell::Cell<Option<Shared<Probe>>>,
+    }
+    impl Drop for Nested {
+        fn drop(&mut self) {
+            drop(self.inner.take());
+            self.made
+                .set(Some(Shared::new(Probe(Arc::clone(&self.drops)))));
+            drop(self.made.take());
+            self.drops.fetch_add(100, Ordering::Relaxed);
+        }
+    }
+    // SAFETY: (test only) `made` is touched only by the destructor, which
+    // runs on one thread.
+    unsafe impl Sync for Nested {}
+
+    #[test]
+    fn destructors_run_by_a_sweep_may_drop_and_make_shared() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let (inner, inner_drops) = probe();
+        let outer = Shared::new(Nested {
+            inner: Some(inner),
+            drops: Arc::clone(&drops),
+            made: std::cell::Cell::new(None),
+        });
+        let keep: Vec<_> = (0..5).map(|_| Shared::new(1u8)).collect();
+        std::thread::spawn(move || drop(outer)).join().unwrap();
+        assert_eq!(drops.load(Ordering::Relaxed), 0, "left to the owner");
+        collect();
+        // The nested object was dropped (owner path, inside the sweep), the
+        // one made by the destructor too, and the outer value.
+        assert_eq!(inner_drops.load(Ordering::Relaxed), 1);
+        assert_eq!(drops.load(Ordering::Relaxed), 101);
+        assert!(keep.iter().all(Shared::is_biased_here));
+    }
+
+    #[test]
+    fn new_sweeps_a_long_list_amortised_and_collect_at_once() {
+        // More than the short-list bound, kept alive.
+        let keep: Vec<_> = (0..200).map(|_| Shared::new(0u32)).collect();
+        collect(); // a sweep (if anything was pending) resets the budget
+        let (s, drops) = probe();
+        std::thread::spawn(move || drop(s)).join().unwrap();
+        collect();
+        assert_eq!(drops.load(Ordering::Relaxed), 1, "collect sweeps at once");
+        let (s, drops) = probe();
+        std::thread::spawn(move || drop(s)).join().unwrap();
+        let _one = Shared::new(1u8);
+        assert_eq!(drops.load(Ordering::Relaxed), 0, "one new is not enough");
+        let more: Vec<_> = (0..300).map(|_| Shared::new(2u8)).collect();
+        assert_eq!(drops.load(Ordering::Relaxed), 1, "half the list's worth is");
+        drop((keep, more));
     }
 
     #[test]

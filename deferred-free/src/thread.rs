@@ -1,5 +1,6 @@
-//! The calling thread's record: found with one thread-local load, made on
-//! the thread's first `Shared::new`, finished at the thread's exit.
+//! The calling thread's record: found with one thread-local load, taken on
+//! the thread's first `Shared::new`, handed back at the thread's exit; and
+//! the owner's sweep.
 //!
 //! `CURRENT` is a const-initialised `Cell` without a destructor, so reading
 //! it is one thread-relative load and works at any point of thread exit. It
@@ -8,16 +9,24 @@
 //! still drop handles; they take the foreign path, and an object created
 //! then is born merged).
 //!
-//! The exit guard is a second thread-local whose destructor marks the
-//! record exited and finishes the queue (see `record`). It is touched only
-//! when the record is made, so threads that never create a `Shared` pay
-//! nothing at exit.
+//! The exit guard is a second thread-local whose destructor merges every
+//! object still biased to the thread (freeing those with no handle left),
+//! so that no object has an owner any more, and hands the record back
+//! (see `record`). It is touched only when the record is made, so threads
+//! that never create a `Shared` pay nothing at exit.
+//!
+//! A **sweep** takes the record's signal and merges every object of the
+//! biased list whose shared count is negative: first it detaches them all
+//! (walking the list), then merges them one by one. Merging may free, and
+//! a destructor may drop or make other `Shared`s of this thread, which
+//! changes the list: hence the two phases (the walk never runs a
+//! destructor).
 
 use core::cell::Cell;
 use core::ptr::{self, NonNull};
 
-use crate::header::finish_chain;
-use crate::record::Record;
+use crate::header::Header;
+use crate::record::{Links, Record};
 use crate::sync::thread_locals;
 
 /// `CURRENT` before the thread has a record. Never a record's address.
@@ -32,16 +41,14 @@ impl Drop for ExitGuard {
     fn drop(&mut self) {
         // From now on this thread is nobody's owner.
         let _ = CURRENT.try_with(|c| c.set(EXITED));
-        let record = self.0.replace(ptr::null());
-        if record.is_null() {
+        let Some(record) = NonNull::new(self.0.replace(ptr::null()).cast_mut()) else {
             return;
-        }
-        // SAFETY: records are never freed.
-        let record = unsafe { &*record };
-        record.mark_exited();
-        // SAFETY: we are the owner (our own plain writes are visible); the
-        // nodes are `Shared` headers posted to us.
-        unsafe { finish_chain(record.take()) };
+        };
+        // SAFETY: we are the record's owner; everything it lists is ours.
+        unsafe { merge_all(record.as_ref()) };
+        // SAFETY: ours, from `Record::acquire`; the list is empty and we
+        // never touch the record again (`CURRENT` is `EXITED`).
+        unsafe { Record::release(record) };
     }
 }
 
@@ -81,21 +88,25 @@ fn register() -> Option<NonNull<Record>> {
         let _ = CURRENT.try_with(|c| c.set(EXITED));
         return None;
     }
-    let record = Record::register();
+    let record = Record::acquire();
     let _ = GUARD.try_with(|g| g.0.set(record.as_ptr()));
     let _ = CURRENT.try_with(|c| c.set(record.as_ptr()));
     Some(record)
 }
 
-/// Finishes the releases other threads posted to the calling thread: every
-/// object whose last handle they dropped is freed here (running its
-/// destructor), and objects they still share are merged.
+/// Finishes the releases other threads left to the calling thread: every
+/// object it created whose last handle they dropped is freed here (running
+/// its destructor), and objects they dropped handles of but still share
+/// are merged (counted on the atomic from then on).
 ///
 /// A thread that owns `Shared` objects calls this at its safe points (an
 /// event loop's turn, a worker's idle moment); `Shared::new` also does it
-/// when something is pending, and thread exit always does. It is cheap when
-/// nothing is pending (one load). A runtime that also uses the allocator
-/// calls `homing::collect()` at the same points.
+/// when something is pending (amortised: at once while the thread holds
+/// few objects, otherwise after making half as many as it holds), and
+/// thread exit always does. It is cheap when nothing is pending (one
+/// load); when something is, it walks the thread's live objects once. A
+/// runtime that also uses the allocator calls `homing::collect()` at the
+/// same points.
 ///
 /// ```
 /// use homing_deferred::{collect, Shared};
@@ -109,27 +120,83 @@ pub fn collect() {
     if me == NONE || me == EXITED {
         return;
     }
-    // SAFETY: not a sentinel, so a record (never freed).
+    // SAFETY: not a sentinel, so our record (never freed).
     let record = unsafe { &*me };
     if record.has_pending() {
-        collect_slow(record);
+        sweep(record);
     }
 }
 
-/// Drains `record`'s queue if something is pending; for `Shared::new`.
+/// `Shared::new`'s amortised sweep (see [`collect`]).
 #[inline]
-pub(crate) fn collect_if_pending(record: NonNull<Record>) {
-    // SAFETY: records are never freed.
+pub(crate) fn sweep_if_due(record: NonNull<Record>) {
+    // SAFETY: records are never freed; this is the caller's own.
     let record = unsafe { record.as_ref() };
-    if record.has_pending() {
-        collect_slow(record);
+    if record.sweep_due_on_new() {
+        sweep(record);
     }
 }
 
 #[cold]
 #[inline(never)]
-fn collect_slow(record: &Record) {
-    // SAFETY: the caller is the record's thread (its owner), so the plain
-    // counts of the objects it takes are its own writes.
-    unsafe { finish_chain(record.take()) };
+fn sweep(record: &Record) {
+    record.swept();
+    if !record.take_signal() {
+        return;
+    }
+    // Phase 1: detach every object whose count is negative onto a chain.
+    let mut chain: *mut Links = ptr::null_mut();
+    let mut node = record.first();
+    while let Some(n) = NonNull::new(node) {
+        // SAFETY: on our list, so alive; read before it is detached.
+        node = unsafe { n.as_ref() }.next();
+        let h = n.cast::<Header>();
+        // SAFETY: we are the owner and `h` is on our list (headers start
+        // with their links).
+        if unsafe { Header::maybe_dead(h) } {
+            // SAFETY: as above.
+            unsafe { Header::detach(h, record) };
+            // SAFETY: detached, so its links are ours to chain.
+            unsafe { n.as_ref() }.set_next(chain);
+            chain = n.as_ptr();
+        }
+    }
+    // SAFETY: every node of the chain was detached by us just now.
+    unsafe { merge_chain(chain) };
+}
+
+/// Merges every object still biased to `record` (at thread exit).
+///
+/// # Safety
+///
+/// The caller is `record`'s owner.
+unsafe fn merge_all(record: &Record) {
+    // Objects made by destructors during the merges are born merged
+    // (`CURRENT` is `EXITED`), so one pass empties the list.
+    let mut chain: *mut Links = ptr::null_mut();
+    while let Some(n) = NonNull::new(record.first()) {
+        // SAFETY: we are the owner; `n` is on our list.
+        unsafe { Header::detach(n.cast(), record) };
+        // SAFETY: detached, so its links are ours to chain.
+        unsafe { n.as_ref() }.set_next(chain);
+        chain = n.as_ptr();
+    }
+    debug_assert_eq!(record.len(), 0);
+    // SAFETY: every node of the chain was detached by us just now.
+    unsafe { merge_chain(chain) };
+}
+
+/// Merges a chain of detached objects.
+///
+/// # Safety
+///
+/// The caller is the owner that detached every node of `chain`.
+unsafe fn merge_chain(mut chain: *mut Links) {
+    while let Some(n) = NonNull::new(chain) {
+        // SAFETY: detached and not merged, so alive; read before the merge
+        // may free it.
+        chain = unsafe { n.as_ref() }.next();
+        // SAFETY: the contract.
+        unsafe { Header::merge_detached(n.cast()) };
+    }
 }

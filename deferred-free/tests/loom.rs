@@ -154,7 +154,7 @@ fn owner_never_sees_part_of_a_batch() {
     });
 }
 
-/// `Shared<T>`: the biased counts, the deferred queue and owner exit.
+/// `Shared<T>`: the biased counts, the owner's signal and sweep, and owner exit.
 #[cfg(feature = "std")]
 mod shared {
     use homing_deferred::{collect, Shared};
@@ -222,7 +222,7 @@ mod shared {
     }
 
     #[test]
-    fn two_foreign_releases_race_to_post() {
+    fn two_foreign_releases_race_to_signal() {
         loom::model(|| {
             let drops = Arc::new(AtomicUsize::new(0));
             let s = Shared::new(Probe::new(&drops));
@@ -293,6 +293,58 @@ mod shared {
             foreign.join().unwrap();
             collect();
             assert_eq!(drops.load(Ordering::SeqCst), 1);
+        });
+    }
+
+    /// The owner never joins the foreign thread, so only the signal's
+    /// Release/Acquire pair makes the foreign decrement visible to the
+    /// owner's sweep. Were either side weaker, a sweep could take the signal
+    /// yet read the count from before the decrement, skip the object, and
+    /// nothing would ever free it: the loop below would spin until loom
+    /// gives up on the execution, which fails the test.
+    #[test]
+    fn a_sweep_sees_the_decrement_it_was_signalled_for() {
+        loom::model(|| {
+            let drops = Arc::new(AtomicUsize::new(0));
+            let s = Shared::new(Probe::new(&drops));
+            let foreign = thread::spawn(move || {
+                assert_eq!(s.read(), 7);
+                drop(s); // the owner counted it: below zero, signals
+            });
+            while drops.load(Ordering::SeqCst) == 0 {
+                collect();
+                thread::yield_now();
+            }
+            foreign.join().unwrap();
+            assert_eq!(drops.load(Ordering::SeqCst), 1);
+        });
+    }
+
+    /// Two foreign threads each drop the last handle of a different object
+    /// of the same owner. The owner's one swap may read the second signal
+    /// only; it must still see the first thread's decrement, which holds
+    /// only because each signal is a read-modify-write continuing the
+    /// release sequence (a plain store would cut it, the first object would
+    /// be skipped and never freed, and the loop would spin until loom gives
+    /// up).
+    #[test]
+    fn one_sweep_sees_every_signaller_before_it() {
+        loom::model(|| {
+            let drops = Arc::new(AtomicUsize::new(0));
+            let threads: Vec<_> = (0..2)
+                .map(|_| {
+                    let s = Shared::new(Probe::new(&drops));
+                    thread::spawn(move || drop(s))
+                })
+                .collect();
+            while drops.load(Ordering::SeqCst) < 2 {
+                collect();
+                thread::yield_now();
+            }
+            for t in threads {
+                t.join().unwrap();
+            }
+            assert_eq!(drops.load(Ordering::SeqCst), 2);
         });
     }
 }

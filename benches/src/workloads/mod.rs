@@ -15,6 +15,7 @@
 
 mod block;
 pub mod cache_scratch;
+pub mod chat;
 pub mod larson;
 pub mod local;
 pub mod mstress;
@@ -120,6 +121,7 @@ pub const WORKLOADS: &[Workload] = &[
     mstress::WORKLOAD,
     cache_scratch::WORKLOAD,
     local::WORKLOAD,
+    chat::WORKLOAD,
 ];
 
 /// The workload called `name`.
