@@ -36,9 +36,13 @@ impl Heap {
             }
             let pages_in_use: usize = h.segments.iter().map(|seg| (*seg).used_pages).sum();
             if pages_in_use == 0 {
-                // Nothing live: everything goes back now (nobody may come to
-                // purge later), spare segments too, and the heap becomes free.
-                Self::collect(heap, true);
+                // Nothing live: every segment goes back, spare ones too, and
+                // the heap becomes free. Their memory goes to the segment
+                // cache still resident (nobody may come to purge this heap
+                // later; the cache purges it when the delay has passed): the
+                // next heap to grow, often a new thread taking over this
+                // one's work, reuses it without faulting it in again.
+                Self::collect_with(heap, true, true);
             } else {
                 (*heap).purge.purge_expired(false, options::now_ms());
             }
@@ -53,6 +57,18 @@ impl Heap {
     ///
     /// The caller owns `heap`.
     pub(crate) unsafe fn collect(heap: *mut Heap, all: bool) {
+        // SAFETY: forwarded.
+        unsafe { Self::collect_with(heap, all, false) }
+    }
+
+    /// As [`Heap::collect`]; with `warm`, the segments released keep their
+    /// memory for the purge delay (in the segment cache) instead of being
+    /// purged first.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns `heap`.
+    unsafe fn collect_with(heap: *mut Heap, all: bool, warm: bool) {
         // SAFETY: the caller owns the heap and every page on its lists.
         unsafe {
             (*heap).touch_owned();
@@ -72,15 +88,16 @@ impl Heap {
                     page = next;
                 }
             }
-            (*heap).purge.purge_expired(all, options::now_ms());
             if all {
-                // Spare segments too.
+                // Spare segments too (before the purge, so that `warm`
+                // segments take their queued pages with them unpurged).
                 for seg in h.segments.iter() {
                     if (*seg).kind != Kind::Huge && (*seg).used_pages == 0 {
-                        h.release_segment(seg);
+                        h.release_segment(seg, warm);
                     }
                 }
             }
+            (*heap).purge.purge_expired(all, options::now_ms());
             Self::count_purged(heap);
         }
     }
@@ -105,7 +122,7 @@ impl Heap {
                     GLOBAL.huge((*seg).map_size, false);
                     Segment::destroy(seg);
                 } else {
-                    Segment::retire(seg);
+                    Segment::retire(seg, false);
                 }
             }
             h.segments.clear();

@@ -35,6 +35,9 @@ impl Owned {
             let (seg, slot) = (taken.segment, taken.slot);
             if taken.fresh {
                 (*heap).account.segment(SEGMENT_SIZE, true);
+                if (*seg).resident {
+                    self.adopt_resident(seg, slot);
+                }
             }
             let page = ptr::addr_of_mut!((*seg).pages[slot]);
             if (*page).dirty && !(*page).in_use {
@@ -48,6 +51,38 @@ impl Owned {
             (*heap).account.page(bytes, true);
             debug_assert!((*seg).check());
             page
+        }
+    }
+
+    /// A segment came from the cache with its memory (see
+    /// `Segment::retire`): every free page but `taken` is queued for
+    /// purging like a page just retired, so what this heap does not reuse
+    /// within the purge delay is purged then.
+    ///
+    /// # Safety
+    ///
+    /// `seg` is ours, fresh from the cache; `taken` is the slot being set up.
+    unsafe fn adopt_resident(&mut self, seg: *mut Segment, taken: usize) {
+        let now = options::now_ms();
+        // SAFETY: the segment and its free pages are ours.
+        unsafe {
+            (*seg).resident = false;
+            // Slot 0 past the header is never used: a medium segment's is
+            // large, and may hold the memory of its life as a small one.
+            let used_from = seg.cast::<u8>().add(segment::HEADER_SIZE);
+            let gap = Segment::page_start(seg, 1) as usize - used_from as usize;
+            if (*seg).kind == Kind::Medium && gap > 0 {
+                crate::os::purge(ptr::NonNull::new_unchecked(used_from), gap);
+            }
+            for slot in 1..(*seg).slots {
+                if slot == taken {
+                    continue;
+                }
+                let page = ptr::addr_of_mut!((*seg).pages[slot]);
+                debug_assert!(!(*page).in_use && !(*page).dirty);
+                (*page).dirty = true;
+                self.purge().push_and_purge(page, now);
+            }
         }
     }
 
@@ -165,13 +200,15 @@ impl Owned {
         unsafe {
             let spares = self.segments.other_empty(seg);
             if spares >= options::keep_segments() {
-                self.release_segment(seg);
+                self.release_segment(seg, true);
             }
         }
     }
 
-    /// Unmaps one of our small/medium segments, which holds no live block.
-    pub(crate) unsafe fn release_segment(&mut self, seg: *mut Segment) {
+    /// Gives back one of our small/medium segments, which holds no live
+    /// block, to the segment cache (see `Segment::retire`; `warm`: its memory
+    /// is purged after the delay rather than now).
+    pub(crate) unsafe fn release_segment(&mut self, seg: *mut Segment, warm: bool) {
         // SAFETY: the segment is ours and unused.
         unsafe {
             for slot in 1..(*seg).slots {
@@ -184,7 +221,7 @@ impl Owned {
             (*(*seg).heap.cast::<Heap>())
                 .account
                 .segment(SEGMENT_SIZE, false);
-            Segment::retire(seg);
+            Segment::retire(seg, warm);
         }
     }
 }

@@ -114,6 +114,13 @@ pub(crate) struct Segment {
     /// Bytes at the start of a huge block that may be non-zero when it is
     /// handed out (0: a fresh mapping; see `reuse_huge`).
     pub(crate) huge_dirty: usize,
+    /// `true` while the page area may hold memory no page accounts for: the
+    /// segment was cached without being purged (see [`Segment::retire`]).
+    /// The heap that takes it queues its free pages for purging
+    /// (`Owned::new_page`) and clears the flag.
+    pub(crate) resident: bool,
+    /// When it was cached (resident), for its purge delay.
+    pub(crate) cached_at_ms: u64,
     /// Page metadata, indexed by slot.
     pub(crate) pages: [Page; PAGE_SLOTS],
     /// Under loom: a cell standing for the header's plain fields, written
@@ -262,23 +269,41 @@ impl Segment {
         Some(seg)
     }
 
-    /// Gives back a small or medium segment that no block uses any more:
-    /// its page area is purged (one `madvise`) and it goes to the cache of
-    /// released segments, or back to the OS when the cache is full. Threads
-    /// that come and go (and heaps that empty and refill) thus reuse address
-    /// space without `mmap`/`munmap` and their TLB shootdowns, while RSS
-    /// still drops at once.
+    /// Gives back a small or medium segment that no block uses any more: it
+    /// goes to the cache of released segments, or back to the OS when the
+    /// cache is full. Threads that come and go (and heaps that empty and
+    /// refill) thus reuse address space without `mmap`/`munmap` and their
+    /// TLB shootdowns.
+    ///
+    /// With `warm`, its memory follows the purge delay, as a free page's
+    /// does (otherwise it is purged now, for `collect` and `destroy`): cached
+    /// resident, it is purged (one `madvise`) once `HOMING_PURGE_DELAY_MS`
+    /// has passed, by the next retire, the background purger or memory
+    /// pressure. A heap that takes it before then reuses its memory without
+    /// page faults: threads that hand their live sets on as they are
+    /// replaced (a server's workers) otherwise faulted every page of every
+    /// generation in again.
     ///
     /// # Safety
     ///
     /// `seg` is live, unlinked from its heap, and nothing uses its memory.
-    pub(crate) unsafe fn retire(seg: *mut Segment) {
+    pub(crate) unsafe fn retire(seg: *mut Segment, warm: bool) {
+        let delay = if warm {
+            crate::options::purge_delay_ms()
+        } else {
+            0
+        };
+        let now = crate::options::now_ms();
         // SAFETY: forwarded from the caller; the purged range lies inside
         // the segment, past its header.
         unsafe {
             debug_assert!((*seg).kind != Kind::Huge);
-            let area = seg.cast::<u8>().add(HEADER_SIZE);
-            os::purge(NonNull::new_unchecked(area), SEGMENT_SIZE - HEADER_SIZE);
+            if delay == 0 {
+                Segment::purge_area(seg);
+            } else {
+                (*seg).resident = true;
+                (*seg).cached_at_ms = now;
+            }
             #[cfg(feature = "checked")]
             crate::live_segments::unregister(seg as usize);
             if !cache::put(seg) {
@@ -286,6 +311,22 @@ impl Segment {
                 crate::live_segments::register(seg as usize);
                 Segment::destroy(seg);
             }
+        }
+        cache::purge_expired(now);
+    }
+
+    /// Purges a segment's page area and clears `resident`.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds `seg` (nobody else uses it) and no block lives in it.
+    pub(crate) unsafe fn purge_area(seg: *mut Segment) {
+        // SAFETY: forwarded; the range lies inside the segment, past its
+        // header.
+        unsafe {
+            let area = seg.cast::<u8>().add(HEADER_SIZE);
+            os::purge(NonNull::new_unchecked(area), SEGMENT_SIZE - HEADER_SIZE);
+            (*seg).resident = false;
         }
     }
 
@@ -471,7 +512,8 @@ pub(crate) mod cache {
     use super::Segment;
     use crate::sync::{AtomicPtr, AtomicUsize, Ordering};
 
-    /// Segments kept: 16 × 4 MiB of address space, no RSS (purged).
+    /// Segments kept: 16 × 4 MiB of address space (RSS only for the purge
+    /// delay, see `Segment::retire`).
     pub(crate) const CACHE_SLOTS: usize = 16;
 
     /// A cache of released segments (the process has one, [`CACHE`]; the
@@ -480,6 +522,11 @@ pub(crate) mod cache {
         slots: [AtomicPtr<Segment>; CACHE_SLOTS],
         /// Segments in the cache now (a statistic).
         cached: AtomicUsize,
+    }
+
+    /// A slot's segment without its tag bit.
+    fn untag(seg: *mut Segment) -> *mut Segment {
+        seg.map_addr(|a| a & !1)
     }
 
     /// The process's cache.
@@ -499,8 +546,12 @@ pub(crate) mod cache {
             }
         }
 
-        /// Caches `seg`; `false` if the cache is full.
+        /// Caches `seg`; `false` if the cache is full. A resident segment's
+        /// slot carries a tag bit (segments are aligned), so `take` can
+        /// prefer it without reading headers it does not hold.
         pub(crate) fn put(&self, seg: *mut Segment) -> bool {
+            // SAFETY: the caller holds `seg` until the exchange below.
+            let tagged = seg.map_addr(|a| a | usize::from(unsafe { (*seg).resident }));
             for slot in &self.slots {
                 // Relaxed load: a hint. Release on success: the taker
                 // (Acquire) sees the segment's header as we left it.
@@ -508,7 +559,7 @@ pub(crate) mod cache {
                     && slot
                         .compare_exchange(
                             ptr::null_mut(),
-                            seg,
+                            tagged,
                             Ordering::Release,
                             Ordering::Relaxed,
                         )
@@ -522,24 +573,28 @@ pub(crate) mod cache {
             false
         }
 
-        /// Takes a cached segment, if any.
+        /// Takes a cached segment, if any: a resident one (warm memory, no
+        /// page faults) if there is one.
         pub(crate) fn take(&self) -> Option<NonNull<Segment>> {
-            for slot in &self.slots {
-                let seg = slot.load(Ordering::Relaxed);
-                // Acquire: pairs with `put`'s Release.
-                if !seg.is_null()
-                    && slot
-                        .compare_exchange(
-                            seg,
-                            ptr::null_mut(),
-                            Ordering::Acquire,
-                            Ordering::Relaxed,
-                        )
-                        .is_ok()
-                {
-                    // Relaxed: a statistic.
-                    self.cached.fetch_sub(1, Ordering::Relaxed);
-                    return NonNull::new(seg);
+            for want_warm in [true, false] {
+                for slot in &self.slots {
+                    let seg = slot.load(Ordering::Relaxed);
+                    // Acquire: pairs with `put`'s Release.
+                    if !seg.is_null()
+                        && (!want_warm || seg.addr() & 1 == 1)
+                        && slot
+                            .compare_exchange(
+                                seg,
+                                ptr::null_mut(),
+                                Ordering::Acquire,
+                                Ordering::Relaxed,
+                            )
+                            .is_ok()
+                    {
+                        // Relaxed: a statistic.
+                        self.cached.fetch_sub(1, Ordering::Relaxed);
+                        return NonNull::new(untag(seg));
+                    }
                 }
             }
             None
@@ -551,7 +606,7 @@ pub(crate) mod cache {
             let mut n = 0;
             for slot in &self.slots {
                 // Acquire: pairs with `put`'s Release, as in `take`.
-                let seg = slot.swap(ptr::null_mut(), Ordering::Acquire);
+                let seg = untag(slot.swap(ptr::null_mut(), Ordering::Acquire));
                 if !seg.is_null() {
                     // Relaxed: a statistic.
                     self.cached.fetch_sub(1, Ordering::Relaxed);
@@ -560,6 +615,68 @@ pub(crate) mod cache {
                 }
             }
             n
+        }
+
+        /// As [`purge_expired`] on this cache, with purge delay `delay`.
+        pub(crate) fn purge_expired(&self, now_ms: u64, delay: usize) {
+            if delay == crate::options::NEVER || self.len() == 0 {
+                return;
+            }
+            for slot in &self.slots {
+                let seg = slot.load(Ordering::Relaxed);
+                // Acquire: pairs with `put`'s Release, as in `take`.
+                if seg.is_null()
+                    || slot
+                        .compare_exchange(
+                            seg,
+                            ptr::null_mut(),
+                            Ordering::Acquire,
+                            Ordering::Relaxed,
+                        )
+                        .is_err()
+                {
+                    continue;
+                }
+                let seg = untag(seg);
+                // SAFETY: taken out of the cache: ours until put back; a
+                // cached segment holds no block.
+                unsafe {
+                    if (*seg).resident && now_ms >= (*seg).cached_at_ms.saturating_add(delay as u64)
+                    {
+                        Segment::purge_area(seg);
+                    }
+                }
+                // Release (both): the next taker sees the header as we left
+                // it. The slot may have been filled meanwhile: another one
+                // will do, and with none free the segment goes back to the OS.
+                // SAFETY: still ours.
+                let tagged = seg.map_addr(|a| a | usize::from(unsafe { (*seg).resident }));
+                if slot
+                    .compare_exchange(
+                        ptr::null_mut(),
+                        tagged,
+                        Ordering::Release,
+                        Ordering::Relaxed,
+                    )
+                    .is_err()
+                    && !self.put_back(seg)
+                {
+                    // Relaxed: a statistic.
+                    self.cached.fetch_sub(1, Ordering::Relaxed);
+                    // SAFETY: ours, holding nothing.
+                    unsafe { Segment::destroy(seg) };
+                }
+            }
+        }
+
+        /// `put` without counting (the segment was counted when cached).
+        fn put_back(&self, seg: *mut Segment) -> bool {
+            let ok = self.put(seg);
+            if ok {
+                // Relaxed: a statistic; `put` counted it again.
+                self.cached.fetch_sub(1, Ordering::Relaxed);
+            }
+            ok
         }
 
         /// Segments cached now.
@@ -579,6 +696,17 @@ pub(crate) mod cache {
     #[cfg(not(loom))]
     pub(super) fn take() -> Option<NonNull<Segment>> {
         CACHE.take()
+    }
+
+    /// Purges the cached segments that have kept their memory for their
+    /// purge delay at `now_ms` (see [`Segment::retire`]). Each is taken out
+    /// of the cache while it is looked at (only a holder may read a header),
+    /// then put back.
+    pub(crate) fn purge_expired(now_ms: u64) {
+        #[cfg(not(loom))]
+        CACHE.purge_expired(now_ms, crate::options::purge_delay_ms());
+        #[cfg(loom)]
+        let _ = now_ms;
     }
 
     /// Unmaps every cached segment (the OS refused memory: cached segments
@@ -601,7 +729,8 @@ pub(crate) mod cache {
         None
     }
 
-    /// Bytes of address space held by the cache (purged: no RSS).
+    /// Bytes of address space held by the cache (resident only until each
+    /// segment's purge delay has passed).
     pub(crate) fn cached_bytes() -> usize {
         #[cfg(not(loom))]
         {

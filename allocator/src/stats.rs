@@ -209,9 +209,8 @@ pub struct Stats {
     /// Bytes mapped from the OS now (address space).
     pub os_mapped: usize,
     /// Of `os_mapped`, bytes of released segments and huge mappings kept
-    /// for reuse (segments purged: address space only, no RSS; huge
-    /// mappings resident until the purge delay has passed, see
-    /// `huge_cached`).
+    /// for reuse (both resident until the purge delay has passed, then
+    /// address space only; see `huge_cached`).
     pub os_cached: usize,
     /// Bytes given back to the OS with `MADV_DONTNEED` so far.
     pub os_purged: usize,

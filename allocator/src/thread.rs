@@ -277,6 +277,7 @@ pub(crate) fn bind_preferring(prefer: *mut Heap) -> *mut Heap {
 #[cfg(not(miri))]
 extern "C" fn background_sweep() {
     let now = crate::options::now_ms();
+    crate::segment::cache::purge_expired(now);
     for heap in registry() {
         // SAFETY: heaps are never unmapped; the purge queue is shared
         // under its own lock.
