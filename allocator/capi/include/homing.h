@@ -172,7 +172,7 @@ int homing_heap_acquire(homing_heap_t *heap);
 typedef struct homing_heap_stats {
     size_t live_blocks;     /* blocks handed out and not taken back */
     size_t live_bytes;      /* their bytes (class sizes) */
-    size_t peak_live_bytes; /* highest live_bytes seen (sampled on the slow path) */
+    size_t peak_live_bytes; /* highest live_bytes seen (sampled when the heap grows) */
     size_t in_use_bytes;    /* pages and huge blocks in use: what the limit counts */
     size_t os_bytes;        /* held from the OS: segments and huge mappings */
     size_t remote_frees;    /* blocks other threads freed into the heap, taken back */
