@@ -17,13 +17,6 @@
 #define SLOTS 16384
 #define BURST 32
 
-struct worker {
-    pthread_t tid;
-    int index;
-    uint64_t steps;
-    uint64_t sum, made;
-};
-
 static size_t mixed_size(uint64_t *rng) {
     uint64_t r = rng_below(rng, 20);
     if (r < 15) return rng_range(rng, 16, 128);
@@ -32,7 +25,7 @@ static size_t mixed_size(uint64_t *rng) {
 }
 
 static void *loop(void *arg) {
-    struct worker *w = arg;
+    struct bench_worker *w = arg;
     uint64_t rng = rng_seed((uint64_t)w->index, 11), sum = 0, made = 0;
     void **slots = calloc(SLOTS, sizeof *slots);
     if (!slots) bench_fail("out of memory");
@@ -80,23 +73,5 @@ int main(int argc, char **argv) {
     int threads = 1;
     uint64_t total = 4000000;
     bench_args(argc, argv, &threads, &total);
-    struct worker *workers = calloc((size_t)threads, sizeof *workers);
-    if (!workers) bench_fail("out of memory");
-    double start = now_s();
-    for (int t = 0; t < threads; t++) {
-        workers[t].index = t;
-        workers[t].steps = total / (uint64_t)threads;
-        bench_create(&workers[t].tid, loop, &workers[t]);
-    }
-    uint64_t sum = 0, made = 0;
-    for (int t = 0; t < threads; t++) {
-        pthread_join(workers[t].tid, NULL);
-        sum += workers[t].sum;
-        made += workers[t].made;
-    }
-    double elapsed = now_s() - start;
-    if (sum != made) bench_fail("the blocks freed are not the blocks allocated: broken allocator");
-    free(workers);
-    bench_report(elapsed, sum);
-    return 0;
+    return bench_run_workers(threads, total, loop);
 }

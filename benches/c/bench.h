@@ -101,6 +101,13 @@ static inline void bench_report(double elapsed_s, uint64_t checksum) {
     printf("elapsed_s=%.9f checksum=%llu\n", elapsed_s, (unsigned long long)checksum);
 }
 
+/* Checks that the stamps read back from the blocks freed are those of the
+ * blocks allocated, then reports with them as the checksum. */
+static inline void bench_finish(double elapsed_s, uint64_t freed, uint64_t made) {
+    if (freed != made) bench_fail("the blocks freed are not the blocks allocated: broken allocator");
+    bench_report(elapsed_s, freed);
+}
+
 /* Smallest block a stamp fits in: a head word and a tail word. */
 #define STAMP_MIN 16
 /* Block sizes fit in the low 28 bits of the head word (up to 256 MiB). */
@@ -155,6 +162,39 @@ static inline void bench_create(pthread_t *t, void *(*fn)(void *), void *arg) {
         perror("pthread_create");
         exit(2);
     }
+}
+
+/* A thread of a program whose threads all run one loop on their own share
+ * of the work: `steps` to do; `sum` and `made`, the stamps it read back and
+ * the stamps it wrote. */
+struct bench_worker {
+    pthread_t tid;
+    int index;
+    uint64_t steps;
+    uint64_t sum, made;
+};
+
+/* Runs `threads` workers of `fn` (each gets a `struct bench_worker`), each
+ * doing `total / threads` steps, and finishes the program's report. */
+static inline int bench_run_workers(int threads, uint64_t total, void *(*fn)(void *)) {
+    struct bench_worker *workers = calloc((size_t)threads, sizeof *workers);
+    if (!workers) bench_fail("out of memory");
+    double start = now_s();
+    for (int t = 0; t < threads; t++) {
+        workers[t].index = t;
+        workers[t].steps = total / (uint64_t)threads;
+        bench_create(&workers[t].tid, fn, &workers[t]);
+    }
+    uint64_t sum = 0, made = 0;
+    for (int t = 0; t < threads; t++) {
+        pthread_join(workers[t].tid, NULL);
+        sum += workers[t].sum;
+        made += workers[t].made;
+    }
+    double elapsed = now_s() - start;
+    free(workers);
+    bench_finish(elapsed, sum, made);
+    return 0;
 }
 
 #endif

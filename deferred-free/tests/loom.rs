@@ -25,6 +25,7 @@ fn new_item(producer: usize, seq: usize) -> NonNull<Node> {
     });
     // The payload is written after construction, as a freeing thread writes
     // into a block it is about to post.
+    // SAFETY: the item is ours alone until it is pushed.
     item.payload.with_mut(|p| unsafe { *p = (producer, seq) });
     NonNull::from(Box::leak(item)).cast()
 }
