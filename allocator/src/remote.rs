@@ -108,13 +108,12 @@ pub(crate) unsafe fn free_remote(mine: *mut Heap, owner: *mut Heap, p: *mut u8) 
             way.head = p;
             way.len += 1;
         } else {
-            let closing = core::mem::replace(way, alone);
+            // Without runs (checked mode) the block travels alone at once.
+            let closing = core::mem::replace(way, if RUNS { alone } else { Run::NONE });
             if closing.len != 0 {
                 close_run(&mut outbox.slots, closing);
             }
             if !RUNS {
-                // Blocks travel alone (checked mode).
-                outbox.runs[way_index(p, shift)] = Run::NONE;
                 close_run(&mut outbox.slots, alone);
             }
         }
