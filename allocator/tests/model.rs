@@ -300,6 +300,21 @@ impl Model {
         Some((id, b))
     }
 
+    /// Records a block allocated here under a fresh id (see `insert`).
+    fn add(&mut self, p: *mut u8, size: usize, align: usize) -> Result<u64, TestCaseError> {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.insert(
+            id,
+            Block {
+                addr: p as usize,
+                size,
+                align,
+            },
+        )?;
+        Ok(id)
+    }
+
     /// Adds a block, checking alignment and that it overlaps no live block.
     fn insert(&mut self, id: u64, b: Block) -> Result<(), TestCaseError> {
         prop_assert!(
@@ -412,16 +427,7 @@ fn run_ops(ops: &[Op], helper: &Mailbox, model: &mut Model) -> Result<(), TestCa
                 } else {
                     homing::alloc(size, align)
                 };
-                let id = model.next_id;
-                model.next_id += 1;
-                model.insert(
-                    id,
-                    Block {
-                        addr: p as usize,
-                        size,
-                        align,
-                    },
-                )?;
+                let id = model.add(p, size, align)?;
                 if zeroed {
                     for i in offsets(size) {
                         // SAFETY: `i < size` in a live block.
@@ -505,16 +511,7 @@ fn run_ops(ops: &[Op], helper: &Mailbox, model: &mut Model) -> Result<(), TestCa
             Op::AllocMany { size, n } => {
                 for _ in 0..n {
                     let p = homing::alloc(size, 16);
-                    let id = model.next_id;
-                    model.next_id += 1;
-                    model.insert(
-                        id,
-                        Block {
-                            addr: p as usize,
-                            size,
-                            align: 16,
-                        },
-                    )?;
+                    let id = model.add(p, size, 16)?;
                     // SAFETY: a fresh block of `size` bytes.
                     unsafe { fill(p, size, id) };
                 }

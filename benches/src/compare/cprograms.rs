@@ -116,18 +116,7 @@ pub const CFLAGS: &[&str] = &["-O2", "-pthread", "-std=gnu11", "-Wall"];
 
 /// The compiler's first `--version` line, for the report.
 pub fn compiler_version() -> String {
-    Command::new(compiler())
-        .arg("--version")
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .and_then(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .next()
-                .map(str::to_string)
-        })
-        .unwrap_or_else(|| super::meta::UNKNOWN.into())
+    super::meta::command_line(&compiler(), &["--version"], std::path::Path::new("."))
 }
 
 fn modified(path: &Path) -> Option<SystemTime> {

@@ -201,7 +201,7 @@ pub fn lock_version(lock: &str, name: &str) -> Option<String> {
 }
 
 /// The first line a command prints, or [`UNKNOWN`].
-fn command_line(program: &str, args: &[&str], dir: &Path) -> String {
+pub(super) fn command_line(program: &str, args: &[&str], dir: &Path) -> String {
     Command::new(program)
         .args(args)
         .current_dir(dir)
