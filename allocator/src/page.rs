@@ -203,7 +203,7 @@ impl Page {
     /// for both cases.
     #[inline(always)]
     pub(crate) fn free_needs_attention(&self) -> bool {
-        self.used as i32 <= 1
+        self.run_needs_attention(1)
     }
 
     /// Before a run of `len` blocks is freed: as [`Page::free_needs_attention`]
@@ -239,14 +239,12 @@ impl Page {
     /// Pushes a block freed by the owner (or drained from the inbox).
     #[inline(always)]
     pub(crate) fn push_local(&mut self, block: *mut Block) {
-        // SAFETY: the caller hands us a block of this page that is no longer
-        // in use; its first word becomes the link.
-        unsafe { (*block).next = self.local_free };
-        self.local_free = block;
-        self.used = self.used.wrapping_sub(1);
+        // A run of one: the block's first word becomes the link.
+        self.push_local_run(block, block, 1);
     }
 
-    /// Pushes a run of `len` blocks freed by another thread, linked from
+    /// Pushes a run of `len` blocks (freed by another thread, or one freed
+    /// by the owner), linked from
     /// `head` to `tail` through their first words: one splice, whatever
     /// `len` (the blocks between are not touched).
     #[inline(always)]
