@@ -244,9 +244,9 @@ impl Page {
     }
 
     /// Pushes a run of `len` blocks (freed by another thread, or one freed
-    /// by the owner), linked from
-    /// `head` to `tail` through their first words: one splice, whatever
-    /// `len` (the blocks between are not touched).
+    /// by the owner), linked from `head` to `tail` through their first
+    /// words: one splice, whatever `len` (the blocks between are not
+    /// touched).
     #[inline(always)]
     pub(crate) fn push_local_run(&mut self, head: *mut Block, tail: *mut Block, len: usize) {
         // SAFETY: the caller hands us a run of dead blocks of this page;
