@@ -61,6 +61,37 @@ impl Heap {
         unsafe { Self::collect_with(heap, all, false) }
     }
 
+    /// What a heap does when it stops allocating for a while (a safe point:
+    /// `homing::collect`, `Heap::collect`, `homing_heap_release`, memory
+    /// pressure): [`Heap::collect`] of everything, then every page still in
+    /// use gives back the OS pages that only its free blocks touch
+    /// ([`Page::trim`](crate::page::Page::trim)). What stays resident is then
+    /// close to what the heap's live blocks touch: many idle heaps (a VM's
+    /// states, each on its own heap) keep no more than their live data and
+    /// the pages it sits on. Bytes trimmed.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns `heap`.
+    pub(crate) unsafe fn collect_and_trim(heap: *mut Heap) -> usize {
+        // SAFETY: the caller owns the heap and every page on its lists.
+        unsafe {
+            Self::collect_with(heap, true, false);
+            let h = &mut (*heap).owned;
+            let mut trimmed = 0;
+            // Pages on the full list have no free block on a list.
+            for class in 0..CLASSES {
+                let mut page = h.bins[class].first();
+                while !page.is_null() {
+                    let seg = crate::segment::segment_of_page(page);
+                    trimmed += (*page).trim((*seg).page_shift);
+                    page = PageQueue::next(page);
+                }
+            }
+            trimmed
+        }
+    }
+
     /// As [`Heap::collect`]; with `warm`, the segments released keep their
     /// memory for the purge delay (in the segment cache) instead of being
     /// purged first.

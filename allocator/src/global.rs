@@ -388,7 +388,8 @@ unsafe impl GlobalAlloc for Homing {
 }
 
 /// Gives back what the calling thread's heap does not need right now: posts
-/// its outbox, drains its inbox, returns empty pages and purges free memory.
+/// its outbox, drains its inbox, returns empty pages, purges free memory
+/// and, in the pages still in use, the OS pages that hold only free blocks.
 /// A VM calls it at safe points; it is never needed for correctness.
 ///
 /// ```
@@ -407,7 +408,7 @@ pub fn collect() {
     // SAFETY: the thread's own, real heap.
     unsafe {
         remote::flush_outbox(heap);
-        Heap::collect(heap, true);
+        Heap::collect_and_trim(heap);
         debug_assert!(Heap::check(heap), "homing: heap invariant broken");
     }
     crate::huge::cache::sweep();

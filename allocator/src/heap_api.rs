@@ -275,8 +275,9 @@ impl Heap {
         }
     }
 
-    /// Takes back blocks freed by other threads, returns empty pages and
-    /// purges free memory.
+    /// Takes back blocks freed by other threads, returns empty pages,
+    /// purges free memory, and purges the OS pages of pages in use that
+    /// hold only free blocks (they fault back in when reused).
     ///
     /// ```
     /// use std::alloc::Layout;
@@ -291,7 +292,7 @@ impl Heap {
     /// ```
     pub fn collect(&self) {
         // SAFETY: we own the heap.
-        unsafe { heap::Heap::collect(self.raw.as_ptr(), true) };
+        unsafe { heap::Heap::collect_and_trim(self.raw.as_ptr()) };
     }
 
     /// The heap's numbers now: live bytes and blocks, peak, bytes in use
@@ -385,9 +386,17 @@ impl Heap {
     /// heap.hold_acquire().unwrap();
     /// ```
     pub fn hold_release(&self) -> Result<(), Holder> {
+        let me = thread_token();
+        let raw = self.raw.as_ptr();
         // SAFETY: the heap is live; the hand-off word is atomic.
-        let account = unsafe { &*core::ptr::addr_of!((*self.raw.as_ptr()).account) };
-        account.release(thread_token()).map_err(Self::holder_of)
+        let account = unsafe { &*core::ptr::addr_of!((*raw).account) };
+        if account.holder() == me {
+            // The heap goes idle: it gives back what it does not use, so
+            // that idle heaps hold resident only their live data.
+            // SAFETY: we hold it (only we could change that).
+            unsafe { heap::Heap::collect_and_trim(raw) };
+        }
+        account.release(me).map_err(Self::holder_of)
     }
 
     /// The calling thread takes a released heap (`homing_heap_acquire`),

@@ -473,6 +473,8 @@ enum Op {
     Free(usize),
     FreeRemote(usize),
     Collect,
+    /// Released (it trims) and taken back by another thread.
+    HandOff,
     Check,
 }
 
@@ -483,8 +485,32 @@ fn op() -> impl Strategy<Value = Op> {
         3 => any::<usize>().prop_map(Op::Free),
         2 => any::<usize>().prop_map(Op::FreeRemote),
         1 => Just(Op::Collect),
+        1 => Just(Op::HandOff),
         2 => Just(Op::Check),
     ]
+}
+
+/// The bytes a live block of the model carries at its two ends (so a
+/// trim that purged live data, or a block handed out twice, shows).
+fn stamps(p: usize, size: usize) -> [(usize, u8); 2] {
+    [
+        (p, (p >> 4) as u8 ^ 0x5A),
+        (p + size - 1, (p >> 12) as u8 ^ 0xC3),
+    ]
+}
+
+fn stamp(p: usize, size: usize) {
+    for (at, v) in stamps(p, size) {
+        // SAFETY: inside a live block of `size` bytes of the test's.
+        unsafe { (at as *mut u8).write(v) };
+    }
+}
+
+fn stamped(p: usize, size: usize) -> bool {
+    // SAFETY: as in `stamp`.
+    stamps(p, size)
+        .iter()
+        .all(|&(at, v)| unsafe { (at as *const u8).read() } == v)
 }
 
 /// What a block of `size` counts in the live bytes: its class size, or
@@ -495,7 +521,9 @@ fn class_bytes(size: usize) -> Option<usize> {
 
 /// `Heap::stats` against a model: live blocks and bytes exact (after the
 /// remote frees are taken back), the peak between the highest live count
-/// sampled and the true highest, in-use and OS bytes bounded by live.
+/// sampled and the true highest, in-use and OS bytes bounded by live;
+/// hand-offs (which trim free memory) between the operations, and every
+/// live block's contents checked throughout.
 fn stats_follow_a_model() {
     let cases = if cfg!(miri) { 4 } else { 48 };
     let mut runner = TestRunner::new(Config {
@@ -505,9 +533,9 @@ fn stats_follow_a_model() {
     });
     runner
         .run(&proptest::collection::vec(op(), 1..120), |ops| {
-            let heap = Heap::new();
-            // (pointer, counted bytes)
-            let mut live: Vec<(usize, usize)> = Vec::new();
+            let mut heap = Heap::new();
+            // (pointer, counted bytes, size)
+            let mut live: Vec<(usize, usize, usize)> = Vec::new();
             let mut model_bytes = 0usize;
             // Remote frees not yet taken back: still live in the heap.
             let mut in_flight = (0usize, 0usize);
@@ -531,18 +559,21 @@ fn stats_follow_a_model() {
                                 b
                             }
                         };
-                        live.push((p.as_ptr() as usize, counted));
+                        stamp(p.as_ptr() as usize, size);
+                        live.push((p.as_ptr() as usize, counted, size));
                         model_bytes += counted;
                         true_peak = true_peak.max(model_bytes + in_flight.1);
                     }
                     Op::Free(i) if !live.is_empty() => {
-                        let (p, b) = live.swap_remove(i % live.len());
+                        let (p, b, size) = live.swap_remove(i % live.len());
+                        prop_assert!(stamped(p, size));
                         // SAFETY: a live block of this heap, freed once.
                         unsafe { heap.dealloc(std::ptr::NonNull::new(p as *mut u8).unwrap()) };
                         model_bytes -= b;
                     }
                     Op::FreeRemote(i) if !live.is_empty() => {
-                        let (p, b) = live.swap_remove(i % live.len());
+                        let (p, b, size) = live.swap_remove(i % live.len());
+                        prop_assert!(stamped(p, size));
                         // SAFETY: as above, from another thread.
                         thread::spawn(move || unsafe { homing::free(p as *mut u8) })
                             .join()
@@ -556,9 +587,25 @@ fn stats_follow_a_model() {
                         remote_total += in_flight.0;
                         in_flight = (0, 0);
                     }
+                    Op::HandOff => {
+                        heap.hold_release().unwrap();
+                        remote_total += in_flight.0;
+                        in_flight = (0, 0);
+                        heap = thread::spawn(move || {
+                            heap.hold_acquire().unwrap();
+                            heap.hold_release().unwrap();
+                            heap
+                        })
+                        .join()
+                        .unwrap();
+                        heap.hold_acquire().unwrap();
+                    }
                     _ => {}
                 }
-                if matches!(op, Op::Check | Op::Collect) {
+                for &(p, _, size) in &live {
+                    prop_assert!(stamped(p, size), "{op:?} changed a live block");
+                }
+                if matches!(op, Op::Check | Op::Collect | Op::HandOff) {
                     let s: HeapStats = heap.stats();
                     // Undrained remote frees count as live (taken back only
                     // at a slow path or collect): between the two.
@@ -575,7 +622,7 @@ fn stats_follow_a_model() {
                     prop_assert!(s.remote_frees <= remote_total + in_flight.0, "{s:?}");
                     prop_assert_eq!(s.limit, None);
                 }
-                if matches!(op, Op::Collect) {
+                if matches!(op, Op::Collect | Op::HandOff) {
                     let s = heap.stats();
                     prop_assert_eq!(s.live_blocks, live.len());
                     prop_assert_eq!(s.live_bytes, model_bytes);
@@ -583,7 +630,7 @@ fn stats_follow_a_model() {
                 }
             }
             heap.collect();
-            for (p, _) in live.drain(..) {
+            for (p, _, _) in live.drain(..) {
                 // SAFETY: live blocks of this heap, freed once.
                 unsafe { heap.dealloc(std::ptr::NonNull::new(p as *mut u8).unwrap()) };
             }
