@@ -697,7 +697,8 @@ mod tests {
                 }
                 assert!(!kept.contains(&b), "a live block handed out");
                 again.push(b);
-                assert!(page.check());
+                // (Every step is O(n²) in all: too slow for Miri.)
+                assert!(cfg!(miri) || page.check());
             }
             assert_eq!(
                 again.len() + kept.len(),

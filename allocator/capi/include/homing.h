@@ -147,7 +147,8 @@ void *homing_heap_realloc(homing_heap_t *heap, void *p, size_t size);
 void homing_heap_free(homing_heap_t *heap, void *p);
 
 /* Takes back the blocks other threads freed into heap, returns its empty
- * pages, purges free memory. Owner thread only; call it at safe points. */
+ * pages, purges free memory, also the OS pages of pages in use that only
+ * free blocks touch. Owner thread only; call it at safe points. */
 void homing_heap_collect(homing_heap_t *heap);
 
 /* Destroys heap and releases every block it still holds, at once. Owner
@@ -156,8 +157,11 @@ void homing_heap_collect(homing_heap_t *heap);
 void homing_heap_destroy(homing_heap_t *heap);
 
 /* The calling thread, which holds heap, lets it go (its writes are
- * published to the next homing_heap_acquire). 0, or EPERM if the calling
- * thread does not hold heap (the checked build aborts instead). */
+ * published to the next homing_heap_acquire). The heap first gives back the
+ * memory it does not use, as homing_heap_collect does, so a heap between
+ * two holders keeps resident little more than its live blocks. 0, or EPERM
+ * if the calling thread does not hold heap (the checked build aborts
+ * instead; nothing is given back then). */
 int homing_heap_release(homing_heap_t *heap);
 
 /* The calling thread takes heap, released by its previous holder, and sees

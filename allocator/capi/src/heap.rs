@@ -274,7 +274,8 @@ pub unsafe extern "C" fn homing_heap_free(heap: *mut HomingHeap, p: *mut c_void)
 }
 
 /// Takes back the blocks other threads freed into `heap`, returns its empty
-/// pages and purges free memory. Call it at safe points.
+/// pages and purges free memory, also the OS pages of pages in use that
+/// only free blocks touch. Call it at safe points.
 ///
 /// # Safety
 ///
@@ -294,7 +295,10 @@ pub unsafe extern "C" fn homing_heap_collect(heap: *mut HomingHeap) {
 
 /// The calling thread, which holds `heap`, lets it go so that another
 /// thread can `homing_heap_acquire` it (e.g. at the end of a job, before
-/// the VM state goes back to the scheduler). Returns 0, or `EPERM` if the
+/// the VM state goes back to the scheduler). The heap first gives back what
+/// it does not use, as `homing_heap_collect` does (empty pages, and the OS
+/// pages of pages in use that only free blocks touch): an idle heap keeps
+/// resident little more than its live blocks. Returns 0, or `EPERM` if the
 /// calling thread does not hold the heap (nothing changes; the checked
 /// build aborts with a message instead).
 ///
