@@ -344,7 +344,7 @@ impl Page {
             // but us, and we link none of these until the hole is filled.
             unsafe {
                 crate::os::purge(
-                    ptr::NonNull::new_unchecked(from as *mut u8),
+                    ptr::NonNull::new_unchecked(self.start.wrapping_add(from - start)),
                     (run as usize) << shift,
                 )
             };
@@ -356,7 +356,7 @@ impl Page {
         let (mut head, mut kept) = (ptr::null_mut::<Block>(), 0u32);
         for i in (0..reserved).rev() {
             if is_free(&free, i) && self.holes & self.granules_of(i, base, shift) == 0 {
-                let block = (start + i * bs) as *mut Block;
+                let block = self.start.wrapping_add(i * bs).cast::<Block>();
                 // SAFETY: a free block of ours outside every hole.
                 unsafe { (*block).next = head };
                 head = block;
@@ -386,7 +386,7 @@ impl Page {
             let (first, last) = ((from - start) / bs, (to - 1 - start) / bs);
             for i in (first..=last).rev() {
                 if self.holes & self.granules_of(i, base, shift) == 0 {
-                    let block = (start + i * bs) as *mut Block;
+                    let block = self.start.wrapping_add(i * bs).cast::<Block>();
                     // SAFETY: a held block of ours (it touched hole `g`,
                     // and now touches none); writing its link faults the
                     // purged memory back in.
