@@ -368,7 +368,9 @@ impl Heap {
             }
             // Pages purged since the last slow path (stats lag by one).
             Self::count_purged(heap);
-            (*heap).purge.purge_expired(false, options::now_ms());
+            if !(*heap).purge.is_empty() {
+                (*heap).purge.purge_expired(false, options::now_ms());
+            }
             let h = &mut (*heap).owned;
             // The direct page, then the rest of the class.
             let mut page = h.bins[class].first();
