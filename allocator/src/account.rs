@@ -75,6 +75,10 @@ pub(crate) struct Account {
     /// `homing_heap_release` / `homing_heap_acquire` and the checked
     /// build's holder checks use it.
     pub(crate) holder: AtomicUsize,
+    /// Checked build: a thread is inside one of the heap's calls (see
+    /// [`Account::enter`]).
+    #[cfg(feature = "checked")]
+    busy: crate::sync::AtomicBool,
     limit: Tally,
     pages: Tally,
     segments: Tally,
@@ -94,6 +98,8 @@ impl Account {
         pub(crate) fn new() -> Account {
             Account {
                 holder: AtomicUsize::new(0),
+                #[cfg(feature = "checked")]
+                busy: crate::sync::AtomicBool::new(false),
                 limit: Tally::new(NO_LIMIT),
                 pages: Tally::new(0),
                 segments: Tally::new(0),
@@ -139,6 +145,24 @@ impl Account {
         // the heap, it wrote this value itself (program order); if it does
         // not, any value but its own token is a correct report.
         self.holder.load(Ordering::Relaxed)
+    }
+
+    /// Checked build: the calling thread enters one of the heap's calls.
+    /// `false` if another thread is inside one at this moment (two threads
+    /// using one heap at once: the caller reports it).
+    #[cfg(feature = "checked")]
+    pub(crate) fn enter(&self) -> bool {
+        // Acquire: pairs with `leave`'s Release, so a correct sequence of
+        // users (each leaving before the next enters) is ordered; the flag
+        // is a check, the hand-off itself orders the heap's data.
+        !self.busy.swap(true, Ordering::Acquire)
+    }
+
+    /// Checked build: the calling thread leaves the heap's call.
+    #[cfg(feature = "checked")]
+    pub(crate) fn leave(&self) {
+        // Release: see `enter`.
+        self.busy.store(false, Ordering::Release);
     }
 
     /// Sets the holder of a heap nobody else can see yet (a new heap).

@@ -179,6 +179,8 @@ impl Heap {
     /// unsafe { heap.dealloc(p) };
     /// ```
     pub fn alloc(&self, layout: Layout) -> Option<NonNull<u8>> {
+        #[cfg(feature = "checked")]
+        let _using = self.using("Heap::alloc");
         let raw = self.raw.as_ptr();
         // SAFETY: we own the heap (the value is ours; `Heap` is !Sync).
         let mut p = unsafe { heap::Heap::alloc_sized(raw, layout.size(), layout.align()) };
@@ -267,6 +269,8 @@ impl Heap {
             let seg = segment::segment_of(p.as_ptr());
             if (*seg).heap == self.raw.as_ptr().cast() {
                 #[cfg(feature = "checked")]
+                let _using = self.using("Heap::dealloc");
+                #[cfg(feature = "checked")]
                 crate::checked::check_free(p.as_ptr());
                 heap::Heap::free_owned(self.raw.as_ptr(), p.as_ptr());
             } else {
@@ -291,6 +295,8 @@ impl Heap {
     /// heap.collect(); // takes the block back from the heap's inbox
     /// ```
     pub fn collect(&self) {
+        #[cfg(feature = "checked")]
+        let _using = self.using("Heap::collect");
         // SAFETY: we own the heap.
         unsafe { heap::Heap::collect_and_trim(self.raw.as_ptr()) };
     }
@@ -313,6 +319,8 @@ impl Heap {
     /// unsafe { heap.dealloc(p) };
     /// ```
     pub fn stats(&self) -> HeapStats {
+        #[cfg(feature = "checked")]
+        let _using = self.using("Heap::stats");
         // SAFETY: we own the heap.
         unsafe {
             let heap = self.raw.as_ptr();
@@ -341,6 +349,8 @@ impl Heap {
     /// heap.set_limit(None);
     /// ```
     pub fn set_limit(&self, limit: Option<usize>) {
+        #[cfg(feature = "checked")]
+        let _using = self.using("Heap::set_limit");
         // SAFETY: we own the heap.
         unsafe {
             (*self.raw.as_ptr())
@@ -444,6 +454,43 @@ impl Heap {
         }
     }
 
+    /// Checked build: reports a call (`call`, e.g. `"Heap::alloc"`) that
+    /// may not use the heap now, and aborts: the heap was released
+    /// ([`Heap::hold_release`]) and not acquired again, or another thread is
+    /// inside one of its calls at this moment (two threads using one heap at
+    /// once, which only `unsafe` code sharing it can do). The guard marks
+    /// the call as inside until dropped.
+    #[cfg(feature = "checked")]
+    fn using(&self, call: &str) -> Using<'_> {
+        // SAFETY: the heap is live; the hand-off word and the flag are atomic.
+        let account = unsafe { &*core::ptr::addr_of!((*self.raw.as_ptr()).account) };
+        let at = self.raw.as_ptr() as usize;
+        if account.holder() == 0 {
+            crate::os::fatal(
+                &[call, " of a heap that was released (hold_release) and not acquired again: call hold_acquire first"],
+                "heap",
+                at,
+            );
+        }
+        self.enter(call)
+    }
+
+    /// Checked build: as [`Heap::using`], without the holder check.
+    #[cfg(feature = "checked")]
+    fn enter(&self, call: &str) -> Using<'_> {
+        // SAFETY: the heap is live; the flag is atomic.
+        let account = unsafe { &*core::ptr::addr_of!((*self.raw.as_ptr()).account) };
+        let at = self.raw.as_ptr() as usize;
+        if !account.enter() {
+            crate::os::fatal(
+                &[call, " of a heap another thread is using at this moment (two threads using one heap at once)"],
+                "heap",
+                at,
+            );
+        }
+        Using(account)
+    }
+
     fn holder_of(token: usize) -> Holder {
         if token == 0 {
             Holder::Nobody
@@ -469,6 +516,17 @@ impl Heap {
     }
 }
 
+/// Checked build: a call of the heap in progress (see `Heap::using`).
+#[cfg(feature = "checked")]
+struct Using<'a>(&'a crate::account::Account);
+
+#[cfg(feature = "checked")]
+impl Drop for Using<'_> {
+    fn drop(&mut self) {
+        self.0.leave();
+    }
+}
+
 impl Default for Heap {
     fn default() -> Self {
         Self::new()
@@ -477,6 +535,11 @@ impl Default for Heap {
 
 impl Drop for Heap {
     fn drop(&mut self) {
+        // Checked build: no other thread may be inside a call (a `Using`
+        // kept here would be dropped after the heap is free for reuse). A
+        // released heap may be dropped (by whoever has the value).
+        #[cfg(feature = "checked")]
+        drop(self.enter("Heap::destroy"));
         let raw = self.raw.as_ptr();
         // SAFETY: we own the heap; no borrow of it is alive (we are in its
         // drop), so no `Allocator`-made value still uses its blocks, and any

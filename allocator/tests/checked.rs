@@ -67,6 +67,33 @@ fn child() {
                 let p = homing::alloc(64, 8);
                 homing::free(p.add(16));
             }
+            "heap-released" => {
+                let heap = homing::Heap::new();
+                heap.hold_release().unwrap();
+                let _ = heap.alloc(std::alloc::Layout::new::<[u8; 32]>());
+            }
+            "heap-two-threads" => {
+                // Shares a heap through `unsafe` (the type is !Sync): two
+                // threads allocating and freeing at once, until caught.
+                struct Shared(homing::Heap);
+                // SAFETY: none: this is the misuse under test.
+                unsafe impl Sync for Shared {}
+                let shared = Shared(homing::Heap::new());
+                let layout = std::alloc::Layout::new::<[u8; 48]>();
+                let churn = |shared: &Shared| {
+                    let start = std::time::Instant::now();
+                    while start.elapsed() < std::time::Duration::from_secs(20) {
+                        for _ in 0..1000 {
+                            let p = shared.0.alloc(layout).unwrap();
+                            shared.0.dealloc(p);
+                        }
+                    }
+                };
+                std::thread::scope(|s| {
+                    s.spawn(|| churn(&shared));
+                    churn(&shared);
+                });
+            }
             other => panic!("unknown case {other}"),
         }
     }
@@ -112,6 +139,27 @@ fn realloc_and_usable_size_check_their_pointer() {
 fn interior_pointer_is_reported() {
     let err = run_case("interior");
     assert!(err.contains("middle of a block"), "{err}");
+}
+
+#[test]
+fn heap_misuse_is_reported() {
+    let err = run_case("heap-released");
+    assert!(
+        err.contains(
+            "homing: Heap::alloc of a heap that was released (hold_release) and not acquired again"
+        ),
+        "{err}"
+    );
+    // Two threads inside the heap's calls at once: caught as soon as two
+    // calls overlap (the child gives up after 20 s and exits cleanly, which
+    // fails the test).
+    let err = run_case("heap-two-threads");
+    assert!(
+        err.contains(
+            "of a heap another thread is using at this moment (two threads using one heap at once)"
+        ),
+        "{err}"
+    );
 }
 
 #[test]
