@@ -70,12 +70,21 @@ impl Heap {
     /// states, each on its own heap) keep no more than their live data and
     /// the pages it sits on. Bytes trimmed.
     ///
+    /// With `if_changed` (a hand-off), nothing is done if the heap took no
+    /// slow path since it was last collected and trimmed: releasing an idle
+    /// heap is then O(1). (Frees on the fast path alone empty no page; they
+    /// only leave free blocks that the next trim finds.)
+    ///
     /// # Safety
     ///
     /// The caller owns `heap`.
-    pub(crate) unsafe fn collect_and_trim(heap: *mut Heap) -> usize {
+    pub(crate) unsafe fn collect_and_trim(heap: *mut Heap, if_changed: bool) -> usize {
         // SAFETY: the caller owns the heap and every page on its lists.
         unsafe {
+            let changed = (*heap).owned.slow_paths != (*heap).owned.trimmed_at;
+            if if_changed && !changed && (*heap).inbox.is_empty() {
+                return 0;
+            }
             Self::collect_with(heap, true, false);
             let h = &mut (*heap).owned;
             let mut trimmed = 0;
@@ -88,6 +97,7 @@ impl Heap {
                     page = PageQueue::next(page);
                 }
             }
+            h.trimmed_at = h.slow_paths;
             trimmed
         }
     }

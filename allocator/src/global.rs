@@ -408,7 +408,7 @@ pub fn collect() {
     // SAFETY: the thread's own, real heap.
     unsafe {
         remote::flush_outbox(heap);
-        Heap::collect_and_trim(heap);
+        Heap::collect_and_trim(heap, false);
         debug_assert!(Heap::check(heap), "homing: heap invariant broken");
     }
     crate::huge::cache::sweep();

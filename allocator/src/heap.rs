@@ -107,6 +107,12 @@ pub(crate) struct Owned {
     pub(crate) full: PageQueue,
     /// Empty pages kept in each class's bin (see `keep_as_spare`).
     pub(crate) spares: [u8; CLASSES],
+    /// Counts the slow paths taken (an allocation's, a free that emptied a
+    /// page or found it full, an inbox drain): the heap has changed in
+    /// ways a trim cares about since `trimmed_at` (see `collect_and_trim`).
+    pub(crate) slow_paths: u32,
+    /// `slow_paths` when the heap was last collected and trimmed.
+    pub(crate) trimmed_at: u32,
     /// Its segments (see `segments`).
     pub(crate) segments: SegmentSet,
     /// The heap's purge queue (`Heap::purge`, beside this part: the
@@ -358,6 +364,7 @@ impl Heap {
         // SAFETY: the caller owns the heap; every page reached from it is live.
         unsafe {
             (*heap).touch_owned();
+            (*heap).owned.slow_paths = (*heap).owned.slow_paths.wrapping_add(1);
             // Remote frees first: they may refill the direct page. (These go
             // through the raw pointer, before `h` below is made.)
             if !(*heap).inbox.is_empty() {
@@ -499,6 +506,7 @@ impl Heap {
         // SAFETY: the caller owns the heap and its pages.
         unsafe {
             let h = &mut (*heap).owned;
+            h.slow_paths = h.slow_paths.wrapping_add(1);
             let seg = segment::segment_of_page(page);
             if (*seg).kind == Kind::Huge {
                 return Self::free_huge(seg);
@@ -537,6 +545,7 @@ impl Heap {
                 n += Self::free_run(heap, node);
             }
             (*heap).counters.remote_drained.add(n);
+            (*heap).owned.slow_paths = (*heap).owned.slow_paths.wrapping_add(1);
         }
         n
     }
@@ -619,6 +628,8 @@ impl Owned {
         bins: [PageQueue::EMPTY; CLASSES],
         full: PageQueue::EMPTY,
         spares: [0; CLASSES],
+        slow_paths: 0,
+        trimmed_at: 0,
         segments: SegmentSet::EMPTY,
         purge: ptr::null(),
     };

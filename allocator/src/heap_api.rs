@@ -298,7 +298,7 @@ impl Heap {
         #[cfg(feature = "checked")]
         let _using = self.using("Heap::collect");
         // SAFETY: we own the heap.
-        unsafe { heap::Heap::collect_and_trim(self.raw.as_ptr()) };
+        unsafe { heap::Heap::collect_and_trim(self.raw.as_ptr(), false) };
     }
 
     /// The heap's numbers now: live bytes and blocks, peak, bytes in use
@@ -404,7 +404,7 @@ impl Heap {
             // The heap goes idle: it gives back what it does not use, so
             // that idle heaps hold resident only their live data.
             // SAFETY: we hold it (only we could change that).
-            unsafe { heap::Heap::collect_and_trim(raw) };
+            unsafe { heap::Heap::collect_and_trim(raw, true) };
         }
         account.release(me).map_err(Self::holder_of)
     }
