@@ -411,27 +411,6 @@ pub(crate) mod cache {
 
         /// Runs `f` on the entries under the lock.
         fn with<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
-            self.lock();
-            let publish = |inner: &mut Inner| {
-                let r = f(inner);
-                // Relaxed: hints and statistics for readers without the
-                // lock; the lock orders every real access to the entries.
-                self.len.store(inner.len, Ordering::Relaxed);
-                self.bytes.store(inner.bytes, Ordering::Relaxed);
-                r
-            };
-            #[cfg(loom)]
-            // SAFETY: we hold the lock: nobody else reaches `inner`.
-            let r = self.inner.with_mut(|inner| publish(unsafe { &mut *inner }));
-            #[cfg(not(loom))]
-            // SAFETY: we hold the lock: nobody else reaches `inner`.
-            let r = publish(unsafe { &mut *self.inner.get() });
-            self.unlock();
-            r
-        }
-
-        /// Waits for the lock and takes it.
-        pub(crate) fn lock(&self) {
             let mut spins = 0;
             // Acquire: we read what the previous holder wrote (the entries,
             // and the headers of the mappings they name, written by the
@@ -448,12 +427,23 @@ pub(crate) mod cache {
                     core::hint::spin_loop();
                 }
             }
-        }
-
-        /// Lets the lock go (taken by [`HugeCache::lock`]).
-        pub(crate) fn unlock(&self) {
+            let publish = |inner: &mut Inner| {
+                let r = f(inner);
+                // Relaxed: hints and statistics for readers without the
+                // lock; the lock orders every real access to the entries.
+                self.len.store(inner.len, Ordering::Relaxed);
+                self.bytes.store(inner.bytes, Ordering::Relaxed);
+                r
+            };
+            #[cfg(loom)]
+            // SAFETY: we hold the lock: nobody else reaches `inner`.
+            let r = self.inner.with_mut(|inner| publish(unsafe { &mut *inner }));
+            #[cfg(not(loom))]
+            // SAFETY: we hold the lock: nobody else reaches `inner`.
+            let r = publish(unsafe { &mut *self.inner.get() });
             // Release: the next holder sees our writes.
             self.lock.store(false, Ordering::Release);
+            r
         }
 
         /// Takes the entry at `i` out (under the lock).

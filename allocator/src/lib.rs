@@ -5,7 +5,7 @@
 //! Layers, bottom up: `sync` → `os` → `options` → `list` → `size_class` →
 //! `page` → `live_segments` → `segment` → `segments` → `purge` →
 //! `account` → `stats` → `outbox` → `heap` → `pages` / `huge` / `collect` → `checked` →
-//! `remote` → `registry` → `thread` → `global` / `heap_api` / `loom_model` / `fork` →
+//! `remote` → `registry` → `thread` → `global` / `heap_api` / `loom_model` →
 //! `safe_point`.
 //!
 //! A module uses only modules of earlier layers (`.ci/layers` checks it);
@@ -34,7 +34,6 @@ mod sync;
 #[cfg(feature = "checked")]
 mod checked;
 mod collect;
-mod fork;
 #[cfg(not(loom))]
 mod global;
 mod heap;

@@ -96,7 +96,7 @@ impl PurgeQueue {
             .is_ok()
     }
 
-    pub(crate) fn unlock(&self) {
+    fn unlock(&self) {
         // Release: the next holder sees our writes.
         self.lock.store(false, Ordering::Release);
     }
@@ -104,15 +104,6 @@ impl PurgeQueue {
     /// Runs `f` on the queue under the lock, waiting for it if the other
     /// side holds it (briefly: see the module doc).
     fn with<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
-        self.lock();
-        // SAFETY: we hold the lock: nobody else reaches `inner`.
-        let r = unsafe { self.inner_mut(f) };
-        self.unlock();
-        r
-    }
-
-    /// Waits for the lock and takes it (also around a `fork`, see `fork`).
-    pub(crate) fn lock(&self) {
         let mut spins = 0;
         while !self.try_lock() {
             spins += 1;
@@ -122,6 +113,10 @@ impl PurgeQueue {
                 core::hint::spin_loop();
             }
         }
+        // SAFETY: we hold the lock: nobody else reaches `inner`.
+        let r = unsafe { self.inner_mut(f) };
+        self.unlock();
+        r
     }
 
     /// Runs `f` on the queue itself.
