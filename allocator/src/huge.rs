@@ -462,6 +462,27 @@ pub(crate) mod cache {
             r
         }
 
+        /// Takes the lock and keeps it (a `fork`'s prepare handler: see
+        /// [`fork_guard`]).
+        #[cfg(not(loom))]
+        fn lock_for_fork(&self) {
+            // Acquire/Relaxed: as in `with`.
+            while self
+                .lock
+                .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_err()
+            {
+                os::yield_now();
+            }
+        }
+
+        /// Releases the lock `lock_for_fork` took (in parent and child).
+        #[cfg(not(loom))]
+        fn unlock_after_fork(&self) {
+            // Release: as in `with`.
+            self.lock.store(false, Ordering::Release);
+        }
+
         /// Takes the entry at `i` out (under the lock).
         fn remove(&self, inner: &mut Inner, i: usize) -> Entry {
             let e = core::mem::replace(&mut inner.entries[i], EMPTY);
@@ -668,6 +689,45 @@ pub(crate) mod cache {
             // Relaxed: a statistic.
             self.bytes.load(Ordering::Relaxed)
         }
+    }
+
+    /// `fork` while another thread holds a spin lock would leave it held
+    /// in the child forever (the holder does not exist there): the child's
+    /// first huge allocation or free, or its thread's purge, would wait for
+    /// good. So homing registers `pthread_atfork` handlers when it is loaded:
+    /// the forking thread first waits for the background purger to end its
+    /// round and keeps it from starting another (a round holds purge-queue
+    /// locks and claims heaps), then takes this cache's lock, forks, and
+    /// releases both in parent and child. Nothing else a child could
+    /// inherit held is a lock: heaps, inboxes, the registry and the segment
+    /// cache are lock-free (`capi`'s interpose notes say what the child
+    /// keeps). Order: the purger's round takes this lock inside a round,
+    /// the handler in the same order, so they cannot wait for each other.
+    #[cfg(all(target_os = "linux", not(any(miri, loom))))]
+    pub(crate) mod fork_guard {
+        use super::CACHE;
+
+        extern "C" fn prepare() {
+            crate::purge::background::hold_rounds();
+            CACHE.lock_for_fork();
+        }
+
+        extern "C" fn after() {
+            CACHE.unlock_after_fork();
+            crate::purge::background::release_rounds();
+        }
+
+        extern "C" fn install() {
+            // Nothing to do if it fails: forks then run without the guard,
+            // as before.
+            let _ = crate::os::at_fork(prepare, after, after);
+        }
+
+        /// Registers the handlers when the library is loaded (once per
+        /// process; a child inherits them).
+        #[used]
+        #[link_section = ".init_array"]
+        static INSTALL_AT_LOAD: extern "C" fn() = install;
     }
 
     /// Unmaps a mapping the cache gave up.
