@@ -74,7 +74,7 @@ impl Heap {
             // its limit and its statistics see what a fresh one would give.
             let need = layout.map_size;
             let most = if owner.is_null() {
-                need.saturating_add(need / cache::WASTE_DIVISOR)
+                need.saturating_mul(cache::FIT_FACTOR)
             } else {
                 need
             };
@@ -210,9 +210,9 @@ impl Heap {
 /// # Fit
 ///
 /// A thread heap's request that needs `need` bytes of mapping takes the
-/// smallest cached mapping of `need` to `need + need / 4` bytes (the rest
-/// of the mapping becomes the block's usable tail, as `usable_size`
-/// reports); a first-class heap's takes only one of exactly `need` bytes,
+/// smallest cached mapping of `need` to [`FIT_FACTOR`] times `need` bytes
+/// (the rest of the mapping becomes the block's usable tail, as
+/// `usable_size` reports); a first-class heap's takes only one of exactly `need` bytes,
 /// so its limit and statistics count what a fresh mapping would. The block is
 /// placed for the request's alignment, so reused blocks keep every
 /// alignment guarantee of a fresh one.
@@ -242,12 +242,21 @@ pub(crate) mod cache {
     /// Entries in the cache.
     pub(crate) const SLOTS: usize = 64;
     /// Bytes of mapping the cache holds at most. Resident for a purge
-    /// delay, these count in peak RSS: the C `mstress` (2 threads) peaks at
-    /// 66–68 MiB with 32, 74–82 MiB with 64 and 79–82 MiB with 128 (tcmalloc
-    /// 40–42, mimalloc 48–49), at 0.12–0.15, 0.08–0.09 and 0.11–0.29 s.
-    pub(crate) const MAX_BYTES: usize = 64 << 20;
+    /// delay, these count in peak RSS. With a fit of a quarter more, the C
+    /// `mstress` (2 threads) peaked at 66–68 MiB with 32, 74–82 MiB with 64
+    /// and 79–82 MiB with 128 (tcmalloc 40–42, mimalloc 48–49), at
+    /// 0.12–0.15, 0.08–0.09 and 0.11–0.29 s: a narrow fit needs a mapping of
+    /// nearly every size cached. With [`FIT_FACTOR`] 2 or 3, fewer do, and 32
+    /// MiB is the best bound (2 threads: 57 MiB and 15–17 k page faults;
+    /// 24 MiB: 53–55 MiB but 24–25 k faults; 16 MiB: 52 MiB, 59 k faults,
+    /// twice the time; 64 MiB: 66 MiB, 17 k).
+    pub(crate) const MAX_BYTES: usize = 32 << 20;
     /// Larger mappings are unmapped on free.
     pub(crate) const MAX_MAPPING: usize = 32 << 20;
+    const _: () = assert!(
+        MAX_MAPPING <= MAX_BYTES,
+        "a cacheable mapping fits the cache"
+    );
     /// A cached mapping keeps its memory at least this long (unless the
     /// purge delay is 0): a huge block is costly to fault in again (the C
     /// `mstress`, 2 threads, faulted 72 k OS pages with 10 ms against 25 k
@@ -259,9 +268,16 @@ pub(crate) mod cache {
     /// ... but never sooner than this (a zero purge delay purges at once
     /// and still keeps the address range for a while).
     pub(crate) const MIN_DECAY_MS: u64 = 100;
-    /// A thread heap's request takes a cached mapping up to `1 / WASTE_DIVISOR`
-    /// larger than it needs.
-    pub(crate) const WASTE_DIVISOR: usize = 4;
+    /// A thread heap's request takes a cached mapping up to this many times
+    /// the size it needs. Large block sizes vary (`mstress`: 256 KiB to
+    /// 2.5 MiB), and a mapping the cache holds that fits no request is
+    /// memory held for nothing; with a quarter more, the cache needed one
+    /// of nearly every size (C `mstress`, 2 threads, 32 MiB bound: 63 MiB
+    /// peak RSS, 55 k page faults; 2×: 57–59 MiB, 17–20 k; 3×: 57–59 MiB,
+    /// 15–17 k; 8×: 58 MiB, 16 k). 2, not 3: a block then holds at most its
+    /// own size again of mapping it does not use, resident if an earlier
+    /// block wrote it.
+    pub(crate) const FIT_FACTOR: usize = 2;
     /// Spins on a held lock before yielding the CPU.
     const SPINS_BEFORE_YIELD: usize = 64;
 
@@ -446,6 +462,27 @@ pub(crate) mod cache {
             r
         }
 
+        /// Takes the lock and keeps it (a `fork`'s prepare handler: see
+        /// [`fork_guard`]).
+        #[cfg(not(loom))]
+        fn lock_for_fork(&self) {
+            // Acquire/Relaxed: as in `with`.
+            while self
+                .lock
+                .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_err()
+            {
+                os::yield_now();
+            }
+        }
+
+        /// Releases the lock `lock_for_fork` took (in parent and child).
+        #[cfg(not(loom))]
+        fn unlock_after_fork(&self) {
+            // Release: as in `with`.
+            self.lock.store(false, Ordering::Release);
+        }
+
         /// Takes the entry at `i` out (under the lock).
         fn remove(&self, inner: &mut Inner, i: usize) -> Entry {
             let e = core::mem::replace(&mut inner.entries[i], EMPTY);
@@ -590,7 +627,7 @@ pub(crate) mod cache {
                 self.expire(inner, clock, &mut chores);
                 while !self.insert(inner, entry) {
                     // Unmap the oldest entry to make room (there is one:
-                    // `size <= MAX_MAPPING < MAX_BYTES`).
+                    // `size <= MAX_MAPPING <= MAX_BYTES`).
                     let mut oldest: Option<usize> = None;
                     for (i, e) in inner.entries.iter().enumerate() {
                         if !e.seg.is_null()
@@ -652,6 +689,45 @@ pub(crate) mod cache {
             // Relaxed: a statistic.
             self.bytes.load(Ordering::Relaxed)
         }
+    }
+
+    /// `fork` while another thread holds a spin lock would leave it held
+    /// in the child forever (the holder does not exist there): the child's
+    /// first huge allocation or free, or its thread's purge, would wait for
+    /// good. So homing registers `pthread_atfork` handlers when it is loaded:
+    /// the forking thread first waits for the background purger to end its
+    /// round and keeps it from starting another (a round holds purge-queue
+    /// locks and claims heaps), then takes this cache's lock, forks, and
+    /// releases both in parent and child. Nothing else a child could
+    /// inherit held is a lock: heaps, inboxes, the registry and the segment
+    /// cache are lock-free (`capi`'s interpose notes say what the child
+    /// keeps). Order: the purger's round takes this lock inside a round,
+    /// the handler in the same order, so they cannot wait for each other.
+    #[cfg(all(target_os = "linux", not(any(miri, loom))))]
+    pub(crate) mod fork_guard {
+        use super::CACHE;
+
+        extern "C" fn prepare() {
+            crate::purge::background::hold_rounds();
+            CACHE.lock_for_fork();
+        }
+
+        extern "C" fn after() {
+            CACHE.unlock_after_fork();
+            crate::purge::background::release_rounds();
+        }
+
+        extern "C" fn install() {
+            // Nothing to do if it fails: forks then run without the guard,
+            // as before.
+            let _ = crate::os::at_fork(prepare, after, after);
+        }
+
+        /// Registers the handlers when the library is loaded (once per
+        /// process; a child inherits them).
+        #[used]
+        #[link_section = ".init_array"]
+        static INSTALL_AT_LOAD: extern "C" fn() = install;
     }
 
     /// Unmaps a mapping the cache gave up.

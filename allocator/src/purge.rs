@@ -270,11 +270,65 @@ impl PurgeQueue {
 /// pages of every heap, and tidies abandoned heaps (see `thread`).
 #[cfg(not(any(loom, miri)))]
 pub(crate) mod background {
-    use crate::sync::plain::{AtomicUsize, Ordering};
+    use crate::sync::plain::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 
     /// The process that started the purger (0: none yet). A forked child
     /// has no purger thread: it starts its own.
     static STARTED_IN: AtomicUsize = AtomicUsize::new(0);
+
+    /// `true` while the purger runs a round, or while a `fork` is under
+    /// way (see [`hold_rounds`]).
+    static ROUND: AtomicBool = AtomicBool::new(false);
+    /// The round the purger runs (`ensure_started`'s `sweep`).
+    static SWEEP: AtomicPtr<()> = AtomicPtr::new(core::ptr::null_mut());
+
+    /// Takes [`ROUND`], waiting for a round under way to end.
+    fn lock_round() {
+        // Acquire: what the previous holder wrote (a round's purges and
+        // claims) happens before what we do; Relaxed on failure: nothing read.
+        while ROUND
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            crate::os::yield_now();
+        }
+    }
+
+    /// Releases [`ROUND`].
+    fn unlock_round() {
+        // Release: our writes happen before the next holder's.
+        ROUND.store(false, Ordering::Release);
+    }
+
+    /// What the purger thread runs each period: one round, under [`ROUND`].
+    extern "C" fn round() {
+        // Relaxed: written before the thread was started (the start
+        // orders it).
+        let sweep = SWEEP.load(Ordering::Relaxed);
+        if sweep.is_null() {
+            return;
+        }
+        // SAFETY: `SWEEP` only ever holds an `extern "C" fn()` (stored by
+        // `ensure_started`).
+        let sweep: extern "C" fn() = unsafe { core::mem::transmute(sweep) };
+        lock_round();
+        sweep();
+        unlock_round();
+    }
+
+    /// Waits until the purger is between rounds and keeps it there until
+    /// [`release_rounds`]: a `fork`'s prepare handler, so that the child
+    /// does not inherit a purge-queue lock, or a claim on a heap, that the
+    /// purger held at the instant of the fork (the child has no purger
+    /// thread to release them, and its thread would wait forever).
+    pub(crate) fn hold_rounds() {
+        lock_round();
+    }
+
+    /// Lets the purger run rounds again (after `fork`, in parent and child).
+    pub(crate) fn release_rounds() {
+        unlock_round();
+    }
 
     /// Starts the purger if the option asks for it and this process has
     /// none. `sweep` is one round over every heap.
@@ -294,7 +348,9 @@ pub(crate) mod background {
         {
             return;
         }
-        if !crate::os::spawn_periodic(delay.max(1), sweep) {
+        // Relaxed: the thread start below orders it before `round` reads it.
+        SWEEP.store(sweep as *mut (), Ordering::Relaxed);
+        if !crate::os::spawn_periodic(delay.max(1), round) {
             // Relaxed: as above; a later binding tries again.
             STARTED_IN.store(0, Ordering::Relaxed);
         }

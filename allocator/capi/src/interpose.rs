@@ -48,13 +48,15 @@
 //! - **`fork()` while other threads allocate.** homing takes no lock a
 //!   forked child could inherit held: heaps, inboxes, the heap registry and
 //!   the region chunk pool are all lock-free, and each thread touches only
-//!   its own heap's pages. The child's only thread keeps the forking
+//!   its own heap's pages. (The two spin locks, the huge-mapping cache's and
+//!   the purge queues' shared with the background purger, are held across
+//!   `fork` by `pthread_atfork` handlers: `homing::huge::cache::fork_guard`.) The child's only thread keeps the forking
 //!   thread's heap and works normally. The heaps of the parent's other
 //!   threads are `ACTIVE` in the child but have no thread: nothing touches
 //!   their pages again, and frees into them from the child are posted to
 //!   their inboxes and never drained. So the child cannot corrupt anything;
 //!   it keeps (its copy of) those heaps' memory, bounded by what the parent
-//!   had. No `pthread_atfork` handler is installed, on purpose: marking those
+//!   had. No `pthread_atfork` handler touches heaps, on purpose: marking those
 //!   heaps abandoned in the child would let a claimer walk page lists that a
 //!   parent thread was halfway through updating when `fork` copied them, and
 //!   making that safe would need a lock on the hot paths. (A heap that was

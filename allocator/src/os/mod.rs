@@ -43,4 +43,4 @@ pub use output::fatal;
 pub(crate) use thread::thread_token;
 pub use thread::yield_now;
 #[cfg(not(any(miri, loom)))]
-pub(crate) use thread::{exit_key, process_id, spawn_periodic};
+pub(crate) use thread::{at_fork, exit_key, process_id, spawn_periodic};

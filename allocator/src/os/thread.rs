@@ -82,6 +82,19 @@ pub fn yield_now() {
     loom::thread::yield_now();
 }
 
+/// Registers handlers `fork` runs in the forking thread: `prepare` before
+/// the fork, `parent` and `child` after it, in the parent and the child
+/// (`pthread_atfork`). `false` if the C library could not register them.
+#[cfg(not(any(miri, loom)))]
+pub(crate) fn at_fork(
+    prepare: extern "C" fn(),
+    parent: extern "C" fn(),
+    child: extern "C" fn(),
+) -> bool {
+    // SAFETY: three `extern "C" fn()` with no preconditions.
+    unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) == 0 }
+}
+
 /// The calling process's id (to notice a `fork`).
 #[cfg(not(any(miri, loom)))]
 pub(crate) fn process_id() -> usize {
