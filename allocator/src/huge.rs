@@ -427,6 +427,28 @@ pub(crate) mod cache {
 
         /// Runs `f` on the entries under the lock.
         fn with<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
+            self.lock();
+            let publish = |inner: &mut Inner| {
+                let r = f(inner);
+                // Relaxed: hints and statistics for readers without the
+                // lock; the lock orders every real access to the entries.
+                self.len.store(inner.len, Ordering::Relaxed);
+                self.bytes.store(inner.bytes, Ordering::Relaxed);
+                r
+            };
+            #[cfg(loom)]
+            // SAFETY: we hold the lock: nobody else reaches `inner`.
+            let r = self.inner.with_mut(|inner| publish(unsafe { &mut *inner }));
+            #[cfg(not(loom))]
+            // SAFETY: we hold the lock: nobody else reaches `inner`.
+            let r = publish(unsafe { &mut *self.inner.get() });
+            self.unlock();
+            r
+        }
+
+        /// Waits for the lock and takes it (for `with`, and kept across a
+        /// `fork` by [`fork_guard`]).
+        fn lock(&self) {
             let mut spins = 0;
             // Acquire: we read what the previous holder wrote (the entries,
             // and the headers of the mappings they name, written by the
@@ -443,43 +465,12 @@ pub(crate) mod cache {
                     core::hint::spin_loop();
                 }
             }
-            let publish = |inner: &mut Inner| {
-                let r = f(inner);
-                // Relaxed: hints and statistics for readers without the
-                // lock; the lock orders every real access to the entries.
-                self.len.store(inner.len, Ordering::Relaxed);
-                self.bytes.store(inner.bytes, Ordering::Relaxed);
-                r
-            };
-            #[cfg(loom)]
-            // SAFETY: we hold the lock: nobody else reaches `inner`.
-            let r = self.inner.with_mut(|inner| publish(unsafe { &mut *inner }));
-            #[cfg(not(loom))]
-            // SAFETY: we hold the lock: nobody else reaches `inner`.
-            let r = publish(unsafe { &mut *self.inner.get() });
+        }
+
+        /// Lets the lock go (after `with`, and in parent and child after a
+        /// `fork`).
+        fn unlock(&self) {
             // Release: the next holder sees our writes.
-            self.lock.store(false, Ordering::Release);
-            r
-        }
-
-        /// Takes the lock and keeps it (a `fork`'s prepare handler: see
-        /// [`fork_guard`]).
-        #[cfg(not(loom))]
-        fn lock_for_fork(&self) {
-            // Acquire/Relaxed: as in `with`.
-            while self
-                .lock
-                .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
-                .is_err()
-            {
-                os::yield_now();
-            }
-        }
-
-        /// Releases the lock `lock_for_fork` took (in parent and child).
-        #[cfg(not(loom))]
-        fn unlock_after_fork(&self) {
-            // Release: as in `with`.
             self.lock.store(false, Ordering::Release);
         }
 
@@ -709,11 +700,11 @@ pub(crate) mod cache {
 
         extern "C" fn prepare() {
             crate::purge::background::hold_rounds();
-            CACHE.lock_for_fork();
+            CACHE.lock();
         }
 
         extern "C" fn after() {
-            CACHE.unlock_after_fork();
+            CACHE.unlock();
             crate::purge::background::release_rounds();
         }
 
@@ -825,6 +816,15 @@ mod tests {
         }
     }
 
+    /// A clock at `now_ms` under which nothing ever expires.
+    fn never(now_ms: u64) -> Clock {
+        Clock {
+            now_ms,
+            purge_after_ms: u64::MAX,
+            unmap_after_ms: u64::MAX,
+        }
+    }
+
     /// Unmaps what the cache gives up, and remembers it.
     fn releaser(out: &mut Vec<*mut Segment>) -> impl FnMut(*mut Segment) + '_ {
         |seg| {
@@ -905,12 +905,7 @@ mod tests {
         // Entry bound: one more than the slots unmaps the oldest.
         let maps: Vec<_> = (0..=SLOTS).map(|_| mapping(200 << 10)).collect();
         for (i, &(seg, size)) in maps.iter().enumerate() {
-            let never = Clock {
-                now_ms: i as u64,
-                purge_after_ms: u64::MAX,
-                unmap_after_ms: u64::MAX,
-            };
-            assert!(cache.put(seg, size, never, releaser(&mut gone)));
+            assert!(cache.put(seg, size, never(i as u64), releaser(&mut gone)));
         }
         assert_eq!(cache.len(), SLOTS);
         assert_eq!(gone, [maps[0].0]);
@@ -921,12 +916,7 @@ mod tests {
         let fit = MAX_BYTES / (30 * MIB + 64 * 1024);
         let big: Vec<_> = (0..=fit).map(|_| mapping(30 * MIB)).collect();
         for (i, &(seg, size)) in big.iter().enumerate() {
-            let never = Clock {
-                now_ms: i as u64,
-                purge_after_ms: u64::MAX,
-                unmap_after_ms: u64::MAX,
-            };
-            assert!(cache.put(seg, size, never, releaser(&mut gone)));
+            assert!(cache.put(seg, size, never(i as u64), releaser(&mut gone)));
             assert!(cache.bytes() <= MAX_BYTES);
         }
         assert_eq!(gone, [big[0].0]);
