@@ -36,15 +36,7 @@ const KEEP_ONE_IN: usize = 3000;
 fn fill_and_free() -> (usize, Vec<usize>) {
     let before = common::current_rss().unwrap();
     let mut kept = Vec::with_capacity(FREED_BYTES / BLOCK / KEEP_ONE_IN + 1);
-    let blocks: Vec<usize> = (0..FREED_BYTES / BLOCK)
-        .map(|i| {
-            let p = homing::alloc(BLOCK, 16);
-            assert!(!p.is_null());
-            // SAFETY: a fresh block of BLOCK bytes: touch all of it.
-            unsafe { p.write_bytes(i as u8, BLOCK) };
-            p as usize
-        })
-        .collect();
+    let blocks = common::filled_blocks(FREED_BYTES / BLOCK, BLOCK);
     for (i, p) in blocks.into_iter().enumerate() {
         if i % KEEP_ONE_IN == 0 {
             kept.push(p);

@@ -34,15 +34,7 @@ fn minor_faults() -> usize {
 /// and exits (its heap, empty, gives its segments back).
 fn churn_and_exit() {
     thread::spawn(|| {
-        let blocks: Vec<usize> = (0..BYTES / BLOCK)
-            .map(|i| {
-                let p = homing::alloc(BLOCK, 16);
-                assert!(!p.is_null());
-                // SAFETY: a fresh block of BLOCK bytes.
-                unsafe { p.write_bytes(i as u8, BLOCK) };
-                p as usize
-            })
-            .collect();
+        let blocks = common::filled_blocks(BYTES / BLOCK, BLOCK);
         for p in blocks {
             // SAFETY: a live block, freed once.
             unsafe { homing::free(p as *mut u8) };

@@ -325,3 +325,17 @@ pub fn reset_peak_rss() -> bool {
 pub fn mib(bytes: usize) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
+
+/// Allocates `count` blocks of `size` bytes with `homing::alloc` and writes
+/// all of each (so its memory is resident); returns their addresses.
+pub fn filled_blocks(count: usize, size: usize) -> Vec<usize> {
+    (0..count)
+        .map(|i| {
+            let p = homing::alloc(size, 16);
+            assert!(!p.is_null());
+            // SAFETY: a fresh block of `size` bytes: touch all of it.
+            unsafe { p.write_bytes(i as u8, size) };
+            p as usize
+        })
+        .collect()
+}
