@@ -253,18 +253,35 @@ impl Default for ModelRegistry {
 /// A segment cache of the model's own, with segments made for it.
 pub struct ModelCache(segment::cache::SegmentCache);
 
-/// A released (unowned) small segment, as the cache holds them.
+/// A released (unowned) segment: a small one, as the segment cache holds
+/// them, or a huge mapping (header at its base), as the huge cache does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ModelSegment(*mut segment::Segment);
 
-// SAFETY: a test handle; ownership moves through the cache's slots.
+// SAFETY: a test handle; ownership moves through the caches' entries.
 unsafe impl Send for ModelSegment {}
+
+/// A released huge mapping: the same handle as a segment.
+pub type ModelMapping = ModelSegment;
 
 impl ModelSegment {
     pub fn new() -> ModelSegment {
         let seg = segment::Segment::create(core::ptr::null_mut(), segment::Kind::Small)
             .expect("model segment");
         ModelSegment(seg.as_ptr())
+    }
+
+    /// A fresh unowned huge mapping with a block of `size` bytes.
+    pub fn huge(size: usize) -> ModelSegment {
+        let seg =
+            segment::Segment::create_huge(core::ptr::null_mut(), size, 16).expect("model mapping");
+        ModelSegment(seg.as_ptr())
+    }
+
+    /// The mapping's size (what the huge cache is told).
+    pub fn size(self) -> usize {
+        // SAFETY: a live header, written once before the mapping is shared.
+        unsafe { (*self.0).map_size }
     }
 
     /// Writes the header as a releasing owner would (a loom-visible plain
@@ -320,13 +337,6 @@ pub struct ModelHugeCache {
     released: crate::sync::AtomicUsize,
 }
 
-/// A released huge mapping (header at its base), as the cache holds them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ModelMapping(*mut segment::Segment);
-
-// SAFETY: a test handle; ownership moves through the cache's entries.
-unsafe impl Send for ModelMapping {}
-
 /// The times a model's put, take or sweep runs at (see `huge::cache::Clock`).
 #[derive(Clone, Copy, Debug)]
 pub struct ModelClock {
@@ -342,37 +352,6 @@ impl ModelClock {
             purge_after_ms: self.purge_after_ms,
             unmap_after_ms: self.unmap_after_ms,
         }
-    }
-}
-
-impl ModelMapping {
-    /// A fresh unowned huge mapping with a block of `size` bytes.
-    pub fn new(size: usize) -> ModelMapping {
-        let seg =
-            segment::Segment::create_huge(core::ptr::null_mut(), size, 16).expect("model mapping");
-        ModelMapping(seg.as_ptr())
-    }
-
-    /// The mapping's size (what the cache is told).
-    pub fn size(self) -> usize {
-        // SAFETY: a live header, written once before the mapping is shared.
-        unsafe { (*self.0).map_size }
-    }
-
-    /// Writes the header's witness cell (the holder only).
-    pub unsafe fn scribble(self, value: usize) {
-        // SAFETY: the caller holds the mapping.
-        unsafe { (*self.0).model_cell.with_mut(|c| *c = value) };
-    }
-
-    pub unsafe fn scribbled(self) -> usize {
-        // SAFETY: the caller holds the mapping.
-        unsafe { (*self.0).model_cell.with(|c| *c) }
-    }
-
-    pub unsafe fn destroy(self) {
-        // SAFETY: the caller holds the mapping and nothing uses it.
-        unsafe { segment::Segment::destroy(self.0) }
     }
 }
 
@@ -406,7 +385,7 @@ impl ModelHugeCache {
     ) -> Option<(ModelMapping, bool)> {
         self.cache
             .take(need, most, clock.clock(), self.release())
-            .map(|(s, purged)| (ModelMapping(s.as_ptr()), purged))
+            .map(|(s, purged)| (ModelSegment(s.as_ptr()), purged))
     }
 
     pub fn sweep(&self, clock: ModelClock) {

@@ -484,7 +484,7 @@ fn huge_cache_hands_each_mapping_out_once() {
         let other = {
             let cache = cache.clone();
             thread::spawn(move || {
-                let m = ModelMapping::new(BLOCK);
+                let m = ModelMapping::huge(BLOCK);
                 // SAFETY: ours until it is put.
                 unsafe { m.scribble(101) };
                 let size = m.size();
@@ -498,7 +498,7 @@ fn huge_cache_hands_each_mapping_out_once() {
                 Some(got)
             })
         };
-        let m = ModelMapping::new(BLOCK);
+        let m = ModelMapping::huge(BLOCK);
         // SAFETY: ours until it is put.
         unsafe { m.scribble(100) };
         let size = m.size();
