@@ -123,7 +123,7 @@ impl Heap {
                 let mut page = h.bins[class].first();
                 while !page.is_null() {
                     let next = PageQueue::next(page);
-                    if (*page).used == 0 {
+                    if (*page).is_unused() {
                         h.retire_page(page);
                     }
                     page = next;

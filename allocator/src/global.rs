@@ -46,15 +46,61 @@ pub struct Homing;
 /// ```
 #[inline]
 pub fn alloc(size: usize, align: usize) -> *mut u8 {
+    alloc_reporting::<Quietly>(size, align)
+}
+
+/// What an allocation that fails does besides returning null: the C ABI
+/// sets `errno` (see [`alloc_reporting`]). Called on the slow path only.
+pub trait OnFailure {
+    /// Called once, just before a failed allocation returns null.
+    fn failed();
+}
+
+/// Nothing besides the null: [`alloc`]'s choice.
+#[derive(Clone, Copy, Debug)]
+pub struct Quietly;
+
+impl OnFailure for Quietly {
+    #[inline(always)]
+    fn failed() {}
+}
+
+/// As [`alloc`], calling `F::failed()` before a null is returned (an
+/// `align` that is not a power of two included).
+///
+/// The call sits in the slow paths, which end the allocation: the fast
+/// path stays the same few instructions and reaches the slow path by a
+/// tail jump, where a test of the result after the call would cost a test
+/// and a stack frame. The C ABI's `malloc` is this with `errno = ENOMEM`.
+///
+/// ```
+/// struct Count;
+/// static FAILED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// impl homing::OnFailure for Count {
+///     fn failed() {
+///         FAILED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+///     }
+/// }
+/// assert!(homing::alloc_reporting::<Count>(usize::MAX, 8).is_null());
+/// assert!(homing::alloc_reporting::<Count>(8, 3).is_null());
+/// assert_eq!(FAILED.load(std::sync::atomic::Ordering::Relaxed), 2);
+/// let p = homing::alloc_reporting::<Count>(100, 8);
+/// assert!(!p.is_null());
+/// // SAFETY: a live block from homing, given up here.
+/// unsafe { homing::free(p) };
+/// ```
+#[inline(always)]
+pub fn alloc_reporting<F: OnFailure>(size: usize, align: usize) -> *mut u8 {
     if !align.is_power_of_two() {
+        F::failed();
         return ptr::null_mut();
     }
-    alloc_pow2(size, align)
+    alloc_pow2::<F>(size, align)
 }
 
 /// [`alloc`] for an `align` known to be a power of two (as in a `Layout`).
 #[inline(always)]
-fn alloc_pow2(size: usize, align: usize) -> *mut u8 {
+fn alloc_pow2<F: OnFailure>(size: usize, align: usize) -> *mut u8 {
     let heap = thread::current();
     if size <= SMALL_MAX && align <= MIN_ALIGN {
         let class = size_class::class_of_small(size);
@@ -63,9 +109,18 @@ fn alloc_pow2(size: usize, align: usize) -> *mut u8 {
         if !block.is_null() {
             return checked_out(block);
         }
-        return checked_out(alloc_class_slow(heap, class));
+        return checked_out(alloc_class_slow::<F>(heap, class));
     }
-    checked_out(alloc_general(heap, size, align))
+    checked_out(alloc_general::<F>(heap, size, align))
+}
+
+/// `p`, after calling `F::failed()` if it is null.
+#[inline(always)]
+fn reported<F: OnFailure>(p: *mut u8) -> *mut u8 {
+    if p.is_null() {
+        F::failed();
+    }
+    p
 }
 
 /// In checked mode, clears the double-free mark of a block handed out.
@@ -80,9 +135,18 @@ fn checked_out(p: *mut u8) -> *mut u8 {
 }
 
 /// The small-allocation slow path: bind a heap if the thread has none.
+///
+/// The slow paths are `extern "C"`: such a function never unwinds (a panic
+/// in it aborts, and they do not panic), so a caller that must not unwind
+/// either (the C ABI's `malloc` and `free`) needs no landing pad around the
+/// call and can make it a tail jump.
 #[cold]
 #[inline(never)]
-fn alloc_class_slow(mut heap: *mut Heap, class: usize) -> *mut u8 {
+extern "C" fn alloc_class_slow<F: OnFailure>(heap: *mut Heap, class: usize) -> *mut u8 {
+    reported::<F>(alloc_class_slow_inner(heap, class))
+}
+
+fn alloc_class_slow_inner(mut heap: *mut Heap, class: usize) -> *mut u8 {
     if heap == heap::empty_heap() {
         if thread::exited() {
             // SAFETY: `alloc_late` hands us a real heap it owns.
@@ -127,10 +191,14 @@ fn retry_after_release<T>(heap: *mut Heap, again: impl FnOnce() -> *mut T) -> *m
     again()
 }
 
-/// Larger or more aligned requests.
+/// Larger or more aligned requests (`extern "C"`: see [`alloc_class_slow`]).
 #[cold]
 #[inline(never)]
-fn alloc_general(mut heap: *mut Heap, size: usize, align: usize) -> *mut u8 {
+extern "C" fn alloc_general<F: OnFailure>(heap: *mut Heap, size: usize, align: usize) -> *mut u8 {
+    reported::<F>(alloc_general_inner(heap, size, align))
+}
+
+fn alloc_general_inner(mut heap: *mut Heap, size: usize, align: usize) -> *mut u8 {
     if size > isize::MAX as usize - (align - 1) {
         return ptr::null_mut();
     }
@@ -196,10 +264,11 @@ pub unsafe fn free(p: *mut u8) {
     unsafe { free_slow(p) }
 }
 
-/// Frees that are not local: null, huge blocks, other heaps' blocks.
+/// Frees that are not local: null, huge blocks, other heaps' blocks
+/// (`extern "C"`: see [`alloc_class_slow`]).
 #[cold]
 #[inline(never)]
-unsafe fn free_slow(p: *mut u8) {
+unsafe extern "C" fn free_slow(p: *mut u8) {
     if p.is_null() {
         return;
     }
@@ -322,7 +391,7 @@ pub unsafe fn realloc(p: *mut u8, old_size: usize, align: usize, new_size: usize
             request = new_size;
         }
     }
-    let q = alloc_pow2(request, align);
+    let q = alloc_pow2::<Quietly>(request, align);
     if !q.is_null() {
         // SAFETY: both blocks are live and distinct; we copy what both hold.
         unsafe {
@@ -347,7 +416,7 @@ pub fn alloc_zeroed(size: usize, align: usize) -> *mut u8 {
     if !align.is_power_of_two() {
         return ptr::null_mut();
     }
-    let p = alloc_pow2(size, align);
+    let p = alloc_pow2::<Quietly>(size, align);
     if !p.is_null() {
         if size_class::class_for(size, align).is_some() {
             // SAFETY: `p` holds at least `size` bytes.
@@ -366,7 +435,7 @@ pub fn alloc_zeroed(size: usize, align: usize) -> *mut u8 {
 unsafe impl GlobalAlloc for Homing {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        alloc_pow2(layout.size(), layout.align())
+        alloc_pow2::<Quietly>(layout.size(), layout.align())
     }
 
     #[inline]

@@ -281,7 +281,7 @@ impl Heap {
                 // start loading it now, while the caller uses this one (C
                 // rptest, 2 threads, 20% faster; a null `next` is harmless).
                 prefetch(next.cast());
-                (*page).used += 1;
+                (*page).count_out(1);
                 Self::count_alloc(heap, class);
             }
             block.cast()
@@ -350,7 +350,7 @@ impl Heap {
                 (*heap).touch_owned();
                 (*page).local_free = ptr::null_mut();
                 (*page).free = (*block).next;
-                (*page).used += 1;
+                (*page).count_out(1);
                 Self::count_alloc(heap, class);
                 return block.cast();
             }
@@ -471,10 +471,10 @@ impl Heap {
     }
 
     /// The free fast path, the mirror of [`Heap::pop_direct`]: pushes `p`
-    /// on its page's local free list (no atomic). One compare of `used`
-    /// before the decrement sends two cases to [`Heap::free_page_slow`]: the free
-    /// empties the page (the direct page is pinned, so this is another
-    /// page: retire it), or the page is on the full list.
+    /// on its page's local free list (no atomic). The sign of the page's
+    /// decremented use count sends two cases to [`Heap::free_page_slow`]:
+    /// the free empties the page (the direct page is pinned, so this is
+    /// another page: retire it), or the page is on the full list.
     ///
     /// # Safety
     ///
@@ -487,9 +487,7 @@ impl Heap {
             let p = segment::block_ptr(seg, p);
             let page = segment::page_of(seg, p);
             (*heap).counters.frees[(*page).class_index()].add(1);
-            let cold = (*page).free_needs_attention();
-            (*page).push_local(p.cast());
-            if cold {
+            if (*page).push_local(p.cast()) {
                 Self::free_page_slow(heap, page);
             }
         }
@@ -503,12 +501,15 @@ impl Heap {
     /// and then sleeps thus keeps resident only what it freed in its last
     /// `HOMING_PURGE_DELAY_MS` (see `purge` for the background purger).
     ///
+    /// `extern "C"`, so it never unwinds: the C ABI's `free` reaches it by
+    /// a tail jump, with no landing pad or stack frame on its fast path.
+    ///
     /// # Safety
     ///
     /// The caller owns `heap` and `page` is one of its pages in use.
     #[cold]
     #[inline(never)]
-    pub(crate) unsafe fn free_page_slow(heap: *mut Heap, page: *mut Page) {
+    pub(crate) unsafe extern "C" fn free_page_slow(heap: *mut Heap, page: *mut Page) {
         // SAFETY: the caller owns the heap and its pages.
         unsafe {
             let h = &mut (*heap).owned;
@@ -523,7 +524,7 @@ impl Heap {
                 (*page).unmark_full();
                 h.bins[class].push_back(page);
             }
-            if (*page).used == 0 {
+            if (*page).is_unused() {
                 debug_assert!(!(*page).pinned);
                 if h.keep_as_spare(class, page) {
                     return;
@@ -586,9 +587,7 @@ impl Heap {
             }
             let page = segment::page_of(seg, tail);
             (*heap).counters.frees[(*page).class_index()].add(len);
-            let cold = (*page).run_needs_attention(len);
-            (*page).push_local_run(head.cast(), tail.cast(), len);
-            if cold {
+            if (*page).push_local_run(head.cast(), tail.cast(), len) {
                 Self::free_page_slow(heap, page);
             }
             len

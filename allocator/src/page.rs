@@ -34,8 +34,8 @@
 //! the one its class allocates from (`pinned`, the heap's `direct` page). So
 //! a page reaches `used == 0` exactly when it holds no live block, nothing in
 //! flight, and is not the direct page: the free that takes `used` to zero
-//! retires it (the decrement's own zero flag is the test, so the free fast
-//! path pays one branch for it), while a steady alloc/free loop on the
+//! retires it (the field holds `used - 1`, so the subtraction's own sign
+//! flag is the test and the free fast path pays one branch for it), while a steady alloc/free loop on the
 //! direct page never leaves the fast path. Every block that touches a hole
 //! is free and held (a hole is made only where every block is free, and a
 //! held block is on no list, so nobody can allocate it).
@@ -59,10 +59,10 @@ const EXTEND_BYTES: usize = crate::os::OS_PAGE;
 /// class would otherwise link 256 blocks at once).
 const EXTEND_MAX_BLOCKS: usize = 128;
 
-/// Subtracted from `used` while a page is on the full list: `used` then
-/// reads as negative (as an `i32`), so one signed test after the free's
-/// decrement catches both "emptied" (`0`) and "was full" (negative).
-pub(crate) const FULL_BIAS: u32 = 1 << 30;
+/// Subtracted from the use count while a page is on the full list: the
+/// count then stays negative whatever is freed, so the free's one sign test
+/// (see [`Page::push_local_run`]) catches "was full" as well as "emptied".
+pub(crate) const FULL_BIAS: i32 = 1 << 30;
 
 /// The most blocks a page holds (a small page of the smallest class): the
 /// size of the bitmap [`Page::trim`] builds on its stack. (A medium page's
@@ -102,8 +102,12 @@ pub(crate) struct Page {
     /// The owner's frees push here (owner only).
     pub(crate) local_free: *mut Block,
     /// Blocks handed out and not back on a list (includes remote frees in
-    /// flight). Owner only.
-    pub(crate) used: u32,
+    /// flight, and the pin), **minus one**, less [`FULL_BIAS`] while on the
+    /// full list. Owner only. The offset makes the free that empties the
+    /// page take it negative: the decrement's own sign flag is the free fast
+    /// path's one test (`sub [mem]; js`), where `used <= 0` would cost a
+    /// load and a compare more. Read it through [`Page::used_blocks`].
+    used_less_one: i32,
     /// Blocks carved out of the page so far.
     pub(crate) reserved: u32,
     /// Blocks the page can hold.
@@ -119,8 +123,8 @@ pub(crate) struct Page {
     /// Size class (meaningful while in use).
     pub(crate) class: u8,
     /// `true` while the page sits on its heap's full list (no free block
-    /// when it was last looked at). `used` then carries [`FULL_BIAS`] less,
-    /// so the free path's one test ([`Page::needs_attention`]) sees it.
+    /// when it was last looked at). The use count then carries [`FULL_BIAS`]
+    /// less, so the free path's one test ([`Page::push_local_run`]) sees it.
     pub(crate) in_full: bool,
     /// `true` while the page is assigned to a class (not a free slot).
     pub(crate) in_use: bool,
@@ -156,7 +160,7 @@ impl Page {
     pub(crate) const EMPTY: Page = Page {
         free: ptr::null_mut(),
         local_free: ptr::null_mut(),
-        used: 0,
+        used_less_one: -1,
         reserved: 0,
         capacity: 0,
         held: 0,
@@ -181,7 +185,7 @@ impl Page {
         debug_assert!(!self.in_use);
         self.free = ptr::null_mut();
         self.local_free = ptr::null_mut();
-        self.used = 0;
+        self.used_less_one = -1;
         self.reserved = 0;
         self.capacity = (bytes / block_size) as u32;
         self.block_size = block_size as u32;
@@ -219,7 +223,7 @@ impl Page {
         // SAFETY: `block` is a free block of this page; its first word is the
         // link we wrote when it was freed or carved.
         self.free = unsafe { (*block).next };
-        self.used += 1;
+        self.count_out(1);
         block
     }
 
@@ -411,64 +415,89 @@ impl Page {
         class
     }
 
-    /// Before a free's decrement: `true` if the free will need attention
-    /// (it empties, or sits on the full list). Testing first lets the fast
-    /// path decrement `used` in memory and pay one compare and one branch
-    /// for both cases.
+    /// Counts `n` blocks handed out (or the pin, for `n == 1`).
     #[inline(always)]
-    pub(crate) fn free_needs_attention(&self) -> bool {
-        self.run_needs_attention(1)
+    pub(crate) fn count_out(&mut self, n: u32) {
+        self.used_less_one = self.used_less_one.wrapping_add(n as i32);
     }
 
-    /// Before a run of `len` blocks is freed: as [`Page::free_needs_attention`]
-    /// (the run empties the page, or the page sits on the full list).
-    #[inline(always)]
-    pub(crate) fn run_needs_attention(&self, len: usize) -> bool {
-        self.used as i32 <= len as i32
+    /// Takes the pin's count off: `true` if that leaves the page with no
+    /// block in use (and it is not on the full list).
+    pub(crate) fn unpin_empties(&mut self) -> bool {
+        self.used_less_one = self.used_less_one.wrapping_sub(1);
+        self.is_unused()
+    }
+
+    /// Sets the use count (a page being set up for one block).
+    pub(crate) fn set_used(&mut self, n: u32) {
+        debug_assert!(!self.in_full);
+        self.used_less_one = n as i32 - 1;
+    }
+
+    /// `true` if no block is in use, nothing is in flight, the page is not
+    /// pinned and not on the full list.
+    #[inline]
+    pub(crate) fn is_unused(&self) -> bool {
+        self.used_less_one == -1
     }
 
     /// Parks the page on the full list's books (the caller links it).
     pub(crate) fn mark_full(&mut self) {
-        debug_assert!(!self.in_full && self.used < FULL_BIAS);
+        debug_assert!(!self.in_full && self.used_less_one >= -1);
         self.in_full = true;
-        self.used = self.used.wrapping_sub(FULL_BIAS);
+        self.used_less_one = self.used_less_one.wrapping_sub(FULL_BIAS);
     }
 
     /// Takes the page off the full list's books (the caller unlinks it).
     pub(crate) fn unmark_full(&mut self) {
         debug_assert!(self.in_full);
         self.in_full = false;
-        self.used = self.used.wrapping_add(FULL_BIAS);
+        self.used_less_one = self.used_less_one.wrapping_add(FULL_BIAS);
     }
 
     /// Blocks handed out (and the pin), whatever list the page is on.
     pub(crate) fn used_blocks(&self) -> u32 {
-        if self.in_full {
-            self.used.wrapping_add(FULL_BIAS)
+        let biased = if self.in_full {
+            self.used_less_one.wrapping_add(FULL_BIAS)
         } else {
-            self.used
-        }
+            self.used_less_one
+        };
+        (biased + 1) as u32
     }
 
     /// Pushes a block freed by the owner (or drained from the inbox).
+    /// `true` if the free needs attention (see [`Page::push_local_run`]).
     #[inline(always)]
-    pub(crate) fn push_local(&mut self, block: *mut Block) {
+    #[must_use]
+    pub(crate) fn push_local(&mut self, block: *mut Block) -> bool {
         // A run of one: the block's first word becomes the link.
-        self.push_local_run(block, block, 1);
+        self.push_local_run(block, block, 1)
     }
 
     /// Pushes a run of `len` blocks (freed by another thread, or one freed
     /// by the owner), linked from `head` to `tail` through their first
     /// words: one splice, whatever `len` (the blocks between are not
     /// touched).
+    ///
+    /// Returns `true` if the free needs attention: it emptied the page, or
+    /// the page sits on the full list. Both leave the use count negative,
+    /// so one sign test after the subtraction covers them.
     #[inline(always)]
-    pub(crate) fn push_local_run(&mut self, head: *mut Block, tail: *mut Block, len: usize) {
+    #[must_use]
+    pub(crate) fn push_local_run(
+        &mut self,
+        head: *mut Block,
+        tail: *mut Block,
+        len: usize,
+    ) -> bool {
         // SAFETY: the caller hands us a run of dead blocks of this page;
         // the tail's first word (its inbox link, already read) becomes the
         // link to the rest of the list.
         unsafe { (*tail).next = self.local_free };
         self.local_free = head;
-        self.used = self.used.wrapping_sub(len as u32);
+        let used_less_one = self.used_less_one.wrapping_sub(len as i32);
+        self.used_less_one = used_less_one;
+        used_less_one < 0
     }
 
     /// Start of the block that contains `p` (for interior pointers).
@@ -546,11 +575,12 @@ mod tests {
         got.sort();
         got.dedup();
         assert_eq!(got.len(), 128, "each block once");
-        for &b in &got {
-            page.push_local(b);
+        for (i, &b) in got.iter().enumerate() {
+            // Only the free that empties the page needs attention.
+            assert_eq!(page.push_local(b), i == got.len() - 1);
             assert!(page.check());
         }
-        assert_eq!(page.used, 0);
+        assert!(page.is_unused() && page.used_blocks() == 0);
         assert_eq!(page.count_free(), 128);
         // The local frees are swapped in when `free` runs dry.
         assert!(!page.pop_refill().is_null());
@@ -645,7 +675,9 @@ mod tests {
                 kept.push(live.swap_remove(rng.below(live.len())));
             }
             for &b in &live {
-                page.push_local(b);
+                // Attention exactly when the free empties the page.
+                let emptied = page.push_local(b);
+                assert_eq!(emptied, page.is_unused());
             }
             for &b in &kept {
                 // SAFETY: a live block of the page: the test's data.
@@ -716,7 +748,9 @@ mod tests {
             // Free them all but the kept ones, trim, and fill one hole back in
             // half way: the invariant holds at every step.
             for &b in &again {
-                page.push_local(b);
+                // Attention exactly when the free empties the page.
+                let emptied = page.push_local(b);
+                assert_eq!(emptied, page.is_unused());
             }
             // SAFETY: as above.
             unsafe { page.trim(shift) };
@@ -750,27 +784,31 @@ mod tests {
         let mut page = page_over(&mut buf, 64);
         let a = page.pop_refill();
         let b = page.pop_refill();
-        // Two blocks out: the next free does not empty the page.
-        assert!(!page.free_needs_attention());
-        page.push_local(b);
-        // One block out: the next free empties it.
-        assert!(page.free_needs_attention());
-        // Pinned (the direct page): one more count, never empty.
-        page.used += 1;
-        page.pinned = true;
-        assert!(!page.free_needs_attention());
-        assert!(page.check());
-        // On the full list: every free needs attention, whatever `used`.
+        let c = page.pop_refill();
+        // On the full list: every free needs attention, whatever the count.
         page.mark_full();
-        assert!(page.free_needs_attention());
-        assert_eq!(page.used_blocks(), 2);
+        assert_eq!(page.used_blocks(), 3);
         assert!(page.check());
+        assert!(page.push_local(c), "a free to a page on the full list");
         page.unmark_full();
-        assert!(!page.free_needs_attention());
-        page.push_local(a);
-        page.used -= 1;
+        assert_eq!(page.used_blocks(), 2);
+        // Two blocks out: the next free does not empty the page.
+        assert!(!page.push_local(b));
+        // Pinned (the direct page): one more count, never emptied by a free.
+        page.count_out(1);
+        page.pinned = true;
+        assert!(!page.push_local(a));
+        assert!(page.check() && !page.is_unused());
+        // Unpinned, it is empty.
+        assert!(page.unpin_empties());
         page.pinned = false;
-        assert_eq!(page.used, 0);
+        assert!(page.is_unused() && page.used_blocks() == 0);
         assert!(page.check());
+        // A run that takes the count to zero needs attention too.
+        let (x, y) = (page.pop_refill(), page.pop_refill());
+        // SAFETY: two free blocks of the page: link x -> y.
+        unsafe { (*x).next = y };
+        assert!(page.push_local_run(x, y, 2));
+        assert!(page.is_unused() && page.check());
     }
 }

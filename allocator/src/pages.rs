@@ -149,14 +149,13 @@ impl Owned {
             if page != empty_page() {
                 debug_assert!((*page).in_use && !(*page).pinned);
                 self.unspare(page);
-                (*page).used += 1;
+                (*page).count_out(1);
                 (*page).pinned = true;
             }
             if old != empty_page() {
                 debug_assert!((*old).pinned);
-                (*old).used = (*old).used.wrapping_sub(1);
                 (*old).pinned = false;
-                if (*old).used == 0 && !(*old).in_full {
+                if (*old).unpin_empties() {
                     self.retire_page(old);
                 }
             }
@@ -168,7 +167,7 @@ impl Owned {
     pub(crate) unsafe fn retire_page(&mut self, page: *mut Page) {
         // SAFETY: the page is ours, in use, with `used == 0`.
         unsafe {
-            debug_assert!((*page).used == 0 && (*page).in_use && !(*page).in_full);
+            debug_assert!((*page).is_unused() && (*page).in_use && !(*page).in_full);
             debug_assert!((*page).check(), "homing: page invariant broken");
             debug_assert!(!(*page).pinned && self.direct[(*page).class as usize] != page);
             self.unspare(page);

@@ -452,7 +452,7 @@ impl Segment {
             let page = ptr::addr_of_mut!((*s).pages).cast::<Page>();
             page.write(Page::EMPTY);
             let page = &mut *page;
-            page.used = 1;
+            page.set_used(1);
             page.mark_full();
             page.in_use = true;
             page.capacity = 1;

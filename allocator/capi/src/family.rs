@@ -59,11 +59,18 @@ pub extern "C" fn homing_malloc(size: usize) -> *mut c_void {
 /// function is not inlined across the export).
 #[inline(always)]
 pub(crate) fn alloc_or_enomem(size: usize) -> *mut c_void {
-    let p = allocator::alloc(size, MALLOC_ALIGN);
-    if p.is_null() {
+    allocator::alloc_reporting::<SetEnomem>(size, MALLOC_ALIGN).cast()
+}
+
+/// A failed allocation sets `errno` to `ENOMEM` (on homing's slow path,
+/// so `malloc`'s fast path tests nothing more than the Rust one).
+pub(crate) struct SetEnomem;
+
+impl allocator::OnFailure for SetEnomem {
+    #[inline(always)]
+    fn failed() {
         errno::set(ENOMEM);
     }
-    p.cast()
 }
 
 /// Allocates `count * size` zeroed bytes; null with `errno = ENOMEM` when the
