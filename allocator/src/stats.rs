@@ -50,6 +50,10 @@ impl Counter {
 /// is exact while a heap has fewer than 2^32 live blocks of one class (64
 /// GiB of its smallest blocks); half the width keeps a heap's header within
 /// one OS page.
+///
+/// A reader on another thread loads a class's two counters one after the
+/// other while the owner keeps counting, so it must load the frees first
+/// (acquire) and the allocations second: see [`HeapCounters::live`].
 #[derive(Debug)]
 pub(crate) struct ClassCounter(AtomicU32);
 
@@ -63,10 +67,14 @@ impl ClassCounter {
     pub(crate) fn add(&self, n: usize) {
         #[cfg(feature = "stats")]
         {
-            // Relaxed load and store: as in `Counter::add`.
+            // Relaxed load: only the owner writes. Release store: a reader
+            // that acquires a free count also sees the allocation counts
+            // stored before it (see `HeapCounters::live`). On x86-64 a
+            // release store is a plain store: the fast path's increment
+            // stays one `inc` in memory.
             self.0.store(
                 self.0.load(Ordering::Relaxed).wrapping_add(n as u32),
-                Ordering::Relaxed,
+                Ordering::Release,
             );
         }
         #[cfg(not(feature = "stats"))]
@@ -74,8 +82,14 @@ impl ClassCounter {
     }
 
     pub(crate) fn get(&self) -> u32 {
-        // Relaxed: a statistic.
+        // Relaxed: a statistic (see `get_acquire` for the frees).
         self.0.load(Ordering::Relaxed)
+    }
+
+    /// The count, with every store of the owner's before it visible.
+    pub(crate) fn get_acquire(&self) -> u32 {
+        // Acquire: pairs with the release store in `add`.
+        self.0.load(Ordering::Acquire)
     }
 }
 
@@ -107,10 +121,19 @@ impl HeapCounters {
     }
 
     /// Live blocks and bytes in pages (huge blocks are the account's).
+    ///
+    /// Per class, the frees are loaded first, with acquire, and the
+    /// allocations second. Every block is counted out before it is counted
+    /// back, and the owner stores each count with release, so the
+    /// allocations read then are at least the frees read: the difference
+    /// is never negative (and so never wraps to 2^32 - k), even while the
+    /// owner allocates and frees. Loaded the other way round, the frees of
+    /// blocks allocated between the two loads made it negative.
     pub(crate) fn live(&self) -> (usize, usize) {
         let (mut blocks, mut bytes) = (0usize, 0usize);
         for (c, (a, f)) in self.allocs.iter().zip(&self.frees).enumerate() {
-            let n = a.get().wrapping_sub(f.get()) as usize;
+            let freed = f.get_acquire();
+            let n = a.get().wrapping_sub(freed) as usize;
             blocks = blocks.wrapping_add(n);
             bytes = bytes.wrapping_add(n.wrapping_mul(CLASS_SIZE[c] as usize));
         }
