@@ -95,7 +95,12 @@ const fn hole_shift(page_shift: usize) -> u32 {
 }
 
 /// Metadata of one page; lives in its segment's header.
-#[repr(C)]
+///
+/// The fields both fast paths touch (`free`, `local_free`, the use count
+/// and `class`) come first, within 24 bytes, and a page is 32-byte aligned
+/// (96 bytes in all): they always share one cache line, where with an
+/// 88-byte stride five pages in eight had them across two.
+#[repr(C, align(32))]
 pub(crate) struct Page {
     /// Allocation pops here (owner only).
     pub(crate) free: *mut Block,
@@ -108,18 +113,6 @@ pub(crate) struct Page {
     /// path's one test (`sub [mem]; js`), where `used <= 0` would cost a
     /// load and a compare more. Read it through [`Page::used_blocks`].
     used_less_one: i32,
-    /// Blocks carved out of the page so far.
-    pub(crate) reserved: u32,
-    /// Blocks the page can hold.
-    pub(crate) capacity: u32,
-    /// Free blocks that touch a hole (on no list; see the module doc).
-    pub(crate) held: u32,
-    /// Free blocks on the lists when [`Page::trim`] last looked, with
-    /// `local_free` empty: a page unchanged since then is not looked at
-    /// again.
-    trimmed_free: u32,
-    /// Block size in bytes (0 while the page is not in use).
-    pub(crate) block_size: u32,
     /// Size class (meaningful while in use).
     pub(crate) class: u8,
     /// `true` while the page sits on its heap's full list (no free block
@@ -140,6 +133,18 @@ pub(crate) struct Page {
     /// log2 of the page's size (its segment's `page_shift`, set by
     /// [`Page::trim`]): where its slot starts and how large a hole is.
     hole_page_shift: u8,
+    /// Blocks carved out of the page so far.
+    pub(crate) reserved: u32,
+    /// Blocks the page can hold.
+    pub(crate) capacity: u32,
+    /// Free blocks that touch a hole (on no list; see the module doc).
+    pub(crate) held: u32,
+    /// Free blocks on the lists when [`Page::trim`] last looked, with
+    /// `local_free` empty: a page unchanged since then is not looked at
+    /// again.
+    trimmed_free: u32,
+    /// Block size in bytes (0 while the page is not in use).
+    pub(crate) block_size: u32,
     /// Bit `g`: the `g`-th granule of the page (from its slot's start,
     /// [`hole_shift`] bytes each) is a hole.
     pub(crate) holes: u64,
@@ -152,6 +157,14 @@ pub(crate) struct Page {
     /// delay.
     pub(crate) freed_at_ms: u64,
 }
+
+// The fast paths' fields sit in the first 24 bytes of a 32-byte aligned
+// page (see the type's doc).
+const _: () = assert!(
+    core::mem::offset_of!(Page, class) < 24
+        && core::mem::offset_of!(Page, used_less_one) < 24
+        && core::mem::align_of::<Page>() == 32
+);
 
 impl Page {
     /// A page that serves nothing: its `free` is null, so an allocation that
