@@ -488,7 +488,7 @@ impl Heap {
             let page = segment::page_of(seg, p);
             (*heap).counters.frees[(*page).class_index()].add(1);
             if (*page).push_local(p.cast()) {
-                Self::free_page_slow(heap, page);
+                Self::free_page_slow(page, heap);
             }
         }
     }
@@ -509,7 +509,7 @@ impl Heap {
     /// The caller owns `heap` and `page` is one of its pages in use.
     #[cold]
     #[inline(never)]
-    pub(crate) unsafe extern "C" fn free_page_slow(heap: *mut Heap, page: *mut Page) {
+    pub(crate) unsafe extern "C" fn free_page_slow(page: *mut Page, heap: *mut Heap) {
         // SAFETY: the caller owns the heap and its pages.
         unsafe {
             let h = &mut (*heap).owned;
@@ -588,7 +588,7 @@ impl Heap {
             let page = segment::page_of(seg, tail);
             (*heap).counters.frees[(*page).class_index()].add(len);
             if (*page).push_local_run(head.cast(), tail.cast(), len) {
-                Self::free_page_slow(heap, page);
+                Self::free_page_slow(page, heap);
             }
             len
         }

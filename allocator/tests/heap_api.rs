@@ -553,9 +553,11 @@ fn stats_follow_a_model() {
                             Some(b) => b,
                             None => {
                                 // A huge block counts its mapping: at least
-                                // the request, at most a few pages more.
+                                // the request, at most a few pages more
+                                // (its segment header, 8.4 KiB, and the
+                                // rounding to an OS page).
                                 let b = heap.stats().live_bytes - before;
-                                prop_assert!(b >= size && b <= size + 3 * 4096, "{b} {size}");
+                                prop_assert!(b >= size && b <= size + 4 * 4096, "{b} {size}");
                                 b
                             }
                         };
