@@ -38,7 +38,7 @@ use homing_deferred::{Inbox, Node};
 use crate::account::Account;
 use crate::options;
 use crate::outbox::{open_run, Outbox};
-use crate::page::{Page, PageQueue};
+use crate::page::{prefetch, Page, PageQueue};
 use crate::purge::PurgeQueue;
 use crate::segment::{self, Kind, Segment};
 use crate::segments::SegmentSet;
@@ -349,7 +349,11 @@ impl Heap {
             if !block.is_null() && (*heap).inbox.is_empty() && (*heap).purge.is_empty() {
                 (*heap).touch_owned();
                 (*page).local_free = ptr::null_mut();
-                (*page).free = (*block).next;
+                let next = (*block).next;
+                (*page).free = next;
+                // As in `pop_direct`: the list just swapped in is the
+                // page's frees, remote ones spliced in whole among them.
+                prefetch(next.cast());
                 (*page).count_out(1);
                 Self::count_alloc(heap, class);
                 return block.cast();
@@ -664,18 +668,4 @@ pub(crate) unsafe fn usable_size(p: *mut u8) -> usize {
         let start = (*page).block_start(p);
         (*page).block_size as usize - (p as usize - start as usize)
     }
-}
-
-/// Asks the CPU to start loading the line at `p`. Never faults, whatever
-/// the address: a hint that turns out stale costs nothing but the
-/// prefetch.
-#[inline(always)]
-fn prefetch(p: *const u8) {
-    #[cfg(all(target_arch = "x86_64", not(miri)))]
-    // SAFETY: a prefetch never faults and has no architectural effect.
-    unsafe {
-        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast())
-    };
-    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
-    let _ = p;
 }
