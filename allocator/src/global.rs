@@ -12,7 +12,7 @@ use core::ptr;
 use crate::heap::{self, Heap};
 use crate::remote;
 use crate::segment::{self, Kind, SEGMENT_MASK};
-use crate::size_class::{self, MIN_ALIGN, SMALL_MAX};
+use crate::size_class::{self, MEDIUM_MAX, MIN_ALIGN, SMALL_MAX};
 use crate::thread;
 
 /// homing as the process's allocator.
@@ -111,7 +111,26 @@ fn alloc_pow2<F: OnFailure>(size: usize, align: usize) -> *mut u8 {
         }
         return checked_out(alloc_class_slow::<F>(heap, class));
     }
+    if size <= MEDIUM_MAX && align <= MIN_ALIGN {
+        return checked_out(alloc_medium::<F>(heap, size));
+    }
     checked_out(alloc_general::<F>(heap, size, align))
+}
+
+/// A medium block (above `SMALL_MAX`, up to `MEDIUM_MAX`, at the default
+/// alignment): the small path's pop with the class computed instead of
+/// looked up, out of line. Through `alloc_general` such a block paid about
+/// 60 instructions more than a small one: two calls with their frames,
+/// its checks, and the general class search for any alignment.
+#[inline(never)]
+extern "C" fn alloc_medium<F: OnFailure>(heap: *mut Heap, size: usize) -> *mut u8 {
+    let class = size_class::class_of_medium(size);
+    // SAFETY: the thread's heap (or the empty heap) is ours.
+    let block = unsafe { Heap::pop_direct(heap, class) };
+    if !block.is_null() {
+        return block;
+    }
+    alloc_class_slow::<F>(heap, class)
 }
 
 /// `p`, after calling `F::failed()` if it is null.

@@ -134,8 +134,16 @@ pub fn class_of(size: usize) -> usize {
     if size <= SMALL_MAX {
         class_of_small(size)
     } else {
-        class_of_large(size)
+        class_of_medium(size)
     }
+}
+
+/// The class of a size in `SMALL_MAX + 1 ..= MEDIUM_MAX`: a few shifts,
+/// no table.
+#[inline(always)]
+pub fn class_of_medium(size: usize) -> usize {
+    debug_assert!(size > SMALL_MAX && size <= MEDIUM_MAX);
+    class_of_large(size)
 }
 
 /// The class serving `size` bytes at `align`, or `None` when no class can
