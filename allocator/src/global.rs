@@ -111,20 +111,30 @@ fn alloc_pow2<F: OnFailure>(size: usize, align: usize) -> *mut u8 {
         }
         return checked_out(alloc_class_slow::<F>(heap, class));
     }
-    if size <= MEDIUM_MAX && align <= MIN_ALIGN {
-        return checked_out(alloc_medium::<F>(heap, size));
+    if size <= MEDIUM_MAX {
+        return checked_out(alloc_in_class::<F>(heap, size, align));
     }
     checked_out(alloc_general::<F>(heap, size, align))
 }
 
-/// A medium block (above `SMALL_MAX`, up to `MEDIUM_MAX`, at the default
-/// alignment): the small path's pop with the class computed instead of
-/// looked up, out of line. Through `alloc_general` such a block paid about
-/// 60 instructions more than a small one: two calls with their frames,
-/// its checks, and the general class search for any alignment.
+/// A block of a class that is not a small one at the default alignment: a
+/// medium block (above `SMALL_MAX`, up to `MEDIUM_MAX`), or one aligned
+/// above 16 bytes (`aligned_alloc`, or a Rust type such as a cache-padded
+/// one). The small path's pop with the class computed instead of looked up,
+/// out of line. Through `alloc_general` such a block paid 40–60
+/// instructions more: two calls with their frames and checks.
 #[inline(never)]
-extern "C" fn alloc_medium<F: OnFailure>(heap: *mut Heap, size: usize) -> *mut u8 {
-    let class = size_class::class_of_medium(size);
+extern "C" fn alloc_in_class<F: OnFailure>(heap: *mut Heap, size: usize, align: usize) -> *mut u8 {
+    let class = if align <= MIN_ALIGN {
+        // Not small (the caller's test), so medium.
+        size_class::class_of_medium(size)
+    } else {
+        match size_class::class_for(size, align) {
+            Some(class) => class,
+            // An alignment no class gives: a huge block.
+            None => return alloc_general::<F>(heap, size, align),
+        }
+    };
     // SAFETY: the thread's heap (or the empty heap) is ours.
     let block = unsafe { Heap::pop_direct(heap, class) };
     if !block.is_null() {
@@ -391,6 +401,27 @@ pub unsafe fn realloc(p: *mut u8, old_size: usize, align: usize, new_size: usize
     }
     // SAFETY: forwarded; the checked build validates `p` first.
     let usable = unsafe { usable_size_for(p, "realloc") };
+    // SAFETY: forwarded; `usable` is `p`'s.
+    unsafe { realloc_usable(p, usable, old_size.min(usable), align, new_size) }
+}
+
+/// [`realloc`] for a caller that already knows `usable`, `p`'s
+/// [`usable_size`] (the C ABI's `realloc` asks for it first): the block's
+/// header is not looked up twice. Not a stable API.
+///
+/// # Safety
+///
+/// As for [`realloc`]; `usable` is `usable_size(p)`, `old_size <= usable`,
+/// and `align` is a power of two.
+#[doc(hidden)]
+pub unsafe fn realloc_usable(
+    p: *mut u8,
+    usable: usize,
+    old_size: usize,
+    align: usize,
+    new_size: usize,
+) -> *mut u8 {
+    debug_assert!(align.is_power_of_two() && old_size <= usable);
     if new_size <= usable && new_size >= usable / 2 {
         return p;
     }

@@ -652,11 +652,15 @@ impl Owned {
     }
 }
 
-/// The block start of an interior pointer (for usable-size queries).
+/// Bytes usable in the live block that starts at `p`: its class size, or
+/// its huge mapping's block. No division: every block homing hands out
+/// starts a block (an aligned request takes a class whose size is a
+/// multiple of the alignment), and an interior pointer is the caller's
+/// bug, which the checked build reports before calling this.
 ///
 /// # Safety
 ///
-/// `p` points into a live small/medium block.
+/// `p` is a live block of ours (its start).
 pub(crate) unsafe fn usable_size(p: *mut u8) -> usize {
     // SAFETY: forwarded from the caller.
     unsafe {
@@ -665,7 +669,7 @@ pub(crate) unsafe fn usable_size(p: *mut u8) -> usize {
             return (*seg).huge_size - (p as usize - (*seg).huge_block as usize);
         }
         let page = segment::page_of(seg, p);
-        let start = (*page).block_start(p);
-        (*page).block_size as usize - (p as usize - start as usize)
+        debug_assert_eq!((*page).block_start(p), p, "homing: not a block start");
+        (*page).block_size as usize
     }
 }

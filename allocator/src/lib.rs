@@ -70,8 +70,8 @@ mod safe_point;
 
 #[cfg(not(loom))]
 pub use global::{
-    alloc, alloc_reporting, alloc_zeroed, collect, free, print_stats, realloc, stats, usable_size,
-    usable_size_for, Homing, OnFailure, Quietly,
+    alloc, alloc_reporting, alloc_zeroed, collect, free, print_stats, realloc, realloc_usable,
+    stats, usable_size, usable_size_for, Homing, OnFailure, Quietly,
 };
 #[cfg(not(loom))]
 pub use heap_api::{Heap, Holder};

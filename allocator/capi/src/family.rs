@@ -161,10 +161,10 @@ pub unsafe extern "C" fn homing_realloc(p: *mut c_void, size: usize) -> *mut c_v
         if let Some(roomy) = huge_growth(old, size) {
             // A failure here is not the caller's; homing leaves errno alone
             // (its OS layer gives it back), so the exact try starts clean.
-            q = allocator::realloc(p.cast(), old, MALLOC_ALIGN, roomy);
+            q = allocator::realloc_usable(p.cast(), old, old, MALLOC_ALIGN, roomy);
         }
         if q.is_null() {
-            q = allocator::realloc(p.cast(), old, MALLOC_ALIGN, size);
+            q = allocator::realloc_usable(p.cast(), old, old, MALLOC_ALIGN, size);
         }
         q
     };
