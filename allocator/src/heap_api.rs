@@ -178,12 +178,13 @@ impl Heap {
     /// // SAFETY: a live block of `heap`, given up here.
     /// unsafe { heap.dealloc(p) };
     /// ```
+    #[inline]
     pub fn alloc(&self, layout: Layout) -> Option<NonNull<u8>> {
         #[cfg(feature = "checked")]
         let _using = self.using("Heap::alloc");
         let raw = self.raw.as_ptr();
         // SAFETY: we own the heap (the value is ours; `Heap` is !Sync).
-        let mut p = unsafe { heap::Heap::alloc_sized(raw, layout.size(), layout.align()) };
+        let mut p = unsafe { heap::Heap::alloc_layout(raw, layout.size(), layout.align()) };
         if p.is_null() {
             p = self.alloc_again(layout);
         }
@@ -263,7 +264,29 @@ impl Heap {
     /// # Safety
     ///
     /// `p` is a live block from homing that the caller gives up.
+    #[inline]
     pub unsafe fn dealloc(&self, p: NonNull<u8>) {
+        let raw = self.raw.as_ptr();
+        let addr = p.as_ptr();
+        // The fast path, as `homing::free`'s: a small or medium block of
+        // this heap goes on its page's local list. (A huge block of this
+        // heap also names it in its header, but is not on a page: the slow
+        // path below.)
+        if addr as usize & segment::SEGMENT_MASK != 0 {
+            let seg = (addr as usize & !segment::SEGMENT_MASK) as *mut segment::Segment;
+            // SAFETY: `p` is a live block not at a segment base, so the
+            // header below it is live; if it names this heap, so is the page.
+            unsafe {
+                if (*seg).heap == raw.cast() && (*seg).kind != segment::Kind::Huge {
+                    #[cfg(feature = "checked")]
+                    let _using = self.using("Heap::dealloc");
+                    #[cfg(feature = "checked")]
+                    crate::checked::check_free(addr);
+                    (*raw).touch_owned();
+                    return heap::Heap::free_local(raw, seg, addr);
+                }
+            }
+        }
         // SAFETY: `p` is a live homing block, so its header is live.
         unsafe {
             let seg = segment::segment_of(p.as_ptr());

@@ -266,11 +266,13 @@ pub unsafe extern "C" fn homing_heap_free(heap: *mut HomingHeap, p: *mut c_void)
     let Some(p) = NonNull::new(p.cast::<u8>()) else {
         return;
     };
-    // SAFETY: the caller's contract.
-    errno::preserve(|| unsafe {
+    // SAFETY: the caller's contract. (`errno` is left as it was: homing's
+    // OS layer gives it back around its own system calls, the only place
+    // a free can change it, as in `free`.)
+    unsafe {
         check_holder(&*heap, "homing_heap_free");
         (*heap).heap.dealloc(p)
-    });
+    }
 }
 
 /// Takes back the blocks other threads freed into `heap`, returns its empty
