@@ -29,8 +29,18 @@ impl Owned {
         let kind = Kind::of_class(class);
         // SAFETY: the segments of our set are ours and live.
         unsafe {
-            let Some(taken) = self.segments.take_slot(heap.cast(), kind) else {
-                return ptr::null_mut();
+            // A free page whose memory is still resident first (no page
+            // faults), then the lowest free slot of a segment with one.
+            let dirty = self.purge().take_oldest(kind);
+            let taken = if !dirty.is_null() {
+                let seg = segment::segment_of_page(dirty);
+                self.segments
+                    .take_given_slot(seg, Segment::slot_of(seg, dirty))
+            } else {
+                let Some(taken) = self.segments.take_slot(heap.cast(), kind) else {
+                    return ptr::null_mut();
+                };
+                taken
             };
             let (seg, slot) = (taken.segment, taken.slot);
             if taken.fresh {
@@ -40,7 +50,7 @@ impl Owned {
                 }
             }
             let page = ptr::addr_of_mut!((*seg).pages[slot]);
-            if (*page).dirty && !(*page).in_use {
+            if !taken.fresh && page != dirty && (*page).dirty && !(*page).in_use {
                 // Still waiting to be purged: reuse its memory instead (if
                 // the background purger got to it first, it is clean now).
                 self.purge().remove(page);
@@ -75,13 +85,11 @@ impl Owned {
                 crate::os::purge(ptr::NonNull::new_unchecked(used_from), gap);
             }
             for slot in 1..(*seg).slots {
-                if slot == taken {
-                    continue;
-                }
                 let page = ptr::addr_of_mut!((*seg).pages[slot]);
-                debug_assert!(!(*page).in_use && !(*page).dirty);
-                (*page).dirty = true;
-                self.purge().push_and_purge(page, now);
+                debug_assert!(!(*page).in_use);
+                if slot != taken && (*page).dirty {
+                    self.purge().push_and_purge(page, now);
+                }
             }
         }
     }

@@ -18,7 +18,8 @@
 //! neither allocates nor frees (it sleeps, or waits on a lock) keeps
 //! resident what it freed during its last delay, until it runs again.
 //! A page taken again before its delay has passed is reused as it is (no
-//! purge, no page fault).
+//! purge, no page fault), and a heap that needs a new page takes one of
+//! these first, before a purged or untouched slot (`Owned::new_page`).
 //!
 //! # Who touches what
 //!
@@ -33,7 +34,9 @@
 //! # Invariant
 //!
 //! A page is on the queue exactly when it is free (`!in_use`) and `dirty`;
-//! `pending` is the queue's length.
+//! `pending` is the queue's length. The queue is two lists, small pages
+//! and medium pages, each oldest first, so that a heap that needs a page of
+//! one kind takes the oldest resident one in O(1) (`take_oldest`).
 
 use core::ptr::NonNull;
 
@@ -47,8 +50,20 @@ use loom::cell::UnsafeCell;
 use crate::options;
 use crate::os;
 use crate::page::{Page, PageQueue};
-use crate::segment::{self, Segment};
+use crate::segment::{self, Kind, Segment};
 use crate::sync::{AtomicBool, AtomicUsize, Ordering};
+
+/// The queue (small or medium) of a queued page.
+///
+/// # Safety
+///
+/// `page` is a page of a live small or medium segment.
+unsafe fn kind_of(page: *mut Page) -> usize {
+    // SAFETY: forwarded: the header of a live segment.
+    let kind = unsafe { (*segment::segment_of_page(page)).kind };
+    debug_assert!(kind != Kind::Huge);
+    kind as usize
+}
 
 /// The pages of one heap waiting to be purged, oldest first.
 pub(crate) struct PurgeQueue {
@@ -62,7 +77,9 @@ pub(crate) struct PurgeQueue {
 }
 
 struct Inner {
-    queue: PageQueue,
+    /// Small pages, then medium pages (indexed by `Kind`), each oldest
+    /// first.
+    queues: [PageQueue; 2],
     /// Pages purged since the owner last added them to its counters.
     purged: usize,
 }
@@ -81,7 +98,7 @@ impl PurgeQueue {
                 lock: AtomicBool::new(false),
                 pending: AtomicUsize::new(0),
                 inner: UnsafeCell::new(Inner {
-                    queue: PageQueue::EMPTY,
+                    queues: [PageQueue::EMPTY, PageQueue::EMPTY],
                     purged: 0,
                 }),
             }
@@ -154,7 +171,7 @@ impl PurgeQueue {
             // SAFETY: the caller's page, on no list.
             unsafe {
                 (*page).freed_at_ms = now_ms;
-                inner.queue.push_back(page);
+                inner.queues[kind_of(page)].push_back(page);
             }
             // Relaxed: a hint (see `is_empty`).
             self.pending.fetch_add(1, Ordering::Relaxed);
@@ -178,11 +195,34 @@ impl PurgeQueue {
                 if !(*page).dirty {
                     return false;
                 }
-                inner.queue.remove(page);
+                inner.queues[kind_of(page)].remove(page);
             }
             // Relaxed: a hint.
             self.pending.fetch_sub(1, Ordering::Relaxed);
             true
+        })
+    }
+
+    /// Takes the oldest queued page of a segment of `kind` off the queue,
+    /// or null if none waits: the heap reuses a page whose memory is still
+    /// resident before it takes a purged or untouched one (which faults in
+    /// as it is used), and the oldest is the one the next purge would give
+    /// back.
+    pub(crate) fn take_oldest(&self, kind: Kind) -> *mut Page {
+        if self.is_empty() {
+            return core::ptr::null_mut();
+        }
+        self.with(|inner| {
+            let queue = &mut inner.queues[kind as usize];
+            let page = queue.first();
+            if !page.is_null() {
+                // SAFETY: a queued page is a free page of a live segment of
+                // the queue's heap (see `purge_locked`).
+                unsafe { queue.remove(page) };
+                // Relaxed: a hint.
+                self.pending.fetch_sub(1, Ordering::Relaxed);
+            }
+            page
         })
     }
 
@@ -216,28 +256,30 @@ impl PurgeQueue {
     }
 
     fn purge_locked(&self, inner: &mut Inner, all: bool, delay: usize, now_ms: u64) {
-        loop {
-            let page = inner.queue.first();
-            if page.is_null() {
-                break;
-            }
-            // SAFETY: queued pages are free pages of live segments of the
-            // queue's heap; a segment is released only after its pages are
-            // taken off the queue, under this lock.
-            unsafe {
-                if !all && now_ms < (*page).freed_at_ms.saturating_add(delay as u64) {
+        for k in 0..inner.queues.len() {
+            loop {
+                let page = inner.queues[k].first();
+                if page.is_null() {
                     break;
                 }
-                inner.queue.remove(page);
-                let seg = segment::segment_of_page(page);
-                let slot = Segment::slot_of(seg, page);
-                let start = Segment::page_start(seg, slot);
-                os::purge(NonNull::new_unchecked(start), 1 << (*seg).page_shift);
-                (*page).dirty = false;
+                // SAFETY: queued pages are free pages of live segments of the
+                // queue's heap; a segment is released only after its pages
+                // are taken off the queue, under this lock.
+                unsafe {
+                    if !all && now_ms < (*page).freed_at_ms.saturating_add(delay as u64) {
+                        break;
+                    }
+                    inner.queues[k].remove(page);
+                    let seg = segment::segment_of_page(page);
+                    let slot = Segment::slot_of(seg, page);
+                    let start = Segment::page_start(seg, slot);
+                    os::purge(NonNull::new_unchecked(start), 1 << (*seg).page_shift);
+                    (*page).dirty = false;
+                }
+                inner.purged += 1;
+                // Relaxed: a hint.
+                self.pending.fetch_sub(1, Ordering::Relaxed);
             }
-            inner.purged += 1;
-            // Relaxed: a hint.
-            self.pending.fetch_sub(1, Ordering::Relaxed);
         }
     }
 
@@ -249,14 +291,16 @@ impl PurgeQueue {
     /// Forgets every queued page (their segments are being released whole).
     pub(crate) fn clear(&self) {
         self.with(|inner| {
-            let mut page = inner.queue.first();
-            while !page.is_null() {
-                // SAFETY: queued pages are live until their segment goes,
-                // which happens after this call.
-                unsafe {
-                    let next = PageQueue::next(page);
-                    inner.queue.remove(page);
-                    page = next;
+            for queue in &mut inner.queues {
+                let mut page = queue.first();
+                while !page.is_null() {
+                    // SAFETY: queued pages are live until their segment
+                    // goes, which happens after this call.
+                    unsafe {
+                        let next = PageQueue::next(page);
+                        queue.remove(page);
+                        page = next;
+                    }
                 }
             }
             // Relaxed: a hint.

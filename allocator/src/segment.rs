@@ -228,12 +228,22 @@ impl Segment {
         let slots = SEGMENT_SIZE >> shift;
         let seg = match cache::take() {
             Some(cached) => {
-                // SAFETY: a cached segment is nobody's; its page area was
-                // purged when it was cached. Reset its page metadata.
+                // SAFETY: a cached segment is nobody's. Reset its page
+                // metadata; a resident one keeps, per page, whether its
+                // memory may still be resident (`dirty`), so the taker
+                // queues for purging only those (`Owned::adopt_resident`).
+                // Taken as the other kind, its slots do not match the old
+                // ones: every page may be.
                 unsafe {
-                    let pages = ptr::addr_of_mut!((*cached.as_ptr()).pages).cast::<Page>();
+                    let s = cached.as_ptr();
+                    let resident = (*s).resident;
+                    let same_kind = (*s).kind == kind;
+                    let pages = ptr::addr_of_mut!((*s).pages).cast::<Page>();
                     for i in 0..PAGE_SLOTS {
-                        pages.add(i).write(Page::EMPTY);
+                        let page = pages.add(i);
+                        let dirty = resident && i > 0 && i < slots && (!same_kind || (*page).dirty);
+                        page.write(Page::EMPTY);
+                        (*page).dirty = dirty;
                     }
                 }
                 cached

@@ -124,6 +124,32 @@ impl SegmentSet {
         }
     }
 
+    /// Takes the free slot `slot` of `seg` (a free page chosen by the
+    /// caller, see `Owned::new_page`).
+    ///
+    /// # Safety
+    ///
+    /// The caller owns the set; `seg` is one of its small/medium segments
+    /// and `slot` one of its free slots.
+    pub(crate) unsafe fn take_given_slot(&mut self, seg: *mut Segment, slot: usize) -> Taken {
+        // SAFETY: the segment is ours.
+        unsafe {
+            debug_assert!((*seg).free_slots & (1u64 << slot) != 0);
+            (*seg).free_slots &= !(1u64 << slot);
+            (*seg).used_pages += 1;
+            if (*seg).free_slots == 0 && (*seg).in_avail {
+                self.avail[(*seg).kind as usize].remove(seg);
+                (*seg).in_avail = false;
+            }
+            debug_assert!((*seg).check());
+        }
+        Taken {
+            segment: seg,
+            slot,
+            fresh: false,
+        }
+    }
+
     /// Gives slot `slot` of `seg` back. `true` if the segment has no page in
     /// use any more.
     ///
