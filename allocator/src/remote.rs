@@ -44,7 +44,9 @@ use homing_deferred::Batch;
 
 use crate::heap::{self, Heap, ABANDONED, CLAIMED, FREE};
 use crate::options;
-use crate::outbox::{seal_run, Run, Slot, HINT_DISTANCE, OUTBOX_SLOTS, RUNS, RUN_MAX, RUN_WAYS};
+use crate::outbox::{
+    grow_run, open_way, seal_run, start_run, Run, Slot, HINT_DISTANCE, OUTBOX_SLOTS, RUNS, RUN_WAYS,
+};
 use crate::segment::{self, HeapOwner};
 use crate::stats::GLOBAL;
 use crate::sync::{fence, Ordering};
@@ -93,29 +95,32 @@ pub(crate) unsafe fn free_remote(mine: *mut Heap, owner: *mut Heap, p: *mut u8) 
             }
             return post(owner, &mut batch);
         }
-        let shift = (*segment::segment_of(p)).page_shift;
         let outbox = &mut (*mine).outbox;
-        let way = &mut outbox.runs[way_index(p, shift)];
-        if RUNS
-            && way.len != 0
-            && way.len < RUN_MAX
-            && (p as usize ^ way.tail as usize) >> shift == 0
-        {
+        if RUNS {
+            let shift = (*segment::segment_of(p)).page_shift;
+            let index = way_index(p, shift);
+            let head = outbox.heads[index];
             // Same page as the run open in this way (pages are aligned to
             // their size): the run grows at its head (the block's first
             // word links to the previous head). Same page, same owner.
-            p.cast::<*mut u8>().write(way.head);
-            way.head = p;
-            way.len += 1;
+            let grown = if !head.is_null() && (p as usize ^ head as usize) >> shift == 0 {
+                grow_run(head, p)
+            } else {
+                ptr::null_mut()
+            };
+            if grown.is_null() {
+                // Another page's run (or a full one) gives way: it closes.
+                outbox.heads[index] = start_run(p);
+                outbox.open |= 1 << index;
+                if !head.is_null() {
+                    close_run(&mut outbox.slots, open_way(head));
+                }
+            } else {
+                outbox.heads[index] = grown;
+            }
         } else {
             // Without runs (checked mode) the block travels alone at once.
-            let closing = core::mem::replace(way, if RUNS { alone } else { Run::NONE });
-            if closing.len != 0 {
-                close_run(&mut outbox.slots, closing);
-            }
-            if !RUNS {
-                close_run(&mut outbox.slots, alone);
-            }
+            close_run(&mut outbox.slots, alone);
         }
         outbox.pending += 1;
         (*mine).counters.remote_posted.add(1);
@@ -163,12 +168,15 @@ pub(crate) unsafe fn flush_outbox(mine: *mut Heap) {
     // live heaps.
     unsafe {
         let outbox = &mut (*mine).outbox;
-        for i in 0..RUN_WAYS {
-            let run = core::mem::replace(&mut outbox.runs[i], Run::NONE);
-            if run.len != 0 {
-                close_run(&mut outbox.slots, run);
-            }
+        let mut open = core::mem::take(&mut outbox.open);
+        while open != 0 {
+            let i = open.trailing_zeros() as usize;
+            open &= open - 1;
+            let head = core::mem::replace(&mut outbox.heads[i], ptr::null_mut());
+            debug_assert!(!head.is_null());
+            close_run(&mut outbox.slots, open_way(head));
         }
+        debug_assert!(outbox.heads.iter().all(|h| h.is_null()));
         for slot in outbox.slots.iter_mut() {
             if !slot.batch.is_empty() {
                 post(slot.heap.cast(), &mut slot.batch);
@@ -278,6 +286,7 @@ pub(crate) unsafe fn abandon(heap: *mut Heap) {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use crate::outbox::RUN_MAX;
     use crate::registry::Registry;
     use core::ptr::NonNull;
 
