@@ -10,6 +10,7 @@ use core::ptr::{self, NonNull};
 use homing_deferred::{Batch, Node};
 
 use crate::segment::HeapOwner;
+use crate::sync::{AtomicBool, AtomicUsize, Ordering};
 
 /// Destination slots of an outbox: a thread rarely frees into more than a
 /// few heaps at once; a collision just posts the older batch early.
@@ -141,8 +142,33 @@ pub(crate) struct Slot {
 }
 
 /// A thread's remote frees: open runs by page, closed runs by destination
-/// heap (owner only).
+/// heap. The `body` is the owner's, except while a stealer holds the
+/// outbox (see `remote`, "Stranded outboxes"); `sync` is shared.
 pub(crate) struct Outbox {
+    pub(crate) sync: OutboxSync,
+    pub(crate) body: OutboxBody,
+}
+
+/// The words an outbox's owner and a stealer share (see `remote`).
+pub(crate) struct OutboxSync {
+    /// `true` while the owner uses the body (its half of the asymmetric
+    /// fence pair).
+    pub(crate) busy: AtomicBool,
+    /// `true` while a stealer holds the body.
+    pub(crate) steal: AtomicBool,
+    /// Blocks waiting to be posted (written by whoever holds the body; read
+    /// by anyone as a hint).
+    pub(crate) pending: AtomicUsize,
+    /// Bumped by whoever holds the body at each change: a scan that finds
+    /// it where the previous scan left it (`seen`) and blocks pending
+    /// knows the owner has not freed a remote block nor flushed since.
+    pub(crate) epoch: AtomicUsize,
+    /// `epoch` as the last scan saw it (written by scans only).
+    pub(crate) seen: AtomicUsize,
+}
+
+/// An outbox's runs and batches.
+pub(crate) struct OutboxBody {
     /// The head of each way's open run (see [`start_run`]), or null.
     pub(crate) heads: [*mut u8; RUN_WAYS],
     /// Which ways hold an open run (bit `i` for `heads[i]`), so a flush
@@ -150,29 +176,71 @@ pub(crate) struct Outbox {
     /// allocation slow paths flush often.
     pub(crate) open: u64,
     pub(crate) slots: [Slot; OUTBOX_SLOTS],
-    pub(crate) pending: usize,
+    /// Under loom: touched by whoever writes the body, so that loom reports
+    /// an owner and a stealer that do so without a happens-before edge.
+    #[cfg(loom)]
+    pub(crate) token: loom::cell::UnsafeCell<usize>,
 }
 
 impl Outbox {
-    /// An empty outbox.
-    pub(crate) const fn new() -> Outbox {
-        const EMPTY: Slot = Slot {
-            heap: ptr::null_mut(),
-            batch: Batch::new(),
-            recent: [ptr::null_mut(); HINT_DISTANCE],
-        };
-        Outbox {
-            heads: [ptr::null_mut(); RUN_WAYS],
-            open: 0,
-            slots: [EMPTY; OUTBOX_SLOTS],
-            pending: 0,
+    homing_deferred::const_fn_unless_loom! {
+        /// An empty outbox.
+        pub(crate) fn new() -> Outbox {
+            const EMPTY: Slot = Slot {
+                heap: ptr::null_mut(),
+                batch: Batch::new(),
+                recent: [ptr::null_mut(); HINT_DISTANCE],
+            };
+            Outbox {
+                sync: OutboxSync {
+                    busy: AtomicBool::new(false),
+                    steal: AtomicBool::new(false),
+                    pending: AtomicUsize::new(0),
+                    epoch: AtomicUsize::new(0),
+                    seen: AtomicUsize::new(usize::MAX),
+                },
+                body: OutboxBody {
+                    heads: [ptr::null_mut(); RUN_WAYS],
+                    open: 0,
+                    slots: [EMPTY; OUTBOX_SLOTS],
+                    #[cfg(loom)]
+                    token: loom::cell::UnsafeCell::new(0),
+                },
+            }
         }
     }
 
-    /// Blocks waiting to be posted.
+    /// Blocks waiting to be posted (a hint when read by another thread).
     #[inline]
     pub(crate) fn pending(&self) -> usize {
-        self.pending
+        // Relaxed: a count, read by the owner (who wrote it, or a stealer
+        // whose hand-back it acquired) or as a hint.
+        self.sync.pending.load(Ordering::Relaxed)
+    }
+
+    /// Whether the allocation slow path should call the heap's
+    /// `post_outbox` (`remote::on_slow_path`): blocks are pending, or this
+    /// slow path (the `slow_paths`-th) is one that looks for other threads'
+    /// stranded outboxes.
+    #[inline]
+    pub(crate) fn wants_post(&self, slow_paths: u32) -> bool {
+        self.pending() > 0 || slow_paths & (SCAN_EVERY - 1) == 0
+    }
+}
+
+/// One allocation slow path in this many looks at the clock to see whether
+/// a scan for stranded outboxes is due (see `remote`).
+pub(crate) const SCAN_EVERY: u32 = 64;
+const _: () = assert!(SCAN_EVERY.is_power_of_two());
+
+impl OutboxBody {
+    /// Marks a write of the body (loom-checked under `cfg(loom)`).
+    #[inline(always)]
+    pub(crate) fn touch(&mut self) {
+        #[cfg(loom)]
+        // SAFETY: only the holder of the body calls this; loom reports two
+        // holders without a happens-before edge between them.
+        self.token.with_mut(|t| unsafe { *t += 1 });
     }
 }
 
