@@ -22,6 +22,37 @@
 //!   first-class heap can be destroyed, and a block waiting in some other
 //!   thread's outbox would then point into unmapped memory.
 //!
+//! # Stranded outboxes
+//!
+//! A thread that frees other threads' blocks and then goes idle (blocks in
+//! a wait, or stops allocating) would keep up to a budget of them in its
+//! outbox, where their owner can neither reuse them nor empty their pages.
+//! So other threads take such an outbox away from it for a moment and post
+//! it (**steal** it, [`try_steal`]):
+//! - **When.** One allocation slow path in `SCAN_EVERY` (64) reads the
+//!   clock; if a purge delay (`HOMING_PURGE_DELAY_MS`) has passed since the
+//!   process's last scan, it scans every heap ([`reclaim_stale`]), and so
+//!   does each round of the background purger. An outbox with blocks
+//!   pending whose `epoch` (bumped at every change) is where the previous
+//!   scan saw it has not changed for a scan period: it is stolen. So
+//!   stranded blocks are posted within about two delays, as long as some
+//!   thread allocates (the owner does, if it needs them) or the purger runs.
+//! - **How.** The owner marks each use of its outbox body with `busy`
+//!   (store, compiler fence, then a load of `steal`: no atomic
+//!   read-modify-write and no fence instruction on its path); a stealer
+//!   sets `steal` (compare-exchange), runs `membarrier(PRIVATE_EXPEDITED)`,
+//!   which makes every running thread of the process execute a full
+//!   barrier, then reads `busy`. Between the two, at least one side sees
+//!   the other's store (the store-buffering outcome is forbidden, as with
+//!   two `SeqCst` fences): either the owner sees `steal` and posts its block
+//!   alone, at once (a flush leaves the body to the stealer; thread exit
+//!   waits for it), or the stealer sees `busy` and tries again next scan,
+//!   or it sees neither and the owner's last use of the body, released by
+//!   `busy = false`, happens before its flush. Without `membarrier` (old
+//!   kernels) nobody steals. Loom has no `membarrier`: its model
+//!   (`a_steal_races_the_owner_of_the_outbox`) runs both halves as `SeqCst`
+//!   fences, which is the pair's meaning.
+//!
 //! # Abandoned heaps
 //!
 //! A heap whose thread exited is `ABANDONED`: nobody drains its inbox. A
