@@ -9,7 +9,8 @@
 //! **runs**: the blocks of one page freed in a row (see `outbox` for how a
 //! run is sealed into one node). When the outbox holds
 //! `HOMING_OUTBOX_BUDGET` blocks, at this thread's allocation slow path, at
-//! `collect()` and at thread exit, each slot's runs are **posted**:
+//! `collect()`, at thread exit, and when another thread finds it idle (see
+//! "Stranded outboxes"), each slot's runs are **posted**:
 //! published to the owner's inbox with one compare-exchange
 //! (`homing-deferred`). The owner takes them back in its own context when it
 //! drains its inbox, splicing each run onto its page in one step
