@@ -380,7 +380,7 @@ impl Heap {
             if !(*heap).inbox.is_empty() {
                 Self::drain_inbox(heap);
             }
-            if (*heap).is_thread_heap && (*heap).outbox.pending() > 0 {
+            if (*heap).is_thread_heap && (*heap).outbox.wants_post((*heap).owned.slow_paths) {
                 ((*heap).post_outbox)(heap);
             }
             // Pages purged since the last slow path (stats lag by one).

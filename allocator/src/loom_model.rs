@@ -103,6 +103,19 @@ impl ModelHeap {
         unsafe { remote::flush_outbox(self.0) }
     }
 
+    /// Posts the outbox, waiting out a stealer (as at thread exit).
+    pub unsafe fn flush_now(self) {
+        // SAFETY: the caller owns the heap.
+        unsafe { remote::flush_outbox_now(self.0) }
+    }
+
+    /// Another thread steals this heap's outbox (what a scan does to an
+    /// idle thread's); `true` if it posted it.
+    pub unsafe fn steal(self) -> bool {
+        // SAFETY: the caller does not hold this heap's outbox.
+        unsafe { remote::try_steal(self.0) }
+    }
+
     pub unsafe fn drain(self) -> usize {
         // SAFETY: the caller owns the heap.
         unsafe { Heap::drain_inbox(self.0) }

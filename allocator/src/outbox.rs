@@ -10,6 +10,7 @@ use core::ptr::{self, NonNull};
 use homing_deferred::{Batch, Node};
 
 use crate::segment::HeapOwner;
+use crate::sync::{AtomicBool, AtomicUsize, Ordering};
 
 /// Destination slots of an outbox: a thread rarely frees into more than a
 /// few heaps at once; a collision just posts the older batch early.
@@ -43,12 +44,18 @@ pub(crate) const RUN_WORD: usize = {
 
 /// Open runs an outbox keeps at once, one per page (direct-mapped by page
 /// address): a thread freeing blocks of mixed sizes (so of several pages in
-/// turn) still groups each page's blocks.
-pub(crate) const RUN_WAYS: usize = 16;
+/// turn) still groups each page's blocks. Enough ways that the pages a
+/// thread frees into between two posts rarely collide: a producer of mixed
+/// sizes (xmalloc, 16..512 B) fills some 25 classes' pages at once; with 16
+/// ways its runs averaged 2.6 blocks, with 32 (or 64) they average 10.5,
+/// and the owner pays one cache miss per run, so this is what its drain
+/// costs. At most 64: [`Outbox::open`] is a `u64`.
+pub(crate) const RUN_WAYS: usize = 32;
+const _: () = assert!(RUN_WAYS <= 64 && RUN_WAYS.is_power_of_two());
 
-/// An open run: blocks of one page, newest first, linked through their
-/// first words from `head` down to `tail`, the oldest. Its page and
-/// destination heap are those of its tail.
+/// A run: blocks of one page, newest first, linked through their first
+/// words from `head` down to `tail`, the oldest. Its page and destination
+/// heap are those of its tail.
 #[derive(Clone, Copy)]
 pub(crate) struct Run {
     pub(crate) head: *mut u8,
@@ -56,13 +63,70 @@ pub(crate) struct Run {
     pub(crate) len: usize,
 }
 
-impl Run {
-    /// No open run.
-    pub(crate) const NONE: Run = Run {
-        head: ptr::null_mut(),
-        tail: ptr::null_mut(),
-        len: 0,
-    };
+/// Starts an open run at `p`, alone, and returns its way entry (see
+/// [`Outbox::heads`]): the run's length and tail live in its head block,
+/// in the word at [`RUN_WORD`], as `len | (tail - head) / 16 << 8` (the
+/// offset in 16-byte units, as an `i16`: a run lies in one page). An open
+/// run thus takes one word of the outbox, which keeps the heap header in
+/// one OS page with 32 ways.
+///
+/// # Safety
+///
+/// `p` is a dead block owned by the calling thread, with room for
+/// [`RUN_WORD`] + 8 bytes; runs are on (`RUNS`).
+#[inline(always)]
+pub(crate) unsafe fn start_run(p: *mut u8) -> *mut u8 {
+    // SAFETY: as the caller promises.
+    unsafe { p.add(RUN_WORD).cast::<u64>().write(1) };
+    p
+}
+
+/// Adds `p` at the head of the open run whose head is `head` (same page)
+/// and returns the new head, or null if the run is full ([`RUN_MAX`]).
+///
+/// # Safety
+///
+/// `head` is the head of an open run made by [`start_run`]/[`grow_run`];
+/// `p` is a dead block of the same page owned by the calling thread, not in
+/// any run.
+#[inline(always)]
+pub(crate) unsafe fn grow_run(head: *mut u8, p: *mut u8) -> *mut u8 {
+    // SAFETY: both blocks are ours and large enough; the word was written
+    // by `start_run` or `grow_run`.
+    unsafe {
+        let word = head.add(RUN_WORD).cast::<u64>().read();
+        let len = word & 0xff;
+        if len as usize >= RUN_MAX {
+            return ptr::null_mut();
+        }
+        // The tail's offset from `head`, moved to be from `p`.
+        let from_head = (word >> 8) as u16 as i16 as isize;
+        let from_p = from_head + ((head as isize - p as isize) >> 4);
+        debug_assert!(i16::try_from(from_p).is_ok());
+        p.cast::<*mut u8>().write(head);
+        p.add(RUN_WORD)
+            .cast::<u64>()
+            .write((len + 1) | (from_p as u16 as u64) << 8);
+        p
+    }
+}
+
+/// The open run whose head is `head`, read back from its head block.
+///
+/// # Safety
+///
+/// As for [`grow_run`]'s `head`.
+#[inline(always)]
+pub(crate) unsafe fn open_way(head: *mut u8) -> Run {
+    // SAFETY: as the caller promises; the tail lies in the head's page.
+    unsafe {
+        let word = head.add(RUN_WORD).cast::<u64>().read();
+        Run {
+            head,
+            tail: head.offset(((word >> 8) as u16 as i16 as isize) << 4),
+            len: (word & 0xff) as usize,
+        }
+    }
 }
 
 /// One destination's closed runs, in a batch (each run as its tail's
@@ -78,32 +142,105 @@ pub(crate) struct Slot {
 }
 
 /// A thread's remote frees: open runs by page, closed runs by destination
-/// heap (owner only).
+/// heap. The `body` is the owner's, except while a stealer holds the
+/// outbox (see `remote`, "Stranded outboxes"); `sync` is shared.
 pub(crate) struct Outbox {
-    pub(crate) runs: [Run; RUN_WAYS],
+    pub(crate) sync: OutboxSync,
+    pub(crate) body: OutboxBody,
+}
+
+/// The words an outbox's owner and a stealer share (see `remote`).
+pub(crate) struct OutboxSync {
+    /// `true` while the owner uses the body (its half of the asymmetric
+    /// fence pair).
+    pub(crate) busy: AtomicBool,
+    /// `true` while a stealer holds the body.
+    pub(crate) steal: AtomicBool,
+    /// Blocks waiting to be posted (written by whoever holds the body; read
+    /// by anyone as a hint).
+    pub(crate) pending: AtomicUsize,
+    /// Bumped by whoever holds the body at each change: a scan that finds
+    /// it where the previous scan left it (`seen`) and blocks pending
+    /// knows the owner has not freed a remote block nor flushed since.
+    pub(crate) epoch: AtomicUsize,
+    /// `epoch` as the last scan saw it (written by scans only).
+    pub(crate) seen: AtomicUsize,
+}
+
+/// An outbox's runs and batches.
+pub(crate) struct OutboxBody {
+    /// The head of each way's open run (see [`start_run`]), or null.
+    pub(crate) heads: [*mut u8; RUN_WAYS],
+    /// Which ways hold an open run (bit `i` for `heads[i]`), so a flush
+    /// visits only those: threads that free a few blocks between
+    /// allocation slow paths flush often.
+    pub(crate) open: u64,
     pub(crate) slots: [Slot; OUTBOX_SLOTS],
-    pub(crate) pending: usize,
+    /// Under loom: touched by whoever writes the body, so that loom reports
+    /// an owner and a stealer that do so without a happens-before edge.
+    #[cfg(loom)]
+    pub(crate) token: loom::cell::UnsafeCell<usize>,
 }
 
 impl Outbox {
-    /// An empty outbox.
-    pub(crate) const fn new() -> Outbox {
-        const EMPTY: Slot = Slot {
-            heap: ptr::null_mut(),
-            batch: Batch::new(),
-            recent: [ptr::null_mut(); HINT_DISTANCE],
-        };
-        Outbox {
-            runs: [Run::NONE; RUN_WAYS],
-            slots: [EMPTY; OUTBOX_SLOTS],
-            pending: 0,
+    homing_deferred::const_fn_unless_loom! {
+        /// An empty outbox.
+        pub(crate) fn new() -> Outbox {
+            const EMPTY: Slot = Slot {
+                heap: ptr::null_mut(),
+                batch: Batch::new(),
+                recent: [ptr::null_mut(); HINT_DISTANCE],
+            };
+            Outbox {
+                sync: OutboxSync {
+                    busy: AtomicBool::new(false),
+                    steal: AtomicBool::new(false),
+                    pending: AtomicUsize::new(0),
+                    epoch: AtomicUsize::new(0),
+                    seen: AtomicUsize::new(usize::MAX),
+                },
+                body: OutboxBody {
+                    heads: [ptr::null_mut(); RUN_WAYS],
+                    open: 0,
+                    slots: [EMPTY; OUTBOX_SLOTS],
+                    #[cfg(loom)]
+                    token: loom::cell::UnsafeCell::new(0),
+                },
+            }
         }
     }
 
-    /// Blocks waiting to be posted.
+    /// Blocks waiting to be posted (a hint when read by another thread).
     #[inline]
     pub(crate) fn pending(&self) -> usize {
-        self.pending
+        // Relaxed: a count, read by the owner (who wrote it, or a stealer
+        // whose hand-back it acquired) or as a hint.
+        self.sync.pending.load(Ordering::Relaxed)
+    }
+
+    /// Whether the allocation slow path should call the heap's
+    /// `post_outbox` (`remote::on_slow_path`): blocks are pending, or this
+    /// slow path (the `slow_paths`-th) is one that looks for other threads'
+    /// stranded outboxes.
+    #[inline]
+    pub(crate) fn wants_post(&self, slow_paths: u32) -> bool {
+        self.pending() > 0 || slow_paths & (SCAN_EVERY - 1) == 0
+    }
+}
+
+/// One allocation slow path in this many looks at the clock to see whether
+/// a scan for stranded outboxes is due (see `remote`).
+pub(crate) const SCAN_EVERY: u32 = 64;
+const _: () = assert!(SCAN_EVERY.is_power_of_two());
+
+impl OutboxBody {
+    /// Marks a write of the body (loom-checked under `cfg(loom)`).
+    #[inline(always)]
+    pub(crate) fn touch(&mut self) {
+        #[cfg(loom)]
+        // SAFETY: only the holder of the body calls this; loom reports two
+        // holders without a happens-before edge between them.
+        self.token.with_mut(|t| unsafe { *t += 1 });
     }
 }
 

@@ -121,7 +121,7 @@ impl Registry {
         let bytes = os::align_up(size_of::<Heap>(), os::OS_PAGE)?;
         let heap = os::map(bytes, os::OS_PAGE)?.cast::<Heap>().as_ptr();
         // SAFETY: fresh memory, exclusively ours until published.
-        unsafe { Heap::init_at(heap, is_thread_heap, ACTIVE, crate::remote::flush_outbox) };
+        unsafe { Heap::init_at(heap, is_thread_heap, ACTIVE, crate::remote::on_slow_path) };
         // Relaxed: a statistic.
         self.created.fetch_add(1, Ordering::Relaxed);
         let mut head = self.head.load(Ordering::Relaxed);

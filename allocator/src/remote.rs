@@ -9,7 +9,8 @@
 //! **runs**: the blocks of one page freed in a row (see `outbox` for how a
 //! run is sealed into one node). When the outbox holds
 //! `HOMING_OUTBOX_BUDGET` blocks, at this thread's allocation slow path, at
-//! `collect()` and at thread exit, each slot's runs are **posted**:
+//! `collect()`, at thread exit, and when another thread finds it idle (see
+//! "Stranded outboxes"), each slot's runs are **posted**:
 //! published to the owner's inbox with one compare-exchange
 //! (`homing-deferred`). The owner takes them back in its own context when it
 //! drains its inbox, splicing each run onto its page in one step
@@ -21,6 +22,37 @@
 //! - A first-class `Heap`'s blocks are posted at once, one by one: a
 //!   first-class heap can be destroyed, and a block waiting in some other
 //!   thread's outbox would then point into unmapped memory.
+//!
+//! # Stranded outboxes
+//!
+//! A thread that frees other threads' blocks and then goes idle (blocks in
+//! a wait, or stops allocating) would keep up to a budget of them in its
+//! outbox, where their owner can neither reuse them nor empty their pages.
+//! So other threads take such an outbox away from it for a moment and post
+//! it (**steal** it, [`try_steal`]):
+//! - **When.** One allocation slow path in `SCAN_EVERY` (64) reads the
+//!   clock; if a purge delay (`HOMING_PURGE_DELAY_MS`) has passed since the
+//!   process's last scan, it scans every heap ([`reclaim_stale`]), and so
+//!   does each round of the background purger. An outbox with blocks
+//!   pending whose `epoch` (bumped at every change) is where the previous
+//!   scan saw it has not changed for a scan period: it is stolen. So
+//!   stranded blocks are posted within about two delays, as long as some
+//!   thread allocates (the owner does, if it needs them) or the purger runs.
+//! - **How.** The owner marks each use of its outbox body with `busy`
+//!   (store, compiler fence, then a load of `steal`: no atomic
+//!   read-modify-write and no fence instruction on its path); a stealer
+//!   sets `steal` (compare-exchange), runs `membarrier(PRIVATE_EXPEDITED)`,
+//!   which makes every running thread of the process execute a full
+//!   barrier, then reads `busy`. Between the two, at least one side sees
+//!   the other's store (the store-buffering outcome is forbidden, as with
+//!   two `SeqCst` fences): either the owner sees `steal` and posts its block
+//!   alone, at once (a flush leaves the body to the stealer; thread exit
+//!   waits for it), or the stealer sees `busy` and tries again next scan,
+//!   or it sees neither and the owner's last use of the body, released by
+//!   `busy = false`, happens before its flush. Without `membarrier` (old
+//!   kernels) nobody steals. Loom has no `membarrier`: its model
+//!   (`a_steal_races_the_owner_of_the_outbox`) runs both halves as `SeqCst`
+//!   fences, which is the pair's meaning.
 //!
 //! # Abandoned heaps
 //!
@@ -44,7 +76,10 @@ use homing_deferred::Batch;
 
 use crate::heap::{self, Heap, ABANDONED, CLAIMED, FREE};
 use crate::options;
-use crate::outbox::{seal_run, Run, Slot, HINT_DISTANCE, OUTBOX_SLOTS, RUNS, RUN_MAX, RUN_WAYS};
+use crate::outbox::{
+    grow_run, open_way, seal_run, start_run, OutboxSync, Run, Slot, HINT_DISTANCE, OUTBOX_SLOTS,
+    RUNS, RUN_WAYS, SCAN_EVERY,
+};
 use crate::segment::{self, HeapOwner};
 use crate::stats::GLOBAL;
 use crate::sync::{fence, Ordering};
@@ -79,8 +114,11 @@ pub(crate) unsafe fn free_remote(mine: *mut Heap, owner: *mut Heap, p: *mut u8) 
     };
     // SAFETY: `owner` is live (heaps are never unmapped); `mine` is ours;
     // `p` is live, so its segment header is (its page size is all we read).
+    // The outbox body is ours between `enter` and `leave`.
     unsafe {
-        if mine == heap::empty_heap() || !(*owner).is_thread_heap {
+        if mine == heap::empty_heap() || !(*owner).is_thread_heap || !enter(&(*mine).outbox.sync) {
+            // No outbox, a first-class heap's block, or a stealer holds
+            // our outbox this instant: the block travels alone, now.
             let mut batch = Batch::new();
             batch.push_front(seal_run(alone, ptr::null_mut()));
             if mine == heap::empty_heap() {
@@ -93,35 +131,45 @@ pub(crate) unsafe fn free_remote(mine: *mut Heap, owner: *mut Heap, p: *mut u8) 
             }
             return post(owner, &mut batch);
         }
-        let shift = (*segment::segment_of(p)).page_shift;
-        let outbox = &mut (*mine).outbox;
-        let way = &mut outbox.runs[way_index(p, shift)];
-        if RUNS
-            && way.len != 0
-            && way.len < RUN_MAX
-            && (p as usize ^ way.tail as usize) >> shift == 0
-        {
+        let outbox = &mut (*mine).outbox.body;
+        outbox.touch();
+        if RUNS {
+            let shift = (*segment::segment_of(p)).page_shift;
+            let index = way_index(p, shift);
+            let head = outbox.heads[index];
             // Same page as the run open in this way (pages are aligned to
             // their size): the run grows at its head (the block's first
             // word links to the previous head). Same page, same owner.
-            p.cast::<*mut u8>().write(way.head);
-            way.head = p;
-            way.len += 1;
+            let grown = if !head.is_null() && (p as usize ^ head as usize) >> shift == 0 {
+                grow_run(head, p)
+            } else {
+                ptr::null_mut()
+            };
+            if grown.is_null() {
+                // Another page's run (or a full one) gives way: it closes.
+                outbox.heads[index] = start_run(p);
+                outbox.open |= 1 << index;
+                if !head.is_null() {
+                    close_run(&mut outbox.slots, open_way(head));
+                }
+            } else {
+                outbox.heads[index] = grown;
+            }
         } else {
             // Without runs (checked mode) the block travels alone at once.
-            let closing = core::mem::replace(way, if RUNS { alone } else { Run::NONE });
-            if closing.len != 0 {
-                close_run(&mut outbox.slots, closing);
-            }
-            if !RUNS {
-                close_run(&mut outbox.slots, alone);
-            }
+            close_run(&mut outbox.slots, alone);
         }
-        outbox.pending += 1;
+        let sync = &(*mine).outbox.sync;
+        // Relaxed (both): words of the body's holder (see `OutboxSync`),
+        // published to a stealer by `leave`'s Release.
+        let pending = sync.pending.load(Ordering::Relaxed) + 1;
+        sync.pending.store(pending, Ordering::Relaxed);
+        bump_epoch(sync);
         (*mine).counters.remote_posted.add(1);
-        if outbox.pending >= options::outbox_budget() {
-            flush_outbox(mine);
+        if pending >= options::outbox_budget() {
+            flush_body(mine);
         }
+        leave(sync);
     }
 }
 
@@ -152,30 +200,303 @@ unsafe fn close_run(slots: &mut [Slot; OUTBOX_SLOTS], run: Run) {
     }
 }
 
-/// Posts every pending batch of `mine`'s outbox, open runs included.
+/// Posts every pending batch of `mine`'s outbox, open runs included —
+/// unless a stealer holds it this instant (then the stealer posts them).
 ///
 /// # Safety
 ///
 /// `mine` is the calling thread's real heap.
 #[cold]
 pub(crate) unsafe fn flush_outbox(mine: *mut Heap) {
-    // SAFETY: the outbox is ours; its runs and batches hold dead blocks of
-    // live heaps.
+    // SAFETY: the body is ours between `enter` and `leave`.
     unsafe {
-        let outbox = &mut (*mine).outbox;
-        for i in 0..RUN_WAYS {
-            let run = core::mem::replace(&mut outbox.runs[i], Run::NONE);
-            if run.len != 0 {
-                close_run(&mut outbox.slots, run);
-            }
+        let sync = &(*mine).outbox.sync;
+        if enter(sync) {
+            flush_body(mine);
+            leave(sync);
         }
+    }
+}
+
+/// As [`flush_outbox`], but waits out a stealer, so that everything this
+/// thread freed is on its way when it returns (thread exit, `collect()`).
+/// A stealer holds an outbox only to post it (bounded work, no waiting on
+/// anyone), so this ends.
+///
+/// # Safety
+///
+/// As for [`flush_outbox`].
+#[cold]
+pub(crate) unsafe fn flush_outbox_now(mine: *mut Heap) {
+    // SAFETY: as above.
+    unsafe {
+        let sync = &(*mine).outbox.sync;
+        while !enter(sync) {
+            crate::os::yield_now();
+        }
+        flush_body(mine);
+        leave(sync);
+    }
+}
+
+/// What the allocation slow path calls (a thread heap's `post_outbox`,
+/// when [`Outbox::wants_post`](crate::outbox::Outbox::wants_post)): posts
+/// the outbox, and on one slow path in `SCAN_EVERY`, if a purge delay has
+/// passed since the process's last scan, scans every heap for stranded
+/// outboxes (see "Stranded outboxes" in the module doc).
+///
+/// # Safety
+///
+/// `mine` is the calling thread's real heap.
+#[cold]
+pub(crate) unsafe fn on_slow_path(mine: *mut Heap) {
+    // SAFETY: forwarded.
+    unsafe {
+        if (*mine).outbox.pending() > 0 {
+            flush_outbox(mine);
+        }
+        if (*mine).owned.slow_paths & (SCAN_EVERY - 1) == 0 {
+            scan_if_due(mine);
+        }
+    }
+}
+
+/// The body of a flush, by whoever holds the body (owner or stealer).
+///
+/// # Safety
+///
+/// The caller holds `heap`'s outbox body (`enter`, or a steal).
+unsafe fn flush_body(heap: *mut Heap) {
+    // SAFETY: its runs and batches hold dead blocks of live heaps.
+    unsafe {
+        let outbox = &mut (*heap).outbox.body;
+        outbox.touch();
+        let mut open = core::mem::take(&mut outbox.open);
+        while open != 0 {
+            let i = open.trailing_zeros() as usize;
+            open &= open - 1;
+            let head = core::mem::replace(&mut outbox.heads[i], ptr::null_mut());
+            debug_assert!(!head.is_null());
+            close_run(&mut outbox.slots, open_way(head));
+        }
+        debug_assert!(outbox.heads.iter().all(|h| h.is_null()));
         for slot in outbox.slots.iter_mut() {
             if !slot.batch.is_empty() {
                 post(slot.heap.cast(), &mut slot.batch);
             }
         }
-        outbox.pending = 0;
+        let sync = &(*heap).outbox.sync;
+        // Relaxed: as in `free_remote`.
+        sync.pending.store(0, Ordering::Relaxed);
+        bump_epoch(sync);
     }
+}
+
+/// Marks a change of the body (see `OutboxSync::epoch`).
+#[inline(always)]
+fn bump_epoch(sync: &OutboxSync) {
+    // Relaxed: written by the body's holder only; scans read it as a hint.
+    let e = sync.epoch.load(Ordering::Relaxed);
+    sync.epoch.store(e.wrapping_add(1), Ordering::Relaxed);
+}
+
+// --------------------------------------------------------------------
+// Stranded outboxes
+// --------------------------------------------------------------------
+
+/// The owner takes its outbox's body; `false` if a stealer holds it.
+#[inline(always)]
+fn enter(sync: &OutboxSync) -> bool {
+    // Relaxed store, then the light fence, then the load: the owner's half
+    // of the asymmetric pair (see the module doc); with the stealer's heavy
+    // fence between its store of `steal` and its load of `busy`, at least
+    // one of us sees the other's store.
+    sync.busy.store(true, Ordering::Relaxed);
+    light_fence();
+    // Acquire: a steal that just ended (its Release store of `false`)
+    // emptied the body; we see it so.
+    if sync.steal.load(Ordering::Acquire) {
+        // Relaxed: we wrote nothing of the body.
+        sync.busy.store(false, Ordering::Relaxed);
+        return false;
+    }
+    true
+}
+
+/// The owner gives the body back.
+#[inline(always)]
+fn leave(sync: &OutboxSync) {
+    // Release: a stealer that reads `false` (Acquire) sees our writes to
+    // the body.
+    sync.busy.store(false, Ordering::Release);
+}
+
+/// The owner's half of the fence pair: a compiler fence (the stealer's
+/// `membarrier` makes it a full barrier whenever it matters). Under loom
+/// and Miri, which have no `membarrier`, both halves are full fences.
+#[inline(always)]
+fn light_fence() {
+    #[cfg(not(any(loom, miri)))]
+    core::sync::atomic::compiler_fence(Ordering::SeqCst);
+    #[cfg(any(loom, miri))]
+    fence(Ordering::SeqCst);
+}
+
+/// The stealer's half: `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)`, a
+/// full barrier on every CPU running a thread of this process (those not
+/// running passed one when they were switched out). `false` where the
+/// kernel lacks it: then nobody steals.
+fn heavy_fence() -> bool {
+    #[cfg(any(loom, miri))]
+    {
+        fence(Ordering::SeqCst);
+        true
+    }
+    #[cfg(not(any(loom, miri)))]
+    {
+        use crate::sync::plain::{AtomicU8, Ordering as O};
+        /// 0: not registered yet; 1: registered; 2: unavailable.
+        static MEMBARRIER: AtomicU8 = AtomicU8::new(0);
+        const CMD_PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
+        const CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_long = 1 << 4;
+        let membarrier = |cmd: libc::c_long| {
+            // SAFETY: `membarrier` takes no pointer; `__errno_location` is
+            // the calling thread's errno slot, given back as it was (a C
+            // program's `malloc`/`free` must not change it).
+            unsafe {
+                let slot = libc::__errno_location();
+                let saved = *slot;
+                let ok = libc::syscall(
+                    libc::SYS_membarrier,
+                    cmd,
+                    0 as libc::c_long,
+                    0 as libc::c_long,
+                ) == 0;
+                *slot = saved;
+                ok
+            }
+        };
+        // Relaxed: a once-computed capability; racing registrations are
+        // idempotent.
+        let mut state = MEMBARRIER.load(O::Relaxed);
+        if state == 0 {
+            state = if membarrier(CMD_REGISTER_PRIVATE_EXPEDITED) {
+                1
+            } else {
+                2
+            };
+            MEMBARRIER.store(state, O::Relaxed);
+        }
+        state == 1 && membarrier(CMD_PRIVATE_EXPEDITED)
+    }
+}
+
+/// Takes `victim`'s outbox body away from its owner for a moment and posts
+/// everything in it. `false` if someone else is stealing it, its owner is
+/// using it this instant, or there is no `membarrier`.
+///
+/// # Safety
+///
+/// `victim` is a heap (heaps are never unmapped); the caller does not hold
+/// its outbox body.
+pub(crate) unsafe fn try_steal(victim: *mut Heap) -> bool {
+    // SAFETY: heaps are never unmapped; the protocol gives us the body.
+    unsafe {
+        let sync = &(*victim).outbox.sync;
+        // Acquire: the previous stealer's hand-back (Release) happens before
+        // us. Relaxed on failure: we do nothing.
+        if sync
+            .steal
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return false;
+        }
+        // Acquire: the owner's `leave` (Release) happens before our use of
+        // the body.
+        let stolen = heavy_fence() && !sync.busy.load(Ordering::Acquire);
+        if stolen {
+            flush_body(victim);
+        }
+        // Release: an owner that reads `false` (Acquire) sees the body as
+        // we leave it (empty).
+        sync.steal.store(false, Ordering::Release);
+        stolen
+    }
+}
+
+/// The process's last scan for stranded outboxes (ms of `options::now_ms`).
+#[cfg(not(loom))]
+static LAST_SCAN: crate::sync::plain::AtomicUsize = crate::sync::plain::AtomicUsize::new(0);
+
+/// Scans for stranded outboxes if a purge delay has passed since the
+/// process's last scan (one scanner at a time wins the exchange).
+///
+/// # Safety
+///
+/// `mine` is the calling thread's heap (possibly the empty heap).
+pub(crate) unsafe fn scan_if_due(mine: *mut Heap) {
+    #[cfg(not(loom))]
+    {
+        use crate::sync::plain::Ordering as O;
+        let delay = options::purge_delay_ms();
+        if delay == options::NEVER {
+            return;
+        }
+        let now = options::now_ms() as usize;
+        // Relaxed: a rate limit; the exchange picks one scanner per period.
+        let last = LAST_SCAN.load(O::Relaxed);
+        if now.saturating_sub(last) < delay.max(1)
+            || LAST_SCAN
+                .compare_exchange(last, now, O::Relaxed, O::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        // SAFETY: forwarded.
+        unsafe { reclaim_stale(crate::registry::HEAPS.iter(), mine) };
+    }
+    #[cfg(loom)]
+    let _ = mine;
+}
+
+/// One scan: posts the outbox of every heap in `heaps` (but `mine`) that
+/// has blocks pending and has not changed since the previous scan (its
+/// owner has neither freed a remote block nor flushed for a scan period).
+/// Returns how many it stole.
+///
+/// # Safety
+///
+/// Every heap of `heaps` is a heap; `mine` is the calling thread's.
+pub(crate) unsafe fn reclaim_stale(
+    heaps: impl Iterator<Item = *mut Heap>,
+    mine: *mut Heap,
+) -> usize {
+    let mut stolen = 0;
+    for heap in heaps {
+        if heap == mine {
+            continue;
+        }
+        // SAFETY: heaps are never unmapped; we read shared words only,
+        // until `try_steal`'s protocol gives us the body.
+        unsafe {
+            let sync = &(*heap).outbox.sync;
+            // Relaxed (all three): hints; a wrong guess costs one steal
+            // attempt (always safe) or a period's delay.
+            if sync.pending.load(Ordering::Relaxed) == 0 {
+                continue;
+            }
+            let epoch = sync.epoch.load(Ordering::Relaxed);
+            if sync.seen.load(Ordering::Relaxed) != epoch {
+                sync.seen.store(epoch, Ordering::Relaxed);
+                continue;
+            }
+            if try_steal(heap) {
+                stolen += 1;
+            }
+        }
+    }
+    stolen
 }
 
 /// Hands `batch` to `owner`: into its inbox, or, if it is abandoned, straight
@@ -262,7 +583,7 @@ pub(crate) unsafe fn let_go(heap: *mut Heap) {
 pub(crate) unsafe fn abandon(heap: *mut Heap) {
     // SAFETY: forwarded.
     unsafe {
-        flush_outbox(heap);
+        flush_outbox_now(heap);
         // Empty pages go back to their segments, but while blocks are still
         // live, memory is not purged nor spare segments unmapped here: a new
         // thread usually adopts this heap soon (thread pools, servers
@@ -278,6 +599,7 @@ pub(crate) unsafe fn abandon(heap: *mut Heap) {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use crate::outbox::RUN_MAX;
     use crate::registry::Registry;
     use core::ptr::NonNull;
 
@@ -321,10 +643,10 @@ mod tests {
                 free_remote(freer, owner, p);
             }
             // Batched, below the budget: nothing posted yet.
-            assert_eq!((*freer).outbox.pending, blocks.len());
+            assert_eq!((*freer).outbox.pending(), blocks.len());
             assert!((*owner).inbox.is_empty());
             flush_outbox(freer);
-            assert_eq!((*freer).outbox.pending, 0);
+            assert_eq!((*freer).outbox.pending(), 0);
             assert!(!(*owner).inbox.is_empty());
             assert_eq!(Heap::drain_inbox(owner), blocks.len());
             assert!(Heap::check(owner));
@@ -356,8 +678,92 @@ mod tests {
                 free_remote(freer, owner, p);
             }
             // The budget-th free posted everything.
-            assert_eq!((*freer).outbox.pending, 0);
+            assert_eq!((*freer).outbox.pending(), 0);
             assert_eq!(Heap::drain_inbox(owner), budget);
+            Heap::collect(owner, true);
+            assert!((*owner).is_empty());
+            forget(owner);
+            forget(freer);
+        }
+    }
+
+    #[test]
+    fn a_scan_steals_an_outbox_unchanged_since_the_previous_scan() {
+        let registry = Registry::new();
+        let (owner, freer) = two_heaps(&registry);
+        // SAFETY: this thread owns both heaps and plays the freer, the
+        // scanner and the owner in turn (the protocol's atomics are real);
+        // each block is freed once.
+        unsafe {
+            let blocks: std::vec::Vec<*mut u8> =
+                (0..10).map(|_| Heap::alloc_sized(owner, 48, 16)).collect();
+            for &p in &blocks[..5] {
+                free_remote(freer, owner, p);
+            }
+            let heaps = [owner, freer];
+            // The first scan only notes the freer's epoch.
+            assert_eq!(reclaim_stale(heaps.iter().copied(), owner), 0);
+            assert!((*owner).inbox.is_empty());
+            // The freer frees again before the next scan: not stale.
+            free_remote(freer, owner, blocks[5]);
+            assert_eq!(reclaim_stale(heaps.iter().copied(), owner), 0);
+            assert_eq!((*freer).outbox.pending(), 6);
+            // Unchanged since: stolen and posted (a scanner skips its own
+            // heap, and the owner's outbox is empty anyway).
+            assert_eq!(reclaim_stale(heaps.iter().copied(), freer), 0);
+            assert_eq!(reclaim_stale(heaps.iter().copied(), owner), 1);
+            assert_eq!((*freer).outbox.pending(), 0);
+            assert_eq!(Heap::drain_inbox(owner), 6);
+            // Empty outboxes are left alone.
+            assert_eq!(reclaim_stale(heaps.iter().copied(), owner), 0);
+            // The freer goes on using its outbox as before.
+            for &p in &blocks[6..] {
+                free_remote(freer, owner, p);
+            }
+            assert_eq!((*freer).outbox.pending(), 4);
+            flush_outbox(freer);
+            assert_eq!(Heap::drain_inbox(owner), 4);
+            assert!(Heap::check(owner));
+            Heap::collect(owner, true);
+            assert!((*owner).is_empty());
+            forget(owner);
+            forget(freer);
+        }
+    }
+
+    #[test]
+    fn a_steal_waits_for_a_busy_owner_and_an_owner_posts_around_a_steal() {
+        let registry = Registry::new();
+        let (owner, freer) = two_heaps(&registry);
+        // SAFETY: as above; the flags are set by hand to put each side in
+        // the other's way.
+        unsafe {
+            let blocks: std::vec::Vec<*mut u8> =
+                (0..3).map(|_| Heap::alloc_sized(owner, 48, 16)).collect();
+            free_remote(freer, owner, blocks[0]);
+            let sync = &(*freer).outbox.sync;
+            // The owner is inside its outbox: no steal.
+            sync.busy.store(true, Ordering::Relaxed);
+            assert!(!try_steal(freer));
+            assert!(!sync.steal.load(Ordering::Relaxed));
+            assert_eq!((*freer).outbox.pending(), 1);
+            sync.busy.store(false, Ordering::Relaxed);
+            // A stealer holds the outbox: the owner's free travels alone,
+            // at once, and its flush leaves the body to the stealer.
+            sync.steal.store(true, Ordering::Relaxed);
+            free_remote(freer, owner, blocks[1]);
+            flush_outbox(freer);
+            assert_eq!((*freer).outbox.pending(), 1);
+            assert_eq!(Heap::drain_inbox(owner), 1);
+            // Someone is stealing already: a second stealer backs off.
+            assert!(!try_steal(freer));
+            sync.steal.store(false, Ordering::Relaxed);
+            // Free again: a steal posts everything.
+            assert!(try_steal(freer));
+            assert_eq!((*freer).outbox.pending(), 0);
+            free_remote(freer, owner, blocks[2]);
+            flush_outbox_now(freer);
+            assert_eq!(Heap::drain_inbox(owner), 2);
             Heap::collect(owner, true);
             assert!((*owner).is_empty());
             forget(owner);

@@ -272,8 +272,9 @@ pub(crate) fn bind_preferring(prefer: *mut Heap) -> *mut Heap {
 /// One round of the background purger (`HOMING_BACKGROUND_PURGE=1`): the
 /// expired free pages of every heap are purged, busy or idle (a heap whose
 /// owner holds its purge queue this instant waits for the next round), and
-/// abandoned heaps are tidied under a short claim, and the cache of huge
-/// mappings is swept. It allocates nothing.
+/// abandoned heaps are tidied under a short claim, the cache of huge
+/// mappings is swept, and stranded outboxes are posted. It allocates
+/// nothing.
 #[cfg(not(miri))]
 extern "C" fn background_sweep() {
     let now = crate::options::now_ms();
@@ -290,6 +291,10 @@ extern "C" fn background_sweep() {
     }
     // The cache of huge mappings: purge and unmap what waited long enough.
     crate::huge::cache::sweep();
+    // Outboxes stranded by idle threads (see `remote`), on the same period
+    // as the slow paths' scans.
+    // SAFETY: the purger has no heap of its own.
+    unsafe { crate::remote::scan_if_due(ptr::null_mut()) };
 }
 
 /// `true` once homing's exit hook has run on the calling thread.

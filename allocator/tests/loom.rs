@@ -61,6 +61,57 @@ fn outbox_to_inbox_hand_off() {
     });
 }
 
+/// A scan steals an outbox (`remote::try_steal`) while its owner frees
+/// into it: the body is never written by both (loom checks the body's
+/// token), and every block reaches its owner exactly once, through the
+/// owner's own posts, the blocks it sent alone while the steal held the
+/// outbox, or the steal. Loom has no `membarrier`: the owner's light fence
+/// and the stealer's heavy one are both `SeqCst` fences here, which is what
+/// `membarrier` makes of the pair.
+#[test]
+fn a_steal_races_the_owner_of_the_outbox() {
+    loom::model(|| {
+        let owner = ModelHeap::new();
+        // SAFETY: the main thread owns `owner` throughout.
+        let (a, b, keep) = unsafe {
+            (
+                Ptr(owner.alloc(SIZE)),
+                Ptr(owner.alloc(SIZE)),
+                owner.alloc(SIZE),
+            )
+        };
+        let freer = ModelHeap::new();
+        let freeing = thread::spawn(move || {
+            // SAFETY: the freer's heap is this thread's until the join;
+            // `a` and `b` are the owner's blocks, given up here.
+            unsafe {
+                freer.free_remote(owner, a.0);
+                freer.free_remote(owner, b.0);
+            }
+        });
+        // SAFETY: a scan's thread never holds the freer's outbox.
+        let stealing = thread::spawn(move || unsafe { freer.steal() });
+        // The owner drains while both run.
+        // SAFETY: the main thread owns `owner`.
+        let mut drained = unsafe { owner.drain() };
+        freeing.join().unwrap();
+        stealing.join().unwrap();
+        // SAFETY: the join makes the main thread the freer's owner (its
+        // exit flush), and `owner`'s as before.
+        unsafe {
+            freer.flush_now();
+            drained += owner.drain();
+            assert_eq!(drained, 2);
+            assert_eq!(ModelHeap::used_on_page_of(keep), 1);
+            owner.free_local(keep);
+            owner.collect();
+            assert!(owner.holds_nothing());
+            owner.destroy();
+            freer.destroy();
+        }
+    });
+}
+
 #[test]
 fn runs_of_two_pages_are_spliced_whole_while_the_owner_allocates() {
     // The freer's frees of one page travel as one run (only the run's tail
