@@ -492,11 +492,17 @@ fn op() -> impl Strategy<Value = Op> {
 
 /// The bytes a live block of the model carries at its two ends (so a
 /// trim that purged live data, or a block handed out twice, shows).
+/// The two stamps of a block: its first byte and its last. A block of one
+/// byte has one byte to stamp: both stamps are then the same byte with the
+/// same value (two values would overwrite each other, and the check of a
+/// correct block would fail).
 fn stamps(p: usize, size: usize) -> [(usize, u8); 2] {
-    [
-        (p, (p >> 4) as u8 ^ 0x5A),
-        (p + size - 1, (p >> 12) as u8 ^ 0xC3),
-    ]
+    let last = if size > 1 {
+        (p >> 12) as u8 ^ 0xC3
+    } else {
+        (p >> 4) as u8 ^ 0x5A
+    };
+    [(p, (p >> 4) as u8 ^ 0x5A), (p + size - 1, last)]
 }
 
 fn stamp(p: usize, size: usize) {
