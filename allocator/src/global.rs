@@ -146,6 +146,14 @@ extern "C" fn alloc_in_class<F: OnFailure>(heap: *mut Heap, size: usize, align: 
     if !block.is_null() {
         return block;
     }
+    // A class of few blocks a page (medium ones are carved one or two at a
+    // time) often finds `free` empty and its frees in `local_free`: swap
+    // them in here rather than through the slow path's calls.
+    // SAFETY: as above; the direct page's `free` is empty.
+    let block = unsafe { Heap::swap_local(heap, class) };
+    if !block.is_null() {
+        return block;
+    }
     alloc_class_slow::<F>(heap, class)
 }
 

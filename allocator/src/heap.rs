@@ -341,10 +341,30 @@ impl Heap {
     /// As for `alloc_class`.
     #[inline(always)]
     pub(crate) unsafe fn alloc_refill(heap: *mut Heap, class: usize) -> *mut u8 {
+        // SAFETY: forwarded.
+        unsafe {
+            let block = Self::swap_local(heap, class);
+            if !block.is_null() {
+                return block;
+            }
+            Self::alloc_slow(heap, class)
+        }
+    }
+
+    /// `alloc_refill`'s common case alone: swaps the direct page's
+    /// `local_free` in and pops from it, or returns null (nothing to swap,
+    /// or a remote free or a purge waits). Works on the empty heap too (its
+    /// direct pages' lists are empty: null, nothing written).
+    ///
+    /// # Safety
+    ///
+    /// The caller owns `heap` (or it is the empty heap); `free` of the
+    /// class's direct page is empty.
+    #[inline(always)]
+    pub(crate) unsafe fn swap_local(heap: *mut Heap, class: usize) -> *mut u8 {
         // SAFETY: the caller owns the heap; `direct` pages are live.
         unsafe {
-            let h = &mut (*heap).owned;
-            let page = h.direct[class];
+            let page = (*heap).owned.direct[class];
             let block = (*page).local_free;
             if !block.is_null() && (*heap).inbox.is_empty() && (*heap).purge.is_empty() {
                 (*heap).touch_owned();
@@ -358,7 +378,7 @@ impl Heap {
                 Self::count_alloc(heap, class);
                 return block.cast();
             }
-            Self::alloc_slow(heap, class)
+            ptr::null_mut()
         }
     }
 
