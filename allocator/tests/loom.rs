@@ -21,18 +21,25 @@ struct Ptr(*mut u8);
 // SAFETY: the models hand each block to exactly one thread.
 unsafe impl Send for Ptr {}
 
+/// A heap of the calling thread with three of its blocks: two to hand to
+/// another thread (`a`, `b`) and one it keeps, so its page stays in use.
+fn owner_with_three_blocks() -> (ModelHeap, Ptr, Ptr, *mut u8) {
+    let owner = ModelHeap::new();
+    // SAFETY: the calling thread owns `owner` throughout.
+    let (a, b, keep) = unsafe {
+        (
+            Ptr(owner.alloc(SIZE)),
+            Ptr(owner.alloc(SIZE)),
+            owner.alloc(SIZE),
+        )
+    };
+    (owner, a, b, keep)
+}
+
 #[test]
 fn outbox_to_inbox_hand_off() {
     loom::model(|| {
-        let owner = ModelHeap::new();
-        // SAFETY: the main thread owns `owner` throughout.
-        let (a, b, keep) = unsafe {
-            (
-                Ptr(owner.alloc(SIZE)),
-                Ptr(owner.alloc(SIZE)),
-                owner.alloc(SIZE),
-            )
-        };
+        let (owner, a, b, keep) = owner_with_three_blocks();
         let freer = thread::spawn(move || {
             let mine = ModelHeap::new();
             // SAFETY: `mine` is this thread's; `a` and `b` are the owner's
@@ -71,15 +78,7 @@ fn outbox_to_inbox_hand_off() {
 #[test]
 fn a_steal_races_the_owner_of_the_outbox() {
     loom::model(|| {
-        let owner = ModelHeap::new();
-        // SAFETY: the main thread owns `owner` throughout.
-        let (a, b, keep) = unsafe {
-            (
-                Ptr(owner.alloc(SIZE)),
-                Ptr(owner.alloc(SIZE)),
-                owner.alloc(SIZE),
-            )
-        };
+        let (owner, a, b, keep) = owner_with_three_blocks();
         let freer = ModelHeap::new();
         let freeing = thread::spawn(move || {
             // SAFETY: the freer's heap is this thread's until the join;
