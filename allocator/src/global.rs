@@ -51,12 +51,34 @@ pub fn alloc(size: usize, align: usize) -> *mut u8 {
 
 /// What an allocation that fails does besides returning null: the C ABI
 /// sets `errno` (see [`alloc_reporting`]). Called on the slow path only.
+///
+/// ```
+/// /// Counts the failures of the allocations made through it.
+/// struct Tally;
+/// static FAILURES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// impl homing::OnFailure for Tally {
+///     fn failed() {
+///         FAILURES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+///     }
+/// }
+/// assert!(homing::alloc_reporting::<Tally>(isize::MAX as usize, 16).is_null());
+/// assert_eq!(FAILURES.load(std::sync::atomic::Ordering::Relaxed), 1);
+/// ```
 pub trait OnFailure {
     /// Called once, just before a failed allocation returns null.
     fn failed();
 }
 
 /// Nothing besides the null: [`alloc`]'s choice.
+///
+/// ```
+/// // The same as `homing::alloc(64, 8)`.
+/// let p = homing::alloc_reporting::<homing::Quietly>(64, 8);
+/// assert!(!p.is_null());
+/// // SAFETY: a live block from homing, given up here.
+/// unsafe { homing::free(p) };
+/// assert!(homing::alloc_reporting::<homing::Quietly>(64, 3).is_null());
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct Quietly;
 

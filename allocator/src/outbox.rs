@@ -219,7 +219,7 @@ impl Outbox {
     }
 
     /// Whether the allocation slow path should call the heap's
-    /// `post_outbox` (`remote::on_slow_path`): blocks are pending, or this
+    /// `post_outbox` (`registry::on_slow_path`): blocks are pending, or this
     /// slow path (the `slow_paths`-th) is one that looks for other threads'
     /// stranded outboxes.
     #[inline]

@@ -121,7 +121,7 @@ impl Registry {
         let bytes = os::align_up(size_of::<Heap>(), os::OS_PAGE)?;
         let heap = os::map(bytes, os::OS_PAGE)?.cast::<Heap>().as_ptr();
         // SAFETY: fresh memory, exclusively ours until published.
-        unsafe { Heap::init_at(heap, is_thread_heap, ACTIVE, crate::remote::on_slow_path) };
+        unsafe { Heap::init_at(heap, is_thread_heap, ACTIVE, on_slow_path) };
         // Relaxed: a statistic.
         self.created.fetch_add(1, Ordering::Relaxed);
         let mut head = self.head.load(Ordering::Relaxed);
@@ -140,4 +140,62 @@ impl Registry {
             }
         }
     }
+}
+
+/// What the allocation slow path calls (a thread heap's `post_outbox`,
+/// when [`Outbox::wants_post`](crate::outbox::Outbox::wants_post)): posts
+/// the outbox, and on one slow path in `SCAN_EVERY`, if a purge delay has
+/// passed since the process's last scan, scans every heap for stranded
+/// outboxes (see "Stranded outboxes" in `remote`). It lives here, above
+/// `remote`, because a scan walks every heap of the registry.
+///
+/// # Safety
+///
+/// `mine` is the calling thread's real heap.
+#[cold]
+pub(crate) unsafe fn on_slow_path(mine: *mut Heap) {
+    // SAFETY: forwarded.
+    unsafe {
+        if (*mine).outbox.pending() > 0 {
+            crate::remote::flush_outbox(mine);
+        }
+        if (*mine).owned.slow_paths & (crate::outbox::SCAN_EVERY - 1) == 0 {
+            scan_if_due(mine);
+        }
+    }
+}
+
+/// The process's last scan for stranded outboxes (ms of `options::now_ms`).
+#[cfg(not(loom))]
+static LAST_SCAN: crate::sync::plain::AtomicUsize = crate::sync::plain::AtomicUsize::new(0);
+
+/// Scans for stranded outboxes if a purge delay has passed since the
+/// process's last scan (one scanner at a time wins the exchange).
+///
+/// # Safety
+///
+/// `mine` is the calling thread's heap (possibly the empty heap).
+pub(crate) unsafe fn scan_if_due(mine: *mut Heap) {
+    #[cfg(not(loom))]
+    {
+        use crate::sync::plain::Ordering as O;
+        let delay = crate::options::purge_delay_ms();
+        if delay == crate::options::NEVER {
+            return;
+        }
+        let now = crate::options::now_ms() as usize;
+        // Relaxed: a rate limit; the exchange picks one scanner per period.
+        let last = LAST_SCAN.load(O::Relaxed);
+        if now.saturating_sub(last) < delay.max(1)
+            || LAST_SCAN
+                .compare_exchange(last, now, O::Relaxed, O::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        // SAFETY: forwarded.
+        unsafe { crate::remote::reclaim_stale(HEAPS.iter(), mine) };
+    }
+    #[cfg(loom)]
+    let _ = mine;
 }

@@ -78,7 +78,7 @@ use crate::heap::{self, Heap, ABANDONED, CLAIMED, FREE};
 use crate::options;
 use crate::outbox::{
     grow_run, open_way, seal_run, start_run, OutboxSync, Run, Slot, HINT_DISTANCE, OUTBOX_SLOTS,
-    RUNS, RUN_WAYS, SCAN_EVERY,
+    RUNS, RUN_WAYS,
 };
 use crate::segment::{self, HeapOwner};
 use crate::stats::GLOBAL;
@@ -236,28 +236,6 @@ pub(crate) unsafe fn flush_outbox_now(mine: *mut Heap) {
         }
         flush_body(mine);
         leave(sync);
-    }
-}
-
-/// What the allocation slow path calls (a thread heap's `post_outbox`,
-/// when [`Outbox::wants_post`](crate::outbox::Outbox::wants_post)): posts
-/// the outbox, and on one slow path in `SCAN_EVERY`, if a purge delay has
-/// passed since the process's last scan, scans every heap for stranded
-/// outboxes (see "Stranded outboxes" in the module doc).
-///
-/// # Safety
-///
-/// `mine` is the calling thread's real heap.
-#[cold]
-pub(crate) unsafe fn on_slow_path(mine: *mut Heap) {
-    // SAFETY: forwarded.
-    unsafe {
-        if (*mine).outbox.pending() > 0 {
-            flush_outbox(mine);
-        }
-        if (*mine).owned.slow_paths & (SCAN_EVERY - 1) == 0 {
-            scan_if_due(mine);
-        }
     }
 }
 
@@ -423,41 +401,6 @@ pub(crate) unsafe fn try_steal(victim: *mut Heap) -> bool {
         sync.steal.store(false, Ordering::Release);
         stolen
     }
-}
-
-/// The process's last scan for stranded outboxes (ms of `options::now_ms`).
-#[cfg(not(loom))]
-static LAST_SCAN: crate::sync::plain::AtomicUsize = crate::sync::plain::AtomicUsize::new(0);
-
-/// Scans for stranded outboxes if a purge delay has passed since the
-/// process's last scan (one scanner at a time wins the exchange).
-///
-/// # Safety
-///
-/// `mine` is the calling thread's heap (possibly the empty heap).
-pub(crate) unsafe fn scan_if_due(mine: *mut Heap) {
-    #[cfg(not(loom))]
-    {
-        use crate::sync::plain::Ordering as O;
-        let delay = options::purge_delay_ms();
-        if delay == options::NEVER {
-            return;
-        }
-        let now = options::now_ms() as usize;
-        // Relaxed: a rate limit; the exchange picks one scanner per period.
-        let last = LAST_SCAN.load(O::Relaxed);
-        if now.saturating_sub(last) < delay.max(1)
-            || LAST_SCAN
-                .compare_exchange(last, now, O::Relaxed, O::Relaxed)
-                .is_err()
-        {
-            return;
-        }
-        // SAFETY: forwarded.
-        unsafe { reclaim_stale(crate::registry::HEAPS.iter(), mine) };
-    }
-    #[cfg(loom)]
-    let _ = mine;
 }
 
 /// One scan: posts the outbox of every heap in `heaps` (but `mine`) that

@@ -294,7 +294,7 @@ extern "C" fn background_sweep() {
     // Outboxes stranded by idle threads (see `remote`), on the same period
     // as the slow paths' scans.
     // SAFETY: the purger has no heap of its own.
-    unsafe { crate::remote::scan_if_due(ptr::null_mut()) };
+    unsafe { crate::registry::scan_if_due(ptr::null_mut()) };
 }
 
 /// `true` once homing's exit hook has run on the calling thread.
