@@ -32,8 +32,9 @@
 //! it (**steal** it, [`try_steal`]):
 //! - **When.** One allocation slow path in `SCAN_EVERY` (64) reads the
 //!   clock; if a purge delay (`HOMING_PURGE_DELAY_MS`) has passed since the
-//!   process's last scan, it scans every heap ([`reclaim_stale`]), and so
-//!   does each round of the background purger. An outbox with blocks
+//!   process's last scan, it scans every heap ([`reclaim_stale`]; the
+//!   schedule is `registry::scan_if_due`, a layer up, as a scan walks the
+//!   registry), and so does each round of the background purger. An outbox with blocks
 //!   pending whose `epoch` (bumped at every change) is where the previous
 //!   scan saw it has not changed for a scan period: it is stolen. So
 //!   stranded blocks are posted within about two delays, as long as some
