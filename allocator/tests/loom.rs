@@ -36,6 +36,25 @@ fn owner_with_three_blocks() -> (ModelHeap, Ptr, Ptr, *mut u8) {
     (owner, a, b, keep)
 }
 
+/// The end of the models that start from [`owner_with_three_blocks`]: both
+/// handed blocks came home, only the kept one is live on its page, and once
+/// it is freed and collected the heap holds nothing.
+///
+/// # Safety
+///
+/// The calling thread owns `owner`; `keep` is its live block.
+unsafe fn end_with_two_drained(owner: ModelHeap, drained: usize, keep: *mut u8) {
+    assert_eq!(drained, 2);
+    // SAFETY: the caller's contract.
+    unsafe {
+        assert_eq!(ModelHeap::used_on_page_of(keep), 1);
+        owner.free_local(keep);
+        owner.collect();
+        assert!(owner.holds_nothing());
+        owner.destroy();
+    }
+}
+
 #[test]
 fn outbox_to_inbox_hand_off() {
     loom::model(|| {
@@ -58,12 +77,7 @@ fn outbox_to_inbox_hand_off() {
         // SAFETY: as above.
         unsafe {
             drained += owner.drain();
-            assert_eq!(drained, 2);
-            assert_eq!(ModelHeap::used_on_page_of(keep), 1);
-            owner.free_local(keep);
-            owner.collect();
-            assert!(owner.holds_nothing());
-            owner.destroy();
+            end_with_two_drained(owner, drained, keep);
         }
     });
 }
@@ -100,12 +114,7 @@ fn a_steal_races_the_owner_of_the_outbox() {
         unsafe {
             freer.flush_now();
             drained += owner.drain();
-            assert_eq!(drained, 2);
-            assert_eq!(ModelHeap::used_on_page_of(keep), 1);
-            owner.free_local(keep);
-            owner.collect();
-            assert!(owner.holds_nothing());
-            owner.destroy();
+            end_with_two_drained(owner, drained, keep);
             freer.destroy();
         }
     });
