@@ -38,7 +38,7 @@ use homing_deferred::{Inbox, Node};
 use crate::account::Account;
 use crate::options;
 use crate::outbox::{open_run, Outbox};
-use crate::page::{prefetch, Page, PageQueue};
+use crate::page::{prefetch, Block, Page, PageQueue};
 use crate::purge::PurgeQueue;
 use crate::segment::{self, Kind, Segment};
 use crate::segments::SegmentSet;
@@ -274,15 +274,7 @@ impl Heap {
             let page = (*heap).owned.direct[class];
             let block = (*page).free;
             if !block.is_null() {
-                let next = (*block).next;
-                (*page).free = next;
-                // The next allocation's block, often last written by another
-                // thread (a remote free spliced in whole) and so a cache miss:
-                // start loading it now, while the caller uses this one (C
-                // rptest, 2 threads, 20% faster; a null `next` is harmless).
-                prefetch(next.cast());
-                (*page).count_out(1);
-                Self::count_alloc(heap, class);
+                Self::hand_out(heap, class, page, block);
             }
             block.cast()
         }
@@ -369,16 +361,37 @@ impl Heap {
             if !block.is_null() && (*heap).inbox.is_empty() && (*heap).purge.is_empty() {
                 (*heap).touch_owned();
                 (*page).local_free = ptr::null_mut();
-                let next = (*block).next;
-                (*page).free = next;
-                // As in `pop_direct`: the list just swapped in is the
-                // page's frees, remote ones spliced in whole among them.
-                prefetch(next.cast());
-                (*page).count_out(1);
-                Self::count_alloc(heap, class);
+                Self::hand_out(heap, class, page, block);
                 return block.cast();
             }
             ptr::null_mut()
+        }
+    }
+
+    /// Hands out `block`, the head of the direct page's list being popped
+    /// (`free`, or `local_free` just swapped in): the rest of the list
+    /// becomes `free`, and the block is counted.
+    ///
+    /// The next allocation's block is often last written by another thread
+    /// (a remote free spliced in whole) and so a cache miss: it is
+    /// prefetched now, while the caller uses this one (C rptest, 2 threads,
+    /// 20% faster; a null `next` is harmless). Right after the store: placed
+    /// after the counters, it cost `malloc-simple` 20%.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns `heap`; `block` is the head of a free list of `page`,
+    /// `heap`'s direct page of `class`, already unlinked from `local_free`
+    /// if it came from there.
+    #[inline(always)]
+    unsafe fn hand_out(heap: *mut Heap, class: usize, page: *mut Page, block: *mut Block) {
+        // SAFETY: the caller's contract: a free block's first word is its link.
+        unsafe {
+            let next = (*block).next;
+            (*page).free = next;
+            prefetch(next.cast());
+            (*page).count_out(1);
+            Self::count_alloc(heap, class);
         }
     }
 
