@@ -11,7 +11,7 @@ use core::ptr;
 
 use crate::heap::{self, Heap};
 use crate::remote;
-use crate::segment::{self, Kind, SEGMENT_MASK};
+use crate::segment::{self, Kind};
 use crate::size_class::{self, MEDIUM_MAX, MIN_ALIGN, SMALL_MAX};
 use crate::thread;
 
@@ -314,19 +314,16 @@ pub unsafe fn free(p: *mut u8) {
         // SAFETY: non-null; the check validates the rest.
         unsafe { crate::checked::check_free(p) };
     }
-    if p as usize & SEGMENT_MASK != 0 {
-        let seg = (p as usize & !SEGMENT_MASK) as *mut segment::Segment;
-        let heap = thread::current();
-        // SAFETY: `p` is a live block not at a segment base, so its segment
-        // header is live; if the header names our heap, the page is ours.
-        unsafe {
-            if (*seg).heap == heap.cast() {
-                return Heap::free_local(heap, seg, p);
-            }
+    let heap = thread::current();
+    // SAFETY: `p` is null or a live block of ours; if its segment's header
+    // names our heap, the page is ours.
+    unsafe {
+        let seg = Heap::segment_if_owned(heap, p);
+        if !seg.is_null() {
+            return Heap::free_local(heap, seg, p);
         }
+        free_slow(p)
     }
-    // SAFETY: forwarded.
-    unsafe { free_slow(p) }
 }
 
 /// Frees that are not local: null, huge blocks, other heaps' blocks

@@ -529,6 +529,29 @@ impl Heap {
         }
     }
 
+    /// The segment of `p` if its header names `heap`, else null: the free
+    /// fast path's test (for `homing::free` and `Heap::dealloc`). A block
+    /// at a segment base (a segment-aligned huge block, or null) gives null
+    /// without a read: its header, if any, is a segment below.
+    ///
+    /// # Safety
+    ///
+    /// `p` is null or a live block of homing's.
+    #[inline(always)]
+    pub(crate) unsafe fn segment_if_owned(heap: *mut Heap, p: *mut u8) -> *mut Segment {
+        if p as usize & segment::SEGMENT_MASK == 0 {
+            return ptr::null_mut();
+        }
+        let seg = (p as usize & !segment::SEGMENT_MASK) as *mut Segment;
+        // SAFETY: `p` is a live block not at a segment base, so its segment
+        // header is live.
+        if unsafe { (*seg).heap } == heap.cast() {
+            seg
+        } else {
+            ptr::null_mut()
+        }
+    }
+
     /// The free fast path, the mirror of [`Heap::pop_direct`]: pushes `p`
     /// on its page's local free list (no atomic). The sign of the page's
     /// decremented use count sends two cases to [`Heap::free_page_slow`]:

@@ -272,19 +272,17 @@ impl Heap {
         // this heap goes on its page's local list. (A huge block of this
         // heap also names it in its header, but is not on a page: the slow
         // path below.)
-        if addr as usize & segment::SEGMENT_MASK != 0 {
-            let seg = (addr as usize & !segment::SEGMENT_MASK) as *mut segment::Segment;
-            // SAFETY: `p` is a live block not at a segment base, so the
-            // header below it is live; if it names this heap, so is the page.
-            unsafe {
-                if (*seg).heap == raw.cast() && (*seg).kind != segment::Kind::Huge {
-                    #[cfg(feature = "checked")]
-                    let _using = self.using("Heap::dealloc");
-                    #[cfg(feature = "checked")]
-                    crate::checked::check_free(addr);
-                    (*raw).touch_owned();
-                    return heap::Heap::free_local(raw, seg, addr);
-                }
+        // SAFETY: `p` is a live block; if its segment names this heap (and
+        // it is not a huge one), its page is ours.
+        unsafe {
+            let seg = heap::Heap::segment_if_owned(raw, addr);
+            if !seg.is_null() && (*seg).kind != segment::Kind::Huge {
+                #[cfg(feature = "checked")]
+                let _using = self.using("Heap::dealloc");
+                #[cfg(feature = "checked")]
+                crate::checked::check_free(addr);
+                (*raw).touch_owned();
+                return heap::Heap::free_local(raw, seg, addr);
             }
         }
         // SAFETY: `p` is a live homing block, so its header is live.
