@@ -307,6 +307,11 @@ pub(crate) mod cache {
         /// Entries in use, and their bytes.
         len: usize,
         bytes: usize,
+        /// Bytes of the entries taken out to be purged and not yet put
+        /// back: still the cache's (they go back, or are unmapped), so the
+        /// published statistic counts them (it read 0 for the length of a
+        /// purge).
+        purging: usize,
         /// At most the earliest `freed_at_ms` of the entries (`u64::MAX`
         /// when there is none): before that plus the purge delay nothing is
         /// due, and `expire` returns without looking at the 64 entries.
@@ -457,6 +462,7 @@ pub(crate) mod cache {
                         entries: [EMPTY; SLOTS],
                         len: 0,
                         bytes: 0,
+                        purging: 0,
                         earliest_ms: u64::MAX,
                     }),
                 }
@@ -471,7 +477,8 @@ pub(crate) mod cache {
                 // Relaxed: hints and statistics for readers without the
                 // lock; the lock orders every real access to the entries.
                 self.len.store(inner.len, Ordering::Relaxed);
-                self.bytes.store(inner.bytes, Ordering::Relaxed);
+                self.bytes
+                    .store(inner.bytes + inner.purging, Ordering::Relaxed);
                 r
             };
             #[cfg(loom)]
@@ -555,7 +562,9 @@ pub(crate) mod cache {
                         continue;
                     }
                 } else if clock.now_ms >= e.freed_at_ms.saturating_add(clock.purge_after_ms) {
-                    chores.add_purge(self.remove(inner, i));
+                    let e = self.remove(inner, i);
+                    inner.purging += e.size;
+                    chores.add_purge(e);
                     continue;
                 }
                 earliest = earliest.min(e.freed_at_ms);
@@ -575,6 +584,7 @@ pub(crate) mod cache {
                 let mut full = Chores::none();
                 self.with(|inner| {
                     for e in chores.purges() {
+                        inner.purging -= e.size;
                         let back = Entry { purged: true, ..*e };
                         if !self.insert(inner, back) {
                             full.add_unmap(e.seg);

@@ -485,9 +485,10 @@ fn case_background() {
         std::thread::sleep(Duration::from_millis(5));
         let s = homing::stats();
         purged |= s.os_purged >= cached.os_purged + size - 64 * 1024;
-        // Not `huge_cached == 0` alone: the purger takes a mapping out of
-        // the cache while it purges it (the cache then reads 0 for a
-        // moment) and puts it back, purged, to unmap it later.
+        // Both: unmapped alone does not show the purge happened first (the
+        // purger takes a mapping out of the cache's entries while it purges
+        // it, still counted in `huge_cached`, and puts it back, purged, to
+        // unmap it later).
         if purged && s.huge_cached == 0 {
             break;
         }
