@@ -566,6 +566,22 @@ mod tests {
         };
     }
 
+    /// The end of every test here: once collected, the owner holds nothing
+    /// (every block came home), and both heaps are unmapped.
+    ///
+    /// # Safety
+    ///
+    /// As for [`forget`], for both heaps; the calling thread owns `owner`.
+    unsafe fn end_empty(owner: *mut Heap, freer: *mut Heap) {
+        // SAFETY: forwarded.
+        unsafe {
+            Heap::collect(owner, true);
+            assert!((*owner).is_empty());
+            forget(owner);
+            forget(freer);
+        }
+    }
+
     /// Two thread heaps of a registry of the test's own (the test thread
     /// owns both, playing owner and freer in turn).
     fn two_heaps(registry: &Registry) -> (*mut Heap, *mut Heap) {
@@ -601,10 +617,7 @@ mod tests {
                 (*page).used_blocks() as usize - usize::from((*page).pinned),
                 0
             );
-            Heap::collect(owner, true);
-            assert!((*owner).is_empty());
-            forget(owner);
-            forget(freer);
+            end_empty(owner, freer);
         }
     }
 
@@ -624,10 +637,7 @@ mod tests {
             // The budget-th free posted everything.
             assert_eq!((*freer).outbox.pending(), 0);
             assert_eq!(Heap::drain_inbox(owner), budget);
-            Heap::collect(owner, true);
-            assert!((*owner).is_empty());
-            forget(owner);
-            forget(freer);
+            end_empty(owner, freer);
         }
     }
 
@@ -668,10 +678,7 @@ mod tests {
             flush_outbox(freer);
             assert_eq!(Heap::drain_inbox(owner), 4);
             assert!(Heap::check(owner));
-            Heap::collect(owner, true);
-            assert!((*owner).is_empty());
-            forget(owner);
-            forget(freer);
+            end_empty(owner, freer);
         }
     }
 
@@ -708,10 +715,7 @@ mod tests {
             free_remote(freer, owner, blocks[2]);
             flush_outbox_now(freer);
             assert_eq!(Heap::drain_inbox(owner), 2);
-            Heap::collect(owner, true);
-            assert!((*owner).is_empty());
-            forget(owner);
-            forget(freer);
+            end_empty(owner, freer);
         }
     }
 
@@ -785,10 +789,7 @@ mod tests {
             for p in again {
                 Heap::free_owned(owner, p);
             }
-            Heap::collect(owner, true);
-            assert!((*owner).is_empty());
-            forget(owner);
-            forget(freer);
+            end_empty(owner, freer);
         }
     }
 
