@@ -240,18 +240,30 @@ pub(crate) mod cache {
     use crate::segment::{Segment, HEADER_SIZE};
     use crate::sync::{plain, AtomicBool, AtomicUsize, Ordering};
 
-    /// Entries in the cache.
-    pub(crate) const SLOTS: usize = 64;
+    /// Entries in the cache. mimalloc-bench's `mstress 8 50 25` frees
+    /// blocks of 256 KiB to 5 MiB from 8 threads at once: with 64 entries
+    /// (and 128 MiB) it still made 534–565 fresh huge mappings (3,410
+    /// reuses), with 128 about 100 (3,870), page faults 365–380 k →
+    /// 250–320 k; 256 entries changed nothing more.
+    pub(crate) const SLOTS: usize = 128;
     /// Bytes of mapping the cache holds at most. Resident for a purge
     /// delay, these count in peak RSS. With a fit of a quarter more, the C
     /// `mstress` (2 threads) peaked at 66–68 MiB with 32, 74–82 MiB with 64
-    /// and 79–82 MiB with 128 (tcmalloc 40–42, mimalloc 48–49), at
-    /// 0.12–0.15, 0.08–0.09 and 0.11–0.29 s: a narrow fit needs a mapping of
-    /// nearly every size cached. With [`FIT_FACTOR`] 2 or 3, fewer do, and 32
-    /// MiB is the best bound (2 threads: 57 MiB and 15–17 k page faults;
-    /// 24 MiB: 53–55 MiB but 24–25 k faults; 16 MiB: 52 MiB, 59 k faults,
-    /// twice the time; 64 MiB: 66 MiB, 17 k).
-    pub(crate) const MAX_BYTES: usize = 32 << 20;
+    /// and 79–82 MiB with 128 (tcmalloc 40–42, mimalloc 48–49): a narrow
+    /// fit needs a mapping of nearly every size cached. With [`FIT_FACTOR`]
+    /// 2, fewer do, and the bound was first set to 32 MiB (2 threads: 57
+    /// MiB and 15–17 k page faults; 24 MiB: 24–25 k faults; 16 MiB: 59 k).
+    /// Re-measured (session 6, with 128 [`SLOTS`]): 128 MiB costs the C
+    /// `mstress` no peak RSS (2 threads 62–65 MiB either way, 8 threads
+    /// 79–88 MiB) and fewer faults (2 threads 20 k → 15–16 k, 8 threads
+    /// 37 k → 25–29 k), and mimalloc-bench's `mstress 8 50 25`, whose live
+    /// huge bytes stay below 32 MiB but whose threads free and allocate
+    /// them by turns, reuses far more (fresh huge mappings 1,045 → ~100;
+    /// page faults 470–530 k → 250–320 k; peak RSS 139–147 → 148–151
+    /// MiB). A bound that follows the live huge bytes (at least 32 MiB)
+    /// was tried: here it never rose above its floor, so it changed
+    /// nothing.
+    pub(crate) const MAX_BYTES: usize = 128 << 20;
     /// Larger mappings are unmapped on free.
     pub(crate) const MAX_MAPPING: usize = 32 << 20;
     const _: () = assert!(
