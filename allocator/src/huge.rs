@@ -198,7 +198,9 @@ impl Heap {
 /// Mappings whose header sits at their base (every huge block aligned to
 /// at most a segment), of at most [`MAX_MAPPING`] bytes, in
 /// [`SLOTS`] entries holding at most [`MAX_BYTES`] together; when full, the
-/// oldest entries are unmapped first. An entry stays resident for the
+/// oldest entries are unmapped first. At most [`MAX_RESIDENT`] of those
+/// bytes are unpurged: past it, a put purges the oldest resident entries
+/// (they stay cached). An entry stays resident for the
 /// purge delay (`HOMING_PURGE_DELAY_MS`), then its page area is purged
 /// (`MADV_DONTNEED`: no RSS, the address range kept), and [`DECAY_DELAYS`]
 /// purge delays after its free (at least [`MIN_DECAY_MS`]) it is unmapped.
@@ -209,8 +211,10 @@ impl Heap {
 ///
 /// # Fit
 ///
-/// A thread heap's request that needs `need` bytes of mapping takes the
-/// smallest cached mapping of `need` to [`FIT_FACTOR`] times `need` bytes
+/// A thread heap's request that needs `need` bytes of mapping takes a
+/// cached mapping of `need` to [`FIT_FACTOR`] times `need` bytes, a
+/// resident one if there is one (a purged one faults in again), the
+/// smallest of those
 /// (the rest of the mapping becomes the block's usable tail, as
 /// `usable_size` reports); a first-class heap's takes only one of exactly `need` bytes,
 /// so its limit and statistics count what a fresh mapping would. The block is
@@ -240,22 +244,39 @@ pub(crate) mod cache {
     use crate::segment::{Segment, HEADER_SIZE};
     use crate::sync::{plain, AtomicBool, AtomicUsize, Ordering};
 
-    /// Entries in the cache.
-    pub(crate) const SLOTS: usize = 64;
-    /// Bytes of mapping the cache holds at most. Resident for a purge
-    /// delay, these count in peak RSS. With a fit of a quarter more, the C
-    /// `mstress` (2 threads) peaked at 66–68 MiB with 32, 74–82 MiB with 64
-    /// and 79–82 MiB with 128 (tcmalloc 40–42, mimalloc 48–49), at
-    /// 0.12–0.15, 0.08–0.09 and 0.11–0.29 s: a narrow fit needs a mapping of
-    /// nearly every size cached. With [`FIT_FACTOR`] 2 or 3, fewer do, and 32
-    /// MiB is the best bound (2 threads: 57 MiB and 15–17 k page faults;
-    /// 24 MiB: 53–55 MiB but 24–25 k faults; 16 MiB: 52 MiB, 59 k faults,
-    /// twice the time; 64 MiB: 66 MiB, 17 k).
-    pub(crate) const MAX_BYTES: usize = 32 << 20;
+    /// Entries in the cache. mimalloc-bench's `mstress 8 50 25` frees
+    /// blocks of 256 KiB to 5 MiB from 8 threads at once: with 64 entries
+    /// (and a bound of 128 MiB) it still made 534–565 fresh huge mappings
+    /// (3,410 reuses), with 128 about 100 (3,870), page faults 365–380 k →
+    /// 250–320 k; 256 entries changed nothing more.
+    pub(crate) const SLOTS: usize = 128;
+    /// Bytes of mapping the cache holds at most, resident or purged (past
+    /// it, the oldest entries are unmapped). Purged entries cost address
+    /// space, not RSS: they save a `mmap` and a `munmap` (and its TLB
+    /// shootdown) each.
+    pub(crate) const MAX_BYTES: usize = 256 << 20;
+    /// Bytes of unpurged mapping the cache holds at most: past it, a put
+    /// purges the oldest resident entries, which stay cached. This is the
+    /// bound on the RSS the cache holds. History: with a fit of a quarter
+    /// more, one bound of 32 MiB on all bytes was best for the C `mstress`
+    /// (2 threads: 66–68 MiB peak RSS with 32, 74–82 with 64, 79–82 with
+    /// 128; tcmalloc 40–42): a narrow fit needs a mapping of nearly every
+    /// size cached; with [`FIT_FACTOR`] 2 and 32 MiB, 57 MiB and 15–17 k
+    /// page faults (24 MiB: 24–25 k faults; 16 MiB: 59 k). Re-measured
+    /// in session 6 (128 [`SLOTS`], medians of 5 interleaved runs),
+    /// mimalloc-bench's `mstress 8 50 25`, whose threads free and allocate
+    /// huge blocks by turns, against 32 MiB of all bytes: resident bound
+    /// 64 MiB: 1.32 → 1.04 s, faults 484 k → 282 k, peak RSS 138 → 145 MiB
+    /// (tcmalloc 0.84 s, 141 MiB); 48 MiB: 1.16 s, 368 k; 32 MiB: 1.23 s,
+    /// 476 k. The C `mstress` at 64 MiB: 2 threads 61.6 → 63.5 MiB, 17.5 k
+    /// → 15.8 k faults; 8 threads 70 → 79 MiB, 29.6 k → 25.5 k faults,
+    /// times within noise. A bound that follows the live huge bytes (at
+    /// least 32 MiB) was tried: in `mstress` it never rose above its floor.
+    pub(crate) const MAX_RESIDENT: usize = 64 << 20;
     /// Larger mappings are unmapped on free.
     pub(crate) const MAX_MAPPING: usize = 32 << 20;
     const _: () = assert!(
-        MAX_MAPPING <= MAX_BYTES,
+        MAX_MAPPING <= MAX_RESIDENT && MAX_RESIDENT <= MAX_BYTES,
         "a cacheable mapping fits the cache"
     );
     /// A cached mapping keeps its memory at least this long (unless the
@@ -307,6 +328,9 @@ pub(crate) mod cache {
         /// Entries in use, and their bytes.
         len: usize,
         bytes: usize,
+        /// Bytes of the entries not purged (at most [`MAX_RESIDENT`] after
+        /// each put).
+        resident: usize,
         /// Bytes of the entries taken out to be purged and not yet put
         /// back: still the cache's (they go back, or are unmapped), so the
         /// published statistic counts them (it read 0 for the length of a
@@ -462,6 +486,7 @@ pub(crate) mod cache {
                         entries: [EMPTY; SLOTS],
                         len: 0,
                         bytes: 0,
+                        resident: 0,
                         purging: 0,
                         earliest_ms: u64::MAX,
                     }),
@@ -523,6 +548,9 @@ pub(crate) mod cache {
         fn remove(&self, inner: &mut Inner, i: usize) -> Entry {
             let e = core::mem::replace(&mut inner.entries[i], EMPTY);
             inner.bytes -= e.size;
+            if !e.purged {
+                inner.resident -= e.size;
+            }
             inner.len -= 1;
             e
         }
@@ -538,6 +566,9 @@ pub(crate) mod cache {
             };
             *slot = e;
             inner.bytes += e.size;
+            if !e.purged {
+                inner.resident += e.size;
+            }
             inner.len += 1;
             inner.earliest_ms = inner.earliest_ms.min(e.freed_at_ms);
             true
@@ -624,14 +655,15 @@ pub(crate) mod cache {
                     if e.seg.is_null() || e.size < need || e.size > most {
                         continue;
                     }
-                    // Smallest first; of equal sizes, the one freed last
-                    // (warmest), and a resident one over a purged one.
+                    // A resident one over a purged one (a purged one
+                    // faults its pages in again), then the smallest, then
+                    // the one freed last (warmest).
                     let better = match best {
                         None => true,
                         Some(b) => {
                             let b = &inner.entries[b];
-                            (e.size, e.purged, core::cmp::Reverse(e.freed_at_ms))
-                                < (b.size, b.purged, core::cmp::Reverse(b.freed_at_ms))
+                            (e.purged, e.size, core::cmp::Reverse(e.freed_at_ms))
+                                < (b.purged, b.size, core::cmp::Reverse(b.freed_at_ms))
                         }
                     };
                     if better {
@@ -686,6 +718,23 @@ pub(crate) mod cache {
                     }
                     let Some(o) = oldest else { break };
                     chores.add_unmap(self.remove(inner, o).seg);
+                }
+                // Too much resident: purge the oldest resident entries
+                // (they stay cached, as after their delay).
+                while inner.resident > MAX_RESIDENT {
+                    let mut oldest: Option<usize> = None;
+                    for (i, e) in inner.entries.iter().enumerate() {
+                        if !e.seg.is_null()
+                            && !e.purged
+                            && oldest.is_none_or(|o| e.freed_at_ms < inner.entries[o].freed_at_ms)
+                        {
+                            oldest = Some(i);
+                        }
+                    }
+                    let Some(o) = oldest else { break };
+                    let e = self.remove(inner, o);
+                    inner.purging += e.size;
+                    chores.add_purge(e);
                 }
                 if clock.purge_after_ms == 0 {
                     self.expire(inner, clock, &mut chores);
@@ -848,7 +897,7 @@ pub(crate) mod cache {
 
 #[cfg(all(test, not(loom)))]
 mod tests {
-    use super::cache::{Clock, HugeCache, MAX_BYTES, MAX_MAPPING, SLOTS};
+    use super::cache::{Clock, HugeCache, MAX_BYTES, MAX_MAPPING, MAX_RESIDENT, SLOTS};
     use crate::segment::Segment;
     use std::vec::Vec;
 
@@ -951,7 +1000,68 @@ mod tests {
         assert_eq!(gone.len(), 1);
     }
 
-    // Not under Miri: it maps (and Miri's stand-in zeroes) 150 MiB.
+    #[test]
+    fn takes_a_resident_fit_over_a_smaller_purged_one() {
+        let cache = HugeCache::new();
+        let mut gone = Vec::new();
+        let (a, sa) = mapping(MIB);
+        let (b, sb) = mapping(MIB + MIB / 2);
+        assert!(cache.put(a, sa, clock(0), releaser(&mut gone)));
+        cache.sweep(clock(10), releaser(&mut gone));
+        assert!(cache.put(b, sb, clock(10), releaser(&mut gone)));
+        // `a` is purged, `b` resident: both fit, `b` is taken.
+        let (got, purged) = cache
+            .take(sa, 2 * sa, clock(11), releaser(&mut gone))
+            .unwrap();
+        assert_eq!((got.as_ptr(), purged), (b, false));
+        let (got2, purged) = cache
+            .take(sa, 2 * sa, clock(11), releaser(&mut gone))
+            .unwrap();
+        assert_eq!((got2.as_ptr(), purged), (a, true));
+        assert!(gone.is_empty());
+        destroy(a);
+        destroy(b);
+    }
+
+    // Not under Miri: it maps (and Miri's stand-in zeroes) 72 MiB.
+    #[cfg(not(miri))]
+    #[test]
+    fn past_the_resident_bound_the_oldest_is_purged_and_kept() {
+        let cache = HugeCache::new();
+        let mut gone = Vec::new();
+        let (first, size) = mapping(8 * MIB);
+        let fit = MAX_RESIDENT / size;
+        assert!(cache.put(first, size, never(0), releaser(&mut gone)));
+        for i in 1..=fit {
+            let (seg, s) = mapping(8 * MIB);
+            assert!(cache.put(seg, s, never(i as u64), releaser(&mut gone)));
+        }
+        // One more than fits resident: the oldest was purged, not unmapped.
+        assert!(gone.is_empty());
+        assert_eq!(cache.len(), fit + 1);
+        assert_eq!(cache.bytes(), (fit + 1) * size);
+        let (got, purged) = cache
+            .take(size, size, never(99), releaser(&mut gone))
+            .unwrap();
+        assert!(!purged, "a resident one is taken first");
+        destroy(got.as_ptr());
+        // The others are resident, `first` alone purged.
+        for _ in 1..fit {
+            let (got, purged) = cache
+                .take(size, size, never(99), releaser(&mut gone))
+                .unwrap();
+            assert!(!purged);
+            destroy(got.as_ptr());
+        }
+        let (got, purged) = cache
+            .take(size, size, never(99), releaser(&mut gone))
+            .unwrap();
+        assert_eq!((got.as_ptr(), purged), (first, true));
+        destroy(first);
+        assert_eq!((cache.len(), cache.bytes()), (0, 0));
+    }
+
+    // Not under Miri: it maps (and Miri's stand-in zeroes) 270 MiB.
     #[cfg(not(miri))]
     #[test]
     fn full_cache_unmaps_the_oldest_and_refuses_the_too_large() {
