@@ -8,8 +8,9 @@
 //! (plain stores; the block's first word becomes the link), grouped in
 //! **runs**: the blocks of one page freed in a row (see `outbox` for how a
 //! run is sealed into one node). When the outbox holds
-//! `HOMING_OUTBOX_BUDGET` blocks, at this thread's allocation slow path, at
-//! `collect()`, at thread exit, and when another thread finds it idle (see
+//! `HOMING_OUTBOX_BUDGET` blocks, at this thread's allocation slow path
+//! once a few are pending (`outbox::POST_AT`, or one slow path in
+//! `outbox::POST_EVERY`), at `collect()`, at thread exit, and when another thread finds it idle (see
 //! "Stranded outboxes"), each slot's runs are **posted**:
 //! published to the owner's inbox with one compare-exchange
 //! (`homing-deferred`). The owner takes them back in its own context when it
@@ -617,6 +618,38 @@ mod tests {
                 (*page).used_blocks() as usize - usize::from((*page).pinned),
                 0
             );
+            end_empty(owner, freer);
+        }
+    }
+
+    #[test]
+    fn the_slow_path_posts_once_a_few_are_pending_or_every_few_slow_paths() {
+        use crate::outbox::{POST_AT, POST_EVERY, SCAN_EVERY};
+        let registry = Registry::new();
+        let (owner, freer) = two_heaps(&registry);
+        // SAFETY: as above.
+        unsafe {
+            let blocks: std::vec::Vec<*mut u8> = (0..POST_AT)
+                .map(|_| Heap::alloc_sized(owner, 48, 16))
+                .collect();
+            let outbox = &(*freer).outbox;
+            // Nothing pending: only the scan's slow paths call the post.
+            assert!(!outbox.wants_post(1));
+            assert!(outbox.wants_post(SCAN_EVERY));
+            free_remote(freer, owner, blocks[0]);
+            // One pending: it waits for the POST_EVERY-th slow path.
+            let posting: std::vec::Vec<u32> = (1..=2 * POST_EVERY)
+                .filter(|&s| outbox.wants_post(s))
+                .collect();
+            assert_eq!(posting, [POST_EVERY, 2 * POST_EVERY]);
+            for &p in &blocks[1..] {
+                free_remote(freer, owner, p);
+            }
+            // POST_AT pending: any slow path posts.
+            assert_eq!(outbox.pending(), POST_AT);
+            assert!(outbox.wants_post(1));
+            flush_outbox(freer);
+            assert_eq!(Heap::drain_inbox(owner), POST_AT);
             end_empty(owner, freer);
         }
     }
