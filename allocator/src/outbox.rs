@@ -238,9 +238,12 @@ impl Outbox {
 /// nodes each for 2.5 M blocks, every post a compare-exchange on a line the
 /// owner also writes and every drain too short for the prefetch hints
 /// ([`HINT_DISTANCE`]) to overlap its misses. Waiting for 16 (or
-/// [`POST_EVERY`] slow paths) cut that run's time and CPU time by 13–15%
-/// (5 interleaved runs) and its page faults by 10–16%; 64 measured the
-/// same, and 16 keeps fewer blocks away from their owners.
+/// [`POST_EVERY`] slow paths) made it 256 k drains of 8.9 nodes
+/// (`drain_inbox` 13% → 4% of the samples, `post` 5% → 1%) and cut that
+/// run's time and CPU time by 12–15% (5 interleaved runs) and its page
+/// faults by 10–16%; `larson` (8 threads) −16%, the other rows within
+/// noise. 64 measured the same; 16 keeps fewer blocks away from their
+/// owners.
 pub(crate) const POST_AT: usize = 16;
 
 /// ... and one allocation slow path in this many posts whatever is
