@@ -334,40 +334,79 @@ fn heavy_fence() -> bool {
     }
     #[cfg(not(any(loom, miri)))]
     {
-        use crate::sync::plain::{AtomicU8, Ordering as O};
-        /// 0: not registered yet; 1: registered; 2: unavailable.
-        static MEMBARRIER: AtomicU8 = AtomicU8::new(0);
-        const CMD_PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
-        const CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_long = 1 << 4;
-        let membarrier = |cmd: libc::c_long| {
-            // SAFETY: `membarrier` takes no pointer; `__errno_location` is
-            // the calling thread's errno slot, given back as it was (a C
-            // program's `malloc`/`free` must not change it).
-            unsafe {
-                let slot = libc::__errno_location();
-                let saved = *slot;
-                let ok = libc::syscall(
-                    libc::SYS_membarrier,
-                    cmd,
-                    0 as libc::c_long,
-                    0 as libc::c_long,
-                ) == 0;
-                *slot = saved;
-                ok
-            }
-        };
+        membarrier::registered() && membarrier::call(membarrier::CMD_PRIVATE_EXPEDITED)
+    }
+}
+
+/// The process's registration for `membarrier(PRIVATE_EXPEDITED)`.
+///
+/// The kernel makes a registration wait for an RCU grace period once the
+/// process has more than one thread (11 ms seen on this project's 2-core
+/// VM), and a thread that registered from its allocation slow path on
+/// its first steal stalled that long, holding up its own work: long enough
+/// that pages it had queued for reuse aged past the purge delay and were
+/// purged under it (`tests/warm_segments.rs` failed one run in three
+/// whenever the main thread's outbox was stolen). So homing registers when
+/// it is loaded, while a process normally has a single thread and the
+/// kernel skips the wait; a library loaded later registers then, still off
+/// any allocation. The steal's own registration is only the fallback for a
+/// constructor that did not run.
+#[cfg(not(any(loom, miri)))]
+mod membarrier {
+    use crate::sync::plain::{AtomicU8, Ordering};
+
+    pub(super) const CMD_PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
+    const CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_long = 1 << 4;
+
+    /// 0: not registered yet; 1: registered; 2: unavailable.
+    static STATE: AtomicU8 = AtomicU8::new(0);
+
+    /// Runs `membarrier(cmd, 0, 0)`; `true` on success.
+    pub(super) fn call(cmd: libc::c_long) -> bool {
+        // SAFETY: `membarrier` takes no pointer; `__errno_location` is the
+        // calling thread's errno slot, given back as it was (a C program's
+        // `malloc`/`free` must not change it).
+        unsafe {
+            let slot = libc::__errno_location();
+            let saved = *slot;
+            let ok = libc::syscall(
+                libc::SYS_membarrier,
+                cmd,
+                0 as libc::c_long,
+                0 as libc::c_long,
+            ) == 0;
+            *slot = saved;
+            ok
+        }
+    }
+
+    /// Whether the process is registered, registering it first if nobody
+    /// has tried yet.
+    pub(super) fn registered() -> bool {
         // Relaxed: a once-computed capability; racing registrations are
-        // idempotent.
-        let mut state = MEMBARRIER.load(O::Relaxed);
+        // idempotent, and the kernel orders the registration before any
+        // later `membarrier` call of the process.
+        let mut state = STATE.load(Ordering::Relaxed);
         if state == 0 {
-            state = if membarrier(CMD_REGISTER_PRIVATE_EXPEDITED) {
+            state = if call(CMD_REGISTER_PRIVATE_EXPEDITED) {
                 1
             } else {
                 2
             };
-            MEMBARRIER.store(state, O::Relaxed);
+            STATE.store(state, Ordering::Relaxed);
         }
-        state == 1 && membarrier(CMD_PRIVATE_EXPEDITED)
+        state == 1
+    }
+
+    /// Registers when the library is loaded (see the module doc).
+    #[cfg(target_os = "linux")]
+    #[used]
+    #[link_section = ".init_array"]
+    static REGISTER_AT_LOAD: extern "C" fn() = register_at_load;
+
+    #[cfg(target_os = "linux")]
+    extern "C" fn register_at_load() {
+        registered();
     }
 }
 
@@ -632,22 +671,22 @@ mod tests {
             let blocks: std::vec::Vec<*mut u8> = (0..POST_AT)
                 .map(|_| Heap::alloc_sized(owner, 48, 16))
                 .collect();
-            let outbox = &(*freer).outbox;
+            // (`wants` reads the outbox afresh each time: `free_remote`
+            // writes it in between, so no reference to it is held.)
+            let wants = |s: u32| (*freer).outbox.wants_post(s);
             // Nothing pending: only the scan's slow paths call the post.
-            assert!(!outbox.wants_post(1));
-            assert!(outbox.wants_post(SCAN_EVERY));
+            assert!(!wants(1));
+            assert!(wants(SCAN_EVERY));
             free_remote(freer, owner, blocks[0]);
             // One pending: it waits for the POST_EVERY-th slow path.
-            let posting: std::vec::Vec<u32> = (1..=2 * POST_EVERY)
-                .filter(|&s| outbox.wants_post(s))
-                .collect();
+            let posting: std::vec::Vec<u32> = (1..=2 * POST_EVERY).filter(|&s| wants(s)).collect();
             assert_eq!(posting, [POST_EVERY, 2 * POST_EVERY]);
             for &p in &blocks[1..] {
                 free_remote(freer, owner, p);
             }
             // POST_AT pending: any slow path posts.
-            assert_eq!(outbox.pending(), POST_AT);
-            assert!(outbox.wants_post(1));
+            assert_eq!((*freer).outbox.pending(), POST_AT);
+            assert!(wants(1));
             flush_outbox(freer);
             assert_eq!(Heap::drain_inbox(owner), POST_AT);
             end_empty(owner, freer);
