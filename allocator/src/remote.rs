@@ -694,6 +694,55 @@ mod tests {
     }
 
     #[test]
+    fn an_abandoned_heap_becomes_free_when_its_last_block_comes_home() {
+        use crate::heap::{ABANDONED, FREE};
+        use crate::segment::{page_of, segment_of};
+        let registry = Registry::new();
+        let (owner, freer) = two_heaps(&registry);
+        // SAFETY: this thread owns both heaps (playing the exiting owner,
+        // then a freer that claims it); each block is freed once.
+        unsafe {
+            let page_of_block = |p: *mut u8| page_of(segment_of(p), p);
+            // A full page of 64-byte blocks, and one block on the next page,
+            // which is then the class's direct page.
+            let mut full = std::vec::Vec::new();
+            let mut first = Heap::alloc_sized(owner, 64, 16);
+            let page = page_of_block(first);
+            while page_of_block(first) == page {
+                full.push(first);
+                first = Heap::alloc_sized(owner, 64, 16);
+            }
+            let last = first;
+            // The owner's thread exits. What it frees of its own is done;
+            // then, between the collection and its letting go, the freer's
+            // frees of the full page arrive in its inbox.
+            Heap::collect(owner, false);
+            for &p in &full {
+                free_remote(freer, owner, p);
+            }
+            flush_outbox(freer);
+            let_go(owner);
+            // One live block: abandoned.
+            assert_eq!((*owner).state.load(Ordering::Relaxed), ABANDONED);
+            // Its last block comes home (the freer claims the heap): nothing
+            // is left, so the heap is free and holds no memory. (The drain
+            // while letting go had kept the emptied page as a spare of the
+            // direct page's class, in use for ever: the heap stayed
+            // abandoned with no block, holding that page and its segment.)
+            free_remote(freer, owner, last);
+            flush_outbox(freer);
+            assert_eq!(
+                (*owner).state.load(Ordering::Relaxed),
+                FREE,
+                "the heap holds no block but is not free"
+            );
+            assert!((*owner).is_empty());
+            forget(owner);
+            forget(freer);
+        }
+    }
+
+    #[test]
     fn a_full_outbox_posts_by_itself() {
         let registry = Registry::new();
         let (owner, freer) = two_heaps(&registry);
