@@ -332,12 +332,13 @@ impl Account {
 mod tests {
     use super::*;
 
-    /// The embedder docs say a heap's header is one OS page.
+    /// The embedder docs say a heap's header is three OS pages at most
+    /// (one until the by-size page pointers and their counters).
     #[test]
-    fn a_heap_header_fits_one_os_page() {
+    fn a_heap_header_fits_three_os_pages() {
         let size = core::mem::size_of::<crate::heap::Heap>();
         std::eprintln!("size_of::<Heap>() = {size}");
-        assert!(size <= crate::os::OS_PAGE, "{size}");
+        assert!(size <= 3 * crate::os::OS_PAGE, "{size}");
     }
 
     #[test]

@@ -125,13 +125,13 @@ pub fn alloc_reporting<F: OnFailure>(size: usize, align: usize) -> *mut u8 {
 fn alloc_pow2<F: OnFailure>(size: usize, align: usize) -> *mut u8 {
     let heap = thread::current();
     if size <= SMALL_MAX && align <= MIN_ALIGN {
-        let class = size_class::class_of_small(size);
+        let slot = size_class::slot_of(size);
         // SAFETY: the thread's heap (or the empty heap) is ours.
-        let block = unsafe { Heap::pop_direct(heap, class) };
+        let block = unsafe { Heap::pop_by_size(heap, slot) };
         if !block.is_null() {
             return checked_out(block);
         }
-        return checked_out(alloc_class_slow::<F>(heap, class));
+        return checked_out(alloc_class_slow::<F>(heap, size_class::class_of_slot(slot)));
     }
     checked_out(alloc_in_class::<F>(heap, size, align))
 }

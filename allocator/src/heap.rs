@@ -5,6 +5,9 @@
 //! - `direct[class]`: the page the fast path pops from for each class (the
 //!   static empty page when there is none, so the fast path needs no null
 //!   check beyond "free list empty").
+//! - `by_size[slot]`: the same pointers again for the small classes, per
+//!   16 bytes of request up to `SMALL_MAX`: `malloc` indexes it with
+//!   `(size + 15) / 16` and needs no class (see `pop_by_size`).
 //! - `bins[class]`: every page of the class that is not known to be full.
 //!   `full`: pages that had no free block when last looked at; a local free
 //!   into one moves it back (the `in_full` flag sends that free to the cold
@@ -29,6 +32,7 @@
 //! - A page is in exactly one of: `bins[class]`, `full`, `purge_queue`
 //!   (free and dirty), or nowhere (free and purged, or the header slot).
 //! - `direct[c]` is the empty page or a page of `bins[c]`.
+//! - `by_size[s] == direct[class_of_slot(s)]` for every entry.
 //! - Per page: see `page` (`used` counts remote frees in flight).
 
 use core::ptr::{self, NonNull};
@@ -42,7 +46,7 @@ use crate::page::{prefetch, Block, Page, PageQueue};
 use crate::purge::PurgeQueue;
 use crate::segment::{self, Kind, Segment};
 use crate::segments::SegmentSet;
-use crate::size_class::{self, CLASSES};
+use crate::size_class::{self, CLASSES, DIRECT_SLOTS};
 use crate::stats::HeapCounters;
 use crate::sync::AtomicUsize;
 
@@ -101,6 +105,10 @@ pub(crate) fn empty_heap() -> *mut Heap {
 /// The owner-only part of a heap.
 #[repr(C)]
 pub(crate) struct Owned {
+    /// Fast path of sizes up to `SMALL_MAX`: `direct` of the class of each
+    /// 16 bytes of request (kept equal by `set_direct`, its one writer).
+    /// First, so `malloc` indexes it straight off the heap pointer.
+    pub(crate) by_size: [*mut Page; DIRECT_SLOTS],
     /// Fast path: the page to pop from, per class.
     pub(crate) direct: [*mut Page; CLASSES],
     pub(crate) bins: [PageQueue; CLASSES],
@@ -280,6 +288,32 @@ impl Heap {
         }
     }
 
+    /// [`Heap::pop_direct`] for a size of at most `SMALL_MAX`, by its
+    /// by-size entry `slot` (`size_class::slot_of`): no class lookup before
+    /// the page's load. The block is counted by `slot` (`stats` folds the
+    /// entries into their classes).
+    ///
+    /// # Safety
+    ///
+    /// As for `pop_direct`; `slot < DIRECT_SLOTS`.
+    #[inline(always)]
+    pub(crate) unsafe fn pop_by_size(heap: *mut Heap, slot: usize) -> *mut u8 {
+        // SAFETY: the caller owns the heap; `by_size` pages are live (each
+        // is a `direct` page or the empty page).
+        unsafe {
+            let page = (*heap).owned.by_size[slot];
+            let block = (*page).free;
+            if !block.is_null() {
+                let next = (*block).next;
+                (*page).free = next;
+                prefetch(next.cast());
+                (*page).count_out(1);
+                (*heap).counters.allocs_by_size[slot].add(1);
+            }
+            block.cast()
+        }
+    }
+
     /// Allocates a block of `class`: the direct page, then the slow path.
     ///
     /// # Safety
@@ -447,8 +481,11 @@ impl Heap {
             // block was freed, so their memory already serves other classes.)
             // The heap's limit (see `account`) is checked here only.
             let page_bytes = 1usize << Kind::of_class(class).page_shift();
-            // The heap grows: sample its live bytes into the peak first.
-            crate::stats::sample_peak(&(*heap).counters, &(*heap).account);
+            // The heap grows: sample its live bytes into the peak first
+            // (a first-class heap's: only `Heap::stats` reports a peak).
+            if !(*heap).is_thread_heap {
+                crate::stats::sample_peak(&(*heap).counters, &(*heap).account);
+            }
             let h = &mut (*heap).owned;
             let page = if (*heap).account.admit(page_bytes) {
                 h.new_page(heap, class)
@@ -481,7 +518,7 @@ impl Heap {
         // SAFETY: forwarded.
         unsafe {
             if size <= size_class::SMALL_MAX && align <= size_class::MIN_ALIGN {
-                let block = Self::pop_direct(heap, size_class::class_of_small(size));
+                let block = Self::pop_by_size(heap, size_class::slot_of(size));
                 if !block.is_null() {
                     return block;
                 }
@@ -685,6 +722,11 @@ impl Heap {
         // SAFETY: the caller owns the heap.
         unsafe {
             let h = &(*heap).owned;
+            for slot in 0..DIRECT_SLOTS {
+                if h.by_size[slot] != h.direct[size_class::class_of_slot(slot)] {
+                    return false;
+                }
+            }
             for class in 0..CLASSES {
                 let d = h.direct[class];
                 if d != empty_page() && ((*d).class as usize != class || !(*d).pinned) {
@@ -711,6 +753,7 @@ impl Heap {
 impl Owned {
     /// An empty heap's owner part: every class on the empty page.
     const EMPTY: Owned = Owned {
+        by_size: [EMPTY_PAGE.0.get(); DIRECT_SLOTS],
         direct: [EMPTY_PAGE.0.get(); CLASSES],
         bins: [PageQueue::EMPTY; CLASSES],
         full: PageQueue::EMPTY,

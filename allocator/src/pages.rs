@@ -20,7 +20,7 @@ use crate::heap::{empty_page, Heap, Owned, MEDIUM_SPARES, SMALL_SPARES};
 use crate::options;
 use crate::page::Page;
 use crate::segment::{self, Kind, Segment, SEGMENT_SIZE};
-use crate::size_class::CLASS_SIZE;
+use crate::size_class::{self, CLASS_SIZE};
 
 impl Owned {
     /// Takes a free page from a segment (mapping a new one if needed) and
@@ -151,6 +151,11 @@ impl Owned {
             return;
         }
         self.direct[class] = page;
+        if class < size_class::DIRECT_CLASSES {
+            for slot in size_class::slots_of_class(class) {
+                self.by_size[slot] = page;
+            }
+        }
         // SAFETY: `page` and `old` are the empty page (never written) or
         // live pages of ours.
         unsafe {

@@ -128,6 +128,45 @@ pub fn class_of_small(size: usize) -> usize {
     class
 }
 
+/// Entries of the heap's by-size page pointers (`Owned::by_size`): one per
+/// 16 bytes of request, sizes `0..=SMALL_MAX`, so `malloc` indexes them
+/// with `(size + 15) / 16` and skips the table load that `class_of_small`
+/// puts on the fast path's chain of dependent loads.
+pub const DIRECT_SLOTS: usize = SMALL_TABLE_LEN;
+
+/// Classes served through the by-size pointers: the small ones.
+pub const DIRECT_CLASSES: usize = class_of_large(SMALL_MAX) + 1;
+
+/// The by-size entry of `size <= SMALL_MAX`.
+#[inline(always)]
+pub fn slot_of(size: usize) -> usize {
+    debug_assert!(size <= SMALL_MAX);
+    size.div_ceil(MIN_ALIGN)
+}
+
+/// The class of by-size entry `slot` (`< DIRECT_SLOTS`).
+#[inline(always)]
+pub fn class_of_slot(slot: usize) -> usize {
+    debug_assert!(slot < DIRECT_SLOTS);
+    let class = SMALL_TABLE[slot] as usize;
+    // SAFETY: as in `class_of_small`: every entry is a class.
+    unsafe { core::hint::assert_unchecked(class < CLASSES) };
+    class
+}
+
+/// The by-size entries of `class` (`< DIRECT_CLASSES`): the sizes above
+/// the class below it, up to its own; class 0 also has entry 0 (size 0).
+#[inline]
+pub fn slots_of_class(class: usize) -> core::ops::Range<usize> {
+    debug_assert!(class < DIRECT_CLASSES);
+    let first = if class == 0 {
+        0
+    } else {
+        CLASS_SIZE[class - 1] as usize / MIN_ALIGN + 1
+    };
+    first..CLASS_SIZE[class] as usize / MIN_ALIGN + 1
+}
+
 /// The class for `size <= MEDIUM_MAX`.
 #[inline]
 pub fn class_of(size: usize) -> usize {
@@ -216,6 +255,28 @@ mod tests {
         let worst = |from: usize| (from..=MEDIUM_MAX).map(waste).fold(0.0, f64::max);
         assert!(worst(129) < 0.125, "{}", worst(129));
         assert!(worst(65) < 0.25, "{}", worst(65));
+    }
+
+    #[test]
+    fn by_size_entries_partition_the_direct_sizes_by_class() {
+        assert_eq!(CLASS_SIZE[DIRECT_CLASSES - 1] as usize, SMALL_MAX);
+        let mut next = 0;
+        for class in 0..DIRECT_CLASSES {
+            let slots = slots_of_class(class);
+            assert_eq!(slots.start, next, "class {class}");
+            for slot in slots.clone() {
+                assert_eq!(class_of_slot(slot), class, "slot {slot}");
+            }
+            next = slots.end;
+        }
+        assert_eq!(next, DIRECT_SLOTS);
+        for size in 0..=SMALL_MAX {
+            assert_eq!(
+                class_of_slot(slot_of(size)),
+                class_of_small(size),
+                "size {size}"
+            );
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@
 
 use core::fmt;
 
-use crate::size_class::{CLASSES, CLASS_SIZE};
+use crate::size_class::{self, CLASSES, CLASS_SIZE, DIRECT_CLASSES, DIRECT_SLOTS};
 use crate::sync::plain::{AtomicU32, AtomicUsize, Ordering};
 
 /// One owner-written counter.
@@ -48,8 +48,9 @@ impl Counter {
 /// A per-class block counter: 32 bits, wrapping. Only differences are read
 /// (allocations minus frees), and those are right modulo 2^32, so the count
 /// is exact while a heap has fewer than 2^32 live blocks of one class (64
-/// GiB of its smallest blocks); half the width keeps a heap's header within
-/// one OS page.
+/// GiB of its smallest blocks); half the width keeps a heap's header small
+/// (it holds two per class and one per 16 bytes
+/// of small request).
 ///
 /// A reader on another thread loads a class's two counters one after the
 /// other while the owner keeps counting, so it must load the frees first
@@ -102,7 +103,12 @@ impl ClassCounter {
 /// classes (a few hundred loads, no page walk).
 #[derive(Debug)]
 pub(crate) struct HeapCounters {
+    /// Blocks handed out per class, but for those the by-size fast path
+    /// handed out (`allocs_by_size`, folded in by `allocs_of`).
     pub(crate) allocs: [ClassCounter; CLASSES],
+    /// Blocks the by-size fast path handed out, per by-size entry: counted
+    /// by the index it already holds, so it needs no class.
+    pub(crate) allocs_by_size: [ClassCounter; DIRECT_SLOTS],
     pub(crate) frees: [ClassCounter; CLASSES],
     pub(crate) remote_posted: Counter,
     pub(crate) remote_drained: Counter,
@@ -113,6 +119,7 @@ impl HeapCounters {
     pub(crate) const fn new() -> Self {
         HeapCounters {
             allocs: [const { ClassCounter::new() }; CLASSES],
+            allocs_by_size: [const { ClassCounter::new() }; DIRECT_SLOTS],
             frees: [const { ClassCounter::new() }; CLASSES],
             remote_posted: Counter::new(),
             remote_drained: Counter::new(),
@@ -131,9 +138,9 @@ impl HeapCounters {
     /// blocks allocated between the two loads made it negative.
     pub(crate) fn live(&self) -> (usize, usize) {
         let (mut blocks, mut bytes) = (0usize, 0usize);
-        for (c, (a, f)) in self.allocs.iter().zip(&self.frees).enumerate() {
+        for (c, f) in self.frees.iter().enumerate() {
             let freed = f.get_acquire();
-            let n = a.get().wrapping_sub(freed) as usize;
+            let n = self.allocs_of(c).wrapping_sub(freed) as usize;
             blocks = blocks.wrapping_add(n);
             bytes = bytes.wrapping_add(n.wrapping_mul(CLASS_SIZE[c] as usize));
         }
@@ -142,9 +149,21 @@ impl HeapCounters {
 
     /// Everything counted is freed (a destroyed heap): balances the frees.
     pub(crate) fn free_everything(&self) {
-        for (a, f) in self.allocs.iter().zip(&self.frees) {
-            f.add(a.get().wrapping_sub(f.get()) as usize);
+        for (c, f) in self.frees.iter().enumerate() {
+            f.add(self.allocs_of(c).wrapping_sub(f.get()) as usize);
         }
+    }
+
+    /// Blocks of class `c` handed out, on either path (wrapping, as the
+    /// counters do: only differences mean anything).
+    fn allocs_of(&self, c: usize) -> u32 {
+        let mut n = self.allocs[c].get();
+        if c < DIRECT_CLASSES {
+            for slot in size_class::slots_of_class(c) {
+                n = n.wrapping_add(self.allocs_by_size[slot].get());
+            }
+        }
+        n
     }
 }
 
