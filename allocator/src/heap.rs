@@ -304,10 +304,7 @@ impl Heap {
             let page = (*heap).owned.by_size[slot];
             let block = (*page).free;
             if !block.is_null() {
-                let next = (*block).next;
-                (*page).free = next;
-                prefetch(next.cast());
-                (*page).count_out(1);
+                Self::unlink_head(page, block);
                 (*heap).counters.allocs_by_size[slot].add(1);
             }
             block.cast()
@@ -419,13 +416,27 @@ impl Heap {
     /// if it came from there.
     #[inline(always)]
     unsafe fn hand_out(heap: *mut Heap, class: usize, page: *mut Page, block: *mut Block) {
+        // SAFETY: forwarded.
+        unsafe {
+            Self::unlink_head(page, block);
+            Self::count_alloc(heap, class);
+        }
+    }
+
+    /// `hand_out` but for the count: unlinks `block`, the head of `free`,
+    /// prefetches the next one and counts the block out of `page`.
+    ///
+    /// # Safety
+    ///
+    /// As for `hand_out`.
+    #[inline(always)]
+    unsafe fn unlink_head(page: *mut Page, block: *mut Block) {
         // SAFETY: the caller's contract: a free block's first word is its link.
         unsafe {
             let next = (*block).next;
             (*page).free = next;
             prefetch(next.cast());
             (*page).count_out(1);
-            Self::count_alloc(heap, class);
         }
     }
 
