@@ -133,7 +133,7 @@ pub(crate) struct Owned {
 #[repr(C)]
 pub(crate) struct Heap {
     /// Everything only the owner touches. First field, so the fast path
-    /// indexes `owned.direct` straight off the heap pointer. The owner borrows
+    /// indexes `owned.by_size` straight off the heap pointer. The owner borrows
     /// this part mutably, never the whole heap: other threads use `inbox`
     /// and `state` meanwhile.
     pub(crate) owned: Owned,
@@ -517,9 +517,8 @@ impl Heap {
     }
 
     /// As [`Heap::alloc_sized`], with the small classes' fast path inlined
-    /// (a first-class heap's `alloc`: the table lookup and the direct
-    /// page's pop, as for the thread heap, where the general class search
-    /// cost a pair 118 instructions).
+    /// (a first-class heap's `alloc`: the by-size pop, as for the thread
+    /// heap, where the general class search cost a pair 118 instructions).
     ///
     /// # Safety
     ///
