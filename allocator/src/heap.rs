@@ -416,7 +416,8 @@ impl Heap {
     /// if it came from there.
     #[inline(always)]
     unsafe fn hand_out(heap: *mut Heap, class: usize, page: *mut Page, block: *mut Block) {
-        // SAFETY: forwarded.
+        // SAFETY: the caller's contract is `unlink_head`'s, and it owns
+        // `heap`, as `count_alloc` needs.
         unsafe {
             Self::unlink_head(page, block);
             Self::count_alloc(heap, class);

@@ -134,8 +134,10 @@ pub fn class_of_small(size: usize) -> usize {
 /// puts on the fast path's chain of dependent loads.
 pub const DIRECT_SLOTS: usize = SMALL_TABLE_LEN;
 
-/// Classes served through the by-size pointers: the small ones.
-pub const DIRECT_CLASSES: usize = class_of_large(SMALL_MAX) + 1;
+/// Classes served through the by-size pointers: those of the sizes up to
+/// `SMALL_MAX`, through the class of `SMALL_MAX` itself (index
+/// [`SMALL_CLASSES`]).
+pub const DIRECT_CLASSES: usize = SMALL_CLASSES + 1;
 
 /// The by-size entry of `size <= SMALL_MAX`.
 #[inline(always)]
